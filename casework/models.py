@@ -1,0 +1,322 @@
+"""The anonymised case record (DESIGN.md section 2) and its status history.
+
+A case never holds a name, an exact date of birth, an address, a phone, an
+e-mail, a document number or a photo. Identifiers that help find duplicates
+are kept only as keyed hashes (see ``casework.screening``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Oblast(models.TextChoices):
+    """Oblast of origin, as ISO 3166-2:UA codes (all 27)."""
+
+    VINNYTSIA = "UA-05", _("Vinnytsia oblast")
+    VOLYN = "UA-07", _("Volyn oblast")
+    LUHANSK = "UA-09", _("Luhansk oblast")
+    DNIPROPETROVSK = "UA-12", _("Dnipropetrovsk oblast")
+    DONETSK = "UA-14", _("Donetsk oblast")
+    ZHYTOMYR = "UA-18", _("Zhytomyr oblast")
+    ZAKARPATTIA = "UA-21", _("Zakarpattia oblast")
+    ZAPORIZHZHIA = "UA-23", _("Zaporizhzhia oblast")
+    IVANO_FRANKIVSK = "UA-26", _("Ivano-Frankivsk oblast")
+    KYIV_CITY = "UA-30", _("Kyiv city")
+    KYIV = "UA-32", _("Kyiv oblast")
+    KIROVOHRAD = "UA-35", _("Kirovohrad oblast")
+    SEVASTOPOL = "UA-40", _("Sevastopol city")
+    CRIMEA = "UA-43", _("Autonomous Republic of Crimea")
+    LVIV = "UA-46", _("Lviv oblast")
+    MYKOLAIV = "UA-48", _("Mykolaiv oblast")
+    ODESA = "UA-51", _("Odesa oblast")
+    POLTAVA = "UA-53", _("Poltava oblast")
+    RIVNE = "UA-56", _("Rivne oblast")
+    SUMY = "UA-59", _("Sumy oblast")
+    TERNOPIL = "UA-61", _("Ternopil oblast")
+    KHARKIV = "UA-63", _("Kharkiv oblast")
+    KHERSON = "UA-65", _("Kherson oblast")
+    KHMELNYTSKYI = "UA-68", _("Khmelnytskyi oblast")
+    CHERKASY = "UA-71", _("Cherkasy oblast")
+    CHERNIVTSI = "UA-74", _("Chernivtsi oblast")
+    CHERNIHIV = "UA-77", _("Chernihiv oblast")
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+    UNKNOWN = "U", _("Unknown")
+
+
+class Source(models.TextChoices):
+    FAMILY = "family", _("Family")
+    AUTHORITY_REGISTER = "authority_register", _("Authority register")
+    PARTNER_NGO = "partner_ngo", _("Partner NGO")
+    OPEN_SOURCE = "open_source", _("Open source")
+    SELF_REPORT = "self_report", _("Self-report")
+
+
+class Placement(models.TextChoices):
+    CAMP = "camp", _("Camp or sanatorium")
+    BOARDING_SCHOOL = "boarding_school", _("Boarding or cadet school")
+    INSTITUTION = "institution", _("Orphanage or institution")
+    FOSTER_FAMILY = "foster_family", _("Foster or adoptive family")
+    RELATIVES = "relatives", _("With relatives")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class Status(models.TextChoices):
+    REPORTED = "reported", _("Reported")
+    VERIFIED = "verified", _("Verified")
+    LOCATED = "located", _("Located")
+    RETURN_REQUESTED = "return_requested", _("Return requested")
+    REPATRIATED = "repatriated", _("Repatriated")
+    REUNIFIED = "reunified", _("Reunified")
+    DUPLICATE = "duplicate", _("Duplicate")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+# The main path, in order. Side statuses are not on it.
+MAIN_PATH: tuple[str, ...] = (
+    Status.REPORTED,
+    Status.VERIFIED,
+    Status.LOCATED,
+    Status.RETURN_REQUESTED,
+    Status.REPATRIATED,
+    Status.REUNIFIED,
+)
+SIDE_STATUSES: frozenset[str] = frozenset({Status.DUPLICATE, Status.WITHDRAWN})
+RETURNED_STATUSES: frozenset[str] = frozenset({Status.REPATRIATED, Status.REUNIFIED})
+# Statuses that may name the intermediary organisation that acted.
+VIA_STATUSES: frozenset[str] = frozenset({Status.RETURN_REQUESTED, Status.REPATRIATED, Status.REUNIFIED})
+CLOSED_STATUSES: frozenset[str] = frozenset({Status.REUNIFIED, Status.DUPLICATE, Status.WITHDRAWN})
+
+
+class DisplacedPrecision(models.TextChoices):
+    MONTH = "month", _("Month")
+    DAY = "day", _("Day")
+
+
+class Institution(models.Model):
+    """A known institution where children are held."""
+
+    class Kind(models.TextChoices):
+        CAMP = "camp", _("Camp or sanatorium")
+        BOARDING_SCHOOL = "boarding_school", _("Boarding or cadet school")
+        ORPHANAGE = "orphanage", _("Orphanage or children's home")
+        HOSPITAL = "hospital", _("Hospital or rehabilitation centre")
+        OTHER = "other", _("Other")
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    region = models.CharField(_("region"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Case(models.Model):
+    reference = models.CharField(_("reference"), max_length=11, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        "partners.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="cases"
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned caseworker"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
+    oblast = models.CharField(_("oblast of origin"), max_length=5, choices=Oblast.choices)
+    reported_on = models.DateField(_("reported on"))
+    displaced_on = models.DateField(_("displaced on"), null=True, blank=True)
+    displaced_precision = models.CharField(
+        _("displacement date precision"), max_length=5, choices=DisplacedPrecision.choices, blank=True
+    )
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, blank=True)
+    placement = models.CharField(_("placement"), max_length=20, choices=Placement.choices, blank=True)
+    institution = models.ForeignKey(
+        Institution,
+        verbose_name=_("institution"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+    )
+    risk_adoption = models.BooleanField(_("adoption or guardianship in Russia"), default=False)
+    risk_citizenship = models.BooleanField(_("Russian citizenship imposed"), default=False)
+    risk_military = models.BooleanField(_("military training or mobilisation risk"), default=False)
+    risk_medical = models.BooleanField(_("medical needs"), default=False)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.REPORTED)
+    # Every change to the case (fields or status) bumps the version; a write
+    # based on an older version is refused, never applied over the newer one.
+    version = models.PositiveIntegerField(_("version"), default=1)
+    notes = models.TextField(_("notes"), blank=True)
+    # Keyed hash of the reporting organisation's own reference (import).
+    source_ref_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+    last_change_at = models.DateTimeField(_("last status change"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-reported_on", "reference"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "source_ref_hash"],
+                condition=models.Q(source_ref_hash__isnull=False),
+                name="case_unique_source_ref_per_organisation",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(birth_year__isnull=True) | models.Q(birth_year__gte=1990),
+                name="case_birth_year_plausible",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "status"], name="case_org_status"),
+            models.Index(fields=["organisation", "-reported_on"], name="case_org_reported"),
+            models.Index(fields=["organisation", "oblast"], name="case_org_oblast"),
+            models.Index(fields=["reported_on"], name="case_reported_on"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def risk_flags(self) -> list[str]:
+        return [name for name in RISK_FLAGS if getattr(self, f"risk_{name}")]
+
+
+RISK_FLAGS: tuple[str, ...] = ("adoption", "citizenship", "military", "medical")
+
+
+class AppendOnlyQuerySet(models.QuerySet[Any]):
+    """History rows are written once; the application never edits or deletes them."""
+
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise PermissionError(f"{self.model.__name__} rows are append-only and cannot be updated.")
+
+    def delete(self) -> NoReturn:  # type: ignore[override]
+        raise PermissionError(f"{self.model.__name__} rows are append-only and cannot be deleted.")
+
+
+class StatusChange(models.Model):
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(_("from"), max_length=20, choices=Status.choices)
+    to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
+    occurred_on = models.DateField(_("occurred on"))
+    recorded_at = models.DateTimeField(_("recorded at"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Free text naming a non-user recorder, e.g. "import" or a partner token.
+    recorded_via = models.CharField(_("recorded through"), max_length=100, blank=True)
+    via = models.ForeignKey(
+        "partners.Organisation",
+        verbose_name=_("via intermediary"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    duplicate_of = models.ForeignKey(
+        Case,
+        verbose_name=_("duplicate of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    note = models.TextField(_("note"), blank=True)
+    is_correction = models.BooleanField(_("correction"), default=False)
+    # The case's version after this change.
+    version = models.PositiveIntegerField(_("version"))
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+        ordering = ["case", "occurred_on", "id"]
+        indexes = [
+            models.Index(fields=["case", "occurred_on", "id"], name="change_case_occurred"),
+            models.Index(fields=["occurred_on"], name="change_occurred_on"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status} ({self.occurred_on})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Status changes are append-only and cannot be edited.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise PermissionError("Status changes are append-only and cannot be deleted.")
+
+
+class CaseEdit(models.Model):
+    """One edit of a case's fields: which fields changed, by whom, to which version.
+
+    Kept so that a stale write can be told exactly what changed meanwhile.
+    """
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.PROTECT, related_name="edits")
+    version = models.PositiveIntegerField(_("version"))
+    edited_at = models.DateTimeField(_("edited at"))
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("edited by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    fields = models.JSONField(_("changed fields"), default=list)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("case edit")
+        verbose_name_plural = _("case edits")
+        ordering = ["case", "version"]
+
+
+class CaseIdentifier(models.Model):
+    """A keyed hash (HMAC-SHA256) of an identifier that helps find duplicates."""
+
+    class Kind(models.TextChoices):
+        REGISTER_NUMBER = "register_number", _("Register number")
+        NAME_AND_BIRTH_DATE = "name_birth_date", _("Name with date of birth")
+        PARTNER_REFERENCE = "partner_reference", _("Partner's reference")
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    digest = models.CharField(_("digest"), max_length=64, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("linkage identifier")
+        verbose_name_plural = _("linkage identifiers")
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind", "digest"], name="identifier_unique_per_case"),
+        ]

@@ -1,0 +1,34 @@
+"""Case references: ``C-XXXX-XXXX``, random, unique, easy to read aloud.
+
+The alphabet is Crockford's base 32 (digits and capitals without I, L, O, U)
+so that a reference read over a bad phone line is not mistaken for another.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterable
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_RE = re.compile(r"^C-[0-9A-Z]{4}-[0-9A-Z]{4}$")
+
+
+def new_reference() -> str:
+    body = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    return f"C-{body[:4]}-{body[4:]}"
+
+
+def normalise_reference(value: str) -> str:
+    """Accept a reference typed in lower case, with spaces, or with look-alike letters."""
+    cleaned = value.strip().upper().replace(" ", "")
+    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"})) if cleaned.startswith("C-") else cleaned
+
+
+def new_references(count: int, *, taken: Callable[[Iterable[str]], set[str]]) -> list[str]:
+    """``count`` fresh references; ``taken`` says which of some candidates already exist."""
+    result: set[str] = set()
+    while len(result) < count:
+        candidates = {new_reference() for _ in range(count - len(result))} - result
+        result |= candidates - taken(candidates)
+    return list(result)

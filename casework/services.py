@@ -1,0 +1,485 @@
+"""Every write to a case goes through here (DESIGN.md section 3).
+
+Views, the admin, the API, the import command and tasks are doors onto these
+functions. ``check_move`` holds the rules of the status machine;
+``change_status`` applies one move under a row lock; ``plan_import`` (in
+``casework.importer``) replays a file's moves through ``check_move`` too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from casework.models import (
+    MAIN_PATH,
+    RISK_FLAGS,
+    SIDE_STATUSES,
+    VIA_STATUSES,
+    Case,
+    CaseEdit,
+    CaseIdentifier,
+    DisplacedPrecision,
+    Institution,
+    Oblast,
+    Placement,
+    Sex,
+    Source,
+    Status,
+    StatusChange,
+)
+from casework.references import new_reference
+from casework.screening import linkage_digest, screen_text
+from partners.models import Organisation, Role
+
+if TYPE_CHECKING:
+    from partners.models import User
+
+MIN_BIRTH_YEAR = 1990
+
+
+class CaseNotFound(Exception):
+    """The case does not exist for this actor (another organisation's case is absent, not forbidden)."""
+
+
+class NotPermitted(PermissionDenied):
+    """The actor's role does not allow this action."""
+
+
+class StaleVersion(Exception):
+    """The write was based on an older version of the case; nothing was written."""
+
+    def __init__(self, *, case: Case, expected_version: int, changes: list[str]) -> None:
+        self.case = case
+        self.expected_version = expected_version
+        self.current_version = case.version
+        self.changes = changes
+        summary = "; ".join(changes) if changes else _("no details recorded")
+        super().__init__(
+            _("Case %(reference)s changed since you loaded it (version %(old)s, now %(new)s): %(changes)s")
+            % {"reference": case.reference, "old": expected_version, "new": case.version, "changes": summary}
+        )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user, or a system door (import, partner token) acting for an organisation."""
+
+    organisation_id: int
+    role: str
+    user: User | None = None
+    label: str = ""
+    is_superuser: bool = False
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        return cls(
+            organisation_id=user.organisation_id,
+            role=user.role,
+            user=user,
+            is_superuser=user.is_superuser,
+        )
+
+    @property
+    def can_correct(self) -> bool:
+        return self.is_superuser or self.role == Role.SUPERVISOR
+
+    @property
+    def can_edit(self) -> bool:
+        return self.is_superuser or self.role in {Role.CASEWORKER, Role.SUPERVISOR}
+
+    def describe(self) -> str:
+        if self.user is not None:
+            return self.user.get_username()
+        return self.label
+
+
+class MoveKind(enum.Enum):
+    SAME = "same"
+    FORWARD = "forward"
+    CORRECTION = "correction"
+    DUPLICATE = "duplicate"
+    WITHDRAW = "withdraw"
+
+
+def classify_move(current: str, to: str) -> MoveKind:
+    if to == current:
+        return MoveKind.SAME
+    if to == Status.DUPLICATE:
+        return MoveKind.DUPLICATE
+    if to == Status.WITHDRAWN:
+        return MoveKind.WITHDRAW
+    if current in SIDE_STATUSES:
+        return MoveKind.CORRECTION
+    return MoveKind.FORWARD if MAIN_PATH.index(to) > MAIN_PATH.index(current) else MoveKind.CORRECTION
+
+
+def allowed_targets(current: str, *, can_correct: bool) -> list[str]:
+    """The statuses an actor may move a case to from ``current`` (for forms)."""
+    targets = []
+    for status in Status.values:
+        kind = classify_move(current, status)
+        if kind is MoveKind.SAME:
+            continue
+        if kind is MoveKind.FORWARD or can_correct:
+            targets.append(status)
+    return targets
+
+
+@dataclass
+class Move:
+    """One requested status change, as the rules see it."""
+
+    current: str
+    to: str
+    occurred_on: dt.date | None
+    reported_on: dt.date
+    last_occurred_on: dt.date | None
+    via: Organisation | None = None
+    note: str = ""
+    # For a move into duplicate: the surviving case's identity and status.
+    duplicate_of_given: bool = False
+    duplicate_of_is_self: bool = False
+    duplicate_of_status: str | None = None
+    duplicate_of_same_organisation: bool = True
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def refuse(self, field_name: str, message: str) -> None:
+        self.errors.setdefault(field_name, []).append(message)
+
+
+def check_move(move: Move, *, can_correct: bool, today: dt.date) -> bool:
+    """Apply the rules of the status machine; return whether the move is a correction.
+
+    Raises ``NotPermitted`` when the role may not make this kind of move and
+    ``ValidationError`` (keyed by field) when the move breaks a rule.
+    """
+    if move.to not in Status.values:
+        move.refuse("to_status", _("“%(status)s” is not a status.") % {"status": move.to})
+        raise ValidationError(move.errors)
+    kind = classify_move(move.current, move.to)
+    status_label = Status(move.to).label
+    if kind is MoveKind.SAME:
+        move.refuse("to_status", _("The case is already “%(status)s”.") % {"status": status_label})
+        raise ValidationError(move.errors)
+    if kind is not MoveKind.FORWARD and not can_correct:
+        if kind is MoveKind.CORRECTION:
+            raise NotPermitted(_("Only a supervisor may move a case backwards (a correction)."))
+        raise NotPermitted(_("Only a supervisor may mark a case as “%(status)s”.") % {"status": status_label})
+
+    is_correction = kind is MoveKind.CORRECTION or (
+        kind in {MoveKind.DUPLICATE, MoveKind.WITHDRAW} and move.current in SIDE_STATUSES
+    )
+    note = (move.note or "").strip()
+    if kind is MoveKind.CORRECTION and not note:
+        move.refuse("note", _("A correction needs a reason: say why the status goes back."))
+    if kind is MoveKind.WITHDRAW and not note:
+        move.refuse("note", _("Withdrawing a case needs a reason."))
+    if note:
+        try:
+            screen_text(note, field="note")
+        except ValidationError as exc:
+            for message in exc.message_dict["note"]:
+                move.refuse("note", message)
+
+    if kind is MoveKind.DUPLICATE:
+        if not move.duplicate_of_given:
+            move.refuse("duplicate_of", _("Name the surviving case this one duplicates."))
+        elif move.duplicate_of_is_self:
+            move.refuse("duplicate_of", _("A case cannot be a duplicate of itself."))
+        elif not move.duplicate_of_same_organisation:
+            move.refuse("duplicate_of", _("The surviving case must belong to the same organisation."))
+        elif move.duplicate_of_status == Status.DUPLICATE:
+            move.refuse(
+                "duplicate_of", _("The surviving case is itself a duplicate: name the case it duplicates instead.")
+            )
+    elif move.duplicate_of_given:
+        move.refuse("duplicate_of", _("Only a move to “Duplicate” names a surviving case."))
+
+    if move.via is not None:
+        if move.to not in VIA_STATUSES:
+            move.refuse(
+                "via",
+                _("Only “Return requested”, “Repatriated” and “Reunified” may name an intermediary."),
+            )
+        elif move.via.kind != Organisation.Kind.INTERMEDIARY:
+            move.refuse("via", _("“%(slug)s” is not an intermediary organisation.") % {"slug": move.via.slug})
+
+    if move.occurred_on is None:
+        move.refuse("occurred_on", _("Give the date this happened."))
+    else:
+        if move.occurred_on > today:
+            move.refuse("occurred_on", _("The date is in the future."))
+        if move.occurred_on < move.reported_on:
+            move.refuse(
+                "occurred_on",
+                _("The date is before the case was reported (%(date)s).") % {"date": move.reported_on.isoformat()},
+            )
+        if move.last_occurred_on is not None and move.occurred_on < move.last_occurred_on:
+            move.refuse(
+                "occurred_on",
+                _("The date is before the case's latest change (%(date)s).")
+                % {"date": move.last_occurred_on.isoformat()},
+            )
+    if move.errors:
+        raise ValidationError(move.errors)
+    return is_correction
+
+
+def _scoped_case_for_update(*, case_id: int, actor: Actor) -> Case:
+    try:
+        case = Case.objects.select_for_update().get(pk=case_id)
+    except Case.DoesNotExist:
+        raise CaseNotFound from None
+    if not actor.is_superuser and case.organisation_id != actor.organisation_id:
+        raise CaseNotFound
+    return case
+
+
+def changes_since(case: Case, version: int) -> list[str]:
+    """Describe, for a conflict message, every change made after ``version``."""
+    described: list[tuple[int, str]] = []
+    changes = StatusChange.objects.filter(case=case, version__gt=version).select_related("recorded_by", "via")
+    for change in changes:
+        who = change.recorded_by.get_username() if change.recorded_by else change.recorded_via
+        text = _("status %(from)s → %(to)s by %(who)s") % {
+            "from": Status(change.from_status).label,
+            "to": Status(change.to_status).label,
+            "who": who or _("unknown"),
+        }
+        described.append((change.version, text))
+    for edit in CaseEdit.objects.filter(case=case, version__gt=version).select_related("edited_by"):
+        who = edit.edited_by.get_username() if edit.edited_by else _("unknown")
+        labels = ", ".join(str(Case._meta.get_field(name).verbose_name) for name in edit.fields)
+        described.append((edit.version, _("%(fields)s edited by %(who)s") % {"fields": labels, "who": who}))
+    return [text for _version, text in sorted(described)]
+
+
+def _check_version(case: Case, expected_version: int) -> None:
+    if case.version != expected_version:
+        raise StaleVersion(case=case, expected_version=expected_version, changes=changes_since(case, expected_version))
+
+
+def change_status(
+    *,
+    case: Case,
+    actor: Actor,
+    to_status: str,
+    occurred_on: dt.date | None,
+    expected_version: int,
+    via: Organisation | None = None,
+    note: str = "",
+    duplicate_of: Case | None = None,
+) -> StatusChange:
+    """Move a case to ``to_status``: lock, check, append the history row, update the case."""
+    if not actor.can_edit and actor.role != "partner":
+        raise NotPermitted(_("Your role cannot change a case's status."))
+    with transaction.atomic():
+        locked = _scoped_case_for_update(case_id=case.pk, actor=actor)
+        _check_version(locked, expected_version)
+        last_occurred_on = StatusChange.objects.filter(case=locked).aggregate(last=Max("occurred_on"))["last"]
+        move = Move(
+            current=locked.status,
+            to=to_status,
+            occurred_on=occurred_on,
+            reported_on=locked.reported_on,
+            last_occurred_on=last_occurred_on,
+            via=via,
+            note=note,
+            duplicate_of_given=duplicate_of is not None,
+            duplicate_of_is_self=duplicate_of is not None and duplicate_of.pk == locked.pk,
+            duplicate_of_status=duplicate_of.status if duplicate_of is not None else None,
+            duplicate_of_same_organisation=duplicate_of is None
+            or duplicate_of.organisation_id == locked.organisation_id,
+        )
+        is_correction = check_move(move, can_correct=actor.can_correct, today=timezone.localdate())
+        now = timezone.now()
+        assert occurred_on is not None  # check_move refuses a missing date
+        change = StatusChange.objects.create(
+            case=locked,
+            from_status=locked.status,
+            to_status=to_status,
+            occurred_on=occurred_on,
+            recorded_at=now,
+            recorded_by=actor.user,
+            recorded_via="" if actor.user else actor.label,
+            via=via,
+            duplicate_of=duplicate_of,
+            note=note.strip(),
+            is_correction=is_correction,
+            version=locked.version + 1,
+        )
+        locked.status = to_status
+        locked.version += 1
+        locked.last_change_at = now
+        locked.save(update_fields=["status", "version", "last_change_at", "updated_at"])
+    case.status, case.version, case.last_change_at = locked.status, locked.version, locked.last_change_at
+    return change
+
+
+# --- case fields ---------------------------------------------------------
+
+EDITABLE_FIELDS: tuple[str, ...] = (
+    "sex",
+    "birth_year",
+    "oblast",
+    "reported_on",
+    "displaced_on",
+    "displaced_precision",
+    "source",
+    "placement",
+    "institution",
+    "assigned_to",
+    *(f"risk_{flag}" for flag in RISK_FLAGS),
+    "notes",
+)
+
+
+def validate_case_values(values: Mapping[str, Any], *, today: dt.date) -> dict[str, list[str]]:
+    """Check the fields of a case record; return errors keyed by field (empty when valid)."""
+    errors: dict[str, list[str]] = {}
+
+    def refuse(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if values.get("sex") not in Sex.values:
+        refuse("sex", _("Choose F, M or U (unknown)."))
+    if values.get("oblast") not in Oblast.values:
+        refuse("oblast", _("Give the oblast as an ISO 3166-2:UA code, e.g. UA-14."))
+    if values.get("source", "") not in {"", *Source.values}:
+        refuse("source", _("Unknown source."))
+    if values.get("placement", "") not in {"", *Placement.values}:
+        refuse("placement", _("Unknown placement."))
+    reported_on = values.get("reported_on")
+    if not isinstance(reported_on, dt.date):
+        refuse("reported_on", _("Give the date the report was received."))
+        reported_on = None
+    elif reported_on > today:
+        refuse("reported_on", _("The report date is in the future."))
+    birth_year = values.get("birth_year")
+    if birth_year is not None:
+        latest = reported_on.year if reported_on else today.year
+        if not isinstance(birth_year, int) or not MIN_BIRTH_YEAR <= birth_year <= latest:
+            refuse(
+                "birth_year",
+                _("The birth year must be between %(first)s and the year of the report (%(last)s).")
+                % {"first": MIN_BIRTH_YEAR, "last": latest},
+            )
+    displaced_on = values.get("displaced_on")
+    precision = values.get("displaced_precision") or ""
+    if displaced_on is not None:
+        if precision not in DisplacedPrecision.values:
+            refuse("displaced_on", _("Say whether the deportation date is a month or a day."))
+        if displaced_on > today:
+            refuse("displaced_on", _("The deportation date is in the future."))
+        elif reported_on is not None and displaced_on > reported_on:
+            refuse("displaced_on", _("The deportation date is after the report date."))
+    elif precision:
+        refuse("displaced_on", _("A precision was given without a deportation date."))
+    notes = values.get("notes") or ""
+    if notes:
+        try:
+            screen_text(notes, field="notes")
+        except ValidationError as exc:
+            errors.setdefault("notes", []).extend(exc.message_dict["notes"])
+    return errors
+
+
+def _generate_unique_reference() -> str:
+    for _attempt in range(20):
+        reference = new_reference()
+        if not Case.objects.filter(reference=reference).exists():
+            return reference
+    raise RuntimeError("Could not generate a unique case reference")  # 32**8 space: practically unreachable
+
+
+def create_case(*, actor: Actor, values: Mapping[str, Any], identifiers: Iterable[tuple[str, str]] = ()) -> Case:
+    """Create a case owned by the actor's organisation. ``identifiers`` are (kind, value) pairs to hash."""
+    if not actor.can_edit:
+        raise NotPermitted(_("Your role cannot create cases."))
+    unknown = set(values) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not case fields: {sorted(unknown)}")
+    data = {"sex": Sex.UNKNOWN, "source": "", "placement": "", "notes": "", **values}
+    errors = validate_case_values(data, today=timezone.localdate())
+    _check_assignee(data.get("assigned_to"), actor, errors)
+    if errors:
+        raise ValidationError(errors)
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                case = Case.objects.create(
+                    reference=_generate_unique_reference(), organisation_id=actor.organisation_id, **data
+                )
+                _store_identifiers(case, identifiers)
+                return case
+        except IntegrityError:
+            continue  # a reference collision between the check and the insert
+    raise RuntimeError("Could not store the case")
+
+
+def _check_assignee(assignee: Any, actor: Actor, errors: dict[str, list[str]]) -> None:
+    if assignee is not None and assignee.organisation_id != actor.organisation_id:
+        errors.setdefault("assigned_to", []).append(_("The caseworker must belong to your organisation."))
+
+
+def _store_identifiers(case: Case, identifiers: Iterable[tuple[str, str]]) -> None:
+    rows = [
+        CaseIdentifier(case=case, kind=kind, digest=linkage_digest(value, kind=kind))
+        for kind, value in identifiers
+        if value and value.strip()
+    ]
+    CaseIdentifier.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def add_identifiers(*, case: Case, actor: Actor, identifiers: Iterable[tuple[str, str]]) -> None:
+    if not actor.can_edit:
+        raise NotPermitted(_("Your role cannot edit cases."))
+    if not actor.is_superuser and case.organisation_id != actor.organisation_id:
+        raise CaseNotFound
+    _store_identifiers(case, identifiers)
+
+
+def update_case(*, case: Case, actor: Actor, expected_version: int, values: Mapping[str, Any]) -> Case:
+    """Edit a case's fields under a row lock; refuse a write based on a stale version."""
+    if not actor.can_edit:
+        raise NotPermitted(_("Your role cannot edit cases."))
+    unknown = set(values) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable case fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = _scoped_case_for_update(case_id=case.pk, actor=actor)
+        _check_version(locked, expected_version)
+        current = {name: getattr(locked, name) for name in EDITABLE_FIELDS}
+        merged = {**current, **values}
+        errors = validate_case_values(merged, today=timezone.localdate())
+        _check_assignee(merged.get("assigned_to"), actor, errors)
+        if merged["reported_on"] != locked.reported_on and isinstance(merged["reported_on"], dt.date):
+            first = StatusChange.objects.filter(case=locked).order_by("occurred_on", "id").first()
+            if first is not None and merged["reported_on"] > first.occurred_on:
+                errors.setdefault("reported_on", []).append(
+                    _("The report date cannot be after the case's first status change (%(date)s).")
+                    % {"date": first.occurred_on.isoformat()}
+                )
+        if errors:
+            raise ValidationError(errors)
+        changed = [name for name in EDITABLE_FIELDS if merged[name] != current[name]]
+        if not changed:
+            return locked
+        for name in changed:
+            setattr(locked, name, merged[name])
+        locked.version += 1
+        locked.save()
+        CaseEdit.objects.create(
+            case=locked, version=locked.version, edited_at=timezone.now(), edited_by=actor.user, fields=changed
+        )
+    return locked
