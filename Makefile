@@ -1,0 +1,43 @@
+# One-command entry points. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= REDIS_URL=
+TEST_SECRET := test-only-secret-key-not-for-production-0123456789
+
+.PHONY: install messages demo test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Compiled translations are build output, not committed.
+messages: install
+	cd $(CURDIR) && DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv -v 0
+
+demo: messages
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
+	$(DEMO_ENV) $(PY) manage.py seed_demo $(if $(DEMO_PASSWORD),--password "$(DEMO_PASSWORD)")
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+test: messages
+	DJANGO_SECRET_KEY=$(TEST_SECRET) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_DEBUG=1 $(VENV)/bin/mypy .
+	DJANGO_DEBUG=1 DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
+
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/repatriation_bench
+
+bench: messages
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} DJANGO_SECRET_KEY=$(TEST_SECRET) REDIS_URL= $(PY) -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles
