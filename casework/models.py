@@ -166,7 +166,7 @@ class Case(models.Model):
     version = models.PositiveIntegerField(_("version"), default=1)
     notes = models.TextField(_("notes"), blank=True)
     # Keyed hash of the reporting organisation's own reference (import).
-    source_ref_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    source_ref_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
     last_change_at = models.DateTimeField(_("last status change"), null=True, blank=True)
@@ -210,7 +210,7 @@ class AppendOnlyQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise PermissionError(f"{self.model.__name__} rows are append-only and cannot be updated.")
 
-    def delete(self) -> NoReturn:  # type: ignore[override]
+    def delete(self) -> NoReturn:
         raise PermissionError(f"{self.model.__name__} rows are append-only and cannot be deleted.")
 
 
@@ -300,6 +300,9 @@ class CaseEdit(models.Model):
         verbose_name_plural = _("case edits")
         ordering = ["case", "version"]
 
+    def __str__(self) -> str:
+        return f"{self.case_id} v{self.version}: {', '.join(self.fields)}"
+
 
 class CaseIdentifier(models.Model):
     """A keyed hash (HMAC-SHA256) of an identifier that helps find duplicates."""
@@ -320,3 +323,6 @@ class CaseIdentifier(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["case", "kind", "digest"], name="identifier_unique_per_case"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.digest[:8]}"

@@ -22,7 +22,7 @@ def new_reference() -> str:
 def normalise_reference(value: str) -> str:
     """Accept a reference typed in lower case, with spaces, or with look-alike letters."""
     cleaned = value.strip().upper().replace(" ", "")
-    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"})) if cleaned.startswith("C-") else cleaned
+    return cleaned.translate(str.maketrans("OIL", "011")) if cleaned.startswith("C-") else cleaned
 
 
 def new_references(count: int, *, taken: Callable[[Iterable[str]], set[str]]) -> list[str]:

@@ -29,7 +29,6 @@ from casework.models import (
     CaseEdit,
     CaseIdentifier,
     DisplacedPrecision,
-    Institution,
     Oblast,
     Placement,
     Sex,
@@ -245,6 +244,11 @@ def _scoped_case_for_update(*, case_id: int, actor: Actor) -> Case:
     return case
 
 
+def _field_label(name: str) -> str:
+    field_ = Case._meta.get_field(name)
+    return str(getattr(field_, "verbose_name", name))
+
+
 def changes_since(case: Case, version: int) -> list[str]:
     """Describe, for a conflict message, every change made after ``version``."""
     described: list[tuple[int, str]] = []
@@ -259,7 +263,7 @@ def changes_since(case: Case, version: int) -> list[str]:
         described.append((change.version, text))
     for edit in CaseEdit.objects.filter(case=case, version__gt=version).select_related("edited_by"):
         who = edit.edited_by.get_username() if edit.edited_by else _("unknown")
-        labels = ", ".join(str(Case._meta.get_field(name).verbose_name) for name in edit.fields)
+        labels = ", ".join(_field_label(name) for name in edit.fields)
         described.append((edit.version, _("%(fields)s edited by %(who)s") % {"fields": labels, "who": who}))
     return [text for _version, text in sorted(described)]
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
+
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str
+
+# Lets generic admin and queryset classes be subscripted at run time (typing).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,7 +25,7 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
             "(or set DJANGO_DEBUG=1 for a local development key)."
         )
-    SECRET_KEY = "insecure-development-key-only-for-DJANGO_DEBUG-1-never-in-production"
+    SECRET_KEY = "insecure-development-key-only-for-DJANGO_DEBUG-1-never-in-production"  # noqa: S105
 elif len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY is too short: use at least 32 random characters.")
 

@@ -51,7 +51,7 @@ class User(AbstractUser):
     )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.CASEWORKER)
 
-    objects = OrganisationUserManager()
+    objects = OrganisationUserManager()  # type: ignore[misc]
 
     REQUIRED_FIELDS = ["organisation"]
 

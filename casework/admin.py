@@ -1,0 +1,290 @@
+"""Django admin for cases: status and history are read-only; moves go through the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from casework import services
+from casework.forms import StatusChangeForm
+from casework.models import Case, CaseIdentifier, Institution, StatusChange
+from casework.references import normalise_reference
+
+
+@admin.register(Institution)
+class InstitutionAdmin(admin.ModelAdmin[Institution]):
+    list_display = ["code", "name", "region", "kind"]
+    list_filter = ["kind", "region"]
+    search_fields = ["code", "name"]
+
+
+class StatusChangeInline(admin.TabularInline[StatusChange, Case]):
+    """The history, shown read-only: nothing here can add, edit or delete a row."""
+
+    model = StatusChange
+    fk_name = "case"
+    extra = 0
+    can_delete = False
+    ordering = ["occurred_on", "id"]
+    fields = (
+        "occurred_on",
+        "from_status",
+        "to_status",
+        "via",
+        "duplicate_of",
+        "is_correction",
+        "note",
+        "recorded_at",
+        "recorded_by",
+        "recorded_via",
+        "version",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StatusChange]:
+        return super().get_queryset(request).select_related("via", "duplicate_of", "recorded_by")
+
+
+class CaseAdminForm(forms.ModelForm[Case]):
+    # The version the form was loaded at, so a stale save is refused.
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Case
+        fields = [*services.EDITABLE_FIELDS, "organisation"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_version"].initial = self.instance.version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # The service's own checks, run here too so errors show next to the fields.
+        values = {name: getattr(self.instance, name, None) for name in services.EDITABLE_FIELDS}
+        values.update({name: cleaned.get(name) for name in services.EDITABLE_FIELDS if name in self.fields})
+        for name in ("source", "placement", "displaced_precision", "notes"):
+            values[name] = values.get(name) or ""
+        for field_name, messages_ in services.validate_case_values(values, today=timezone.localdate()).items():
+            for message in messages_:
+                self.add_error(field_name if field_name in self.fields else None, message)
+        loaded = cleaned.get("loaded_version")
+        if self.instance.pk and loaded and loaded != self.instance.version:
+            self.add_error(
+                None,
+                str(
+                    services.StaleVersion(
+                        case=self.instance,
+                        expected_version=loaded,
+                        changes=services.changes_since(self.instance, loaded),
+                    )
+                ),
+            )
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # Model validation is the service's; skip ModelForm's instance.full_clean().
+        pass
+
+
+class ReferenceStatusFilter(admin.SimpleListFilter):
+    title = _("open or closed")
+    parameter_name = "open"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("Open")), ("0", _("Closed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        from casework.models import CLOSED_STATUSES
+
+        if self.value() == "1":
+            return queryset.exclude(status__in=CLOSED_STATUSES)
+        if self.value() == "0":
+            return queryset.filter(status__in=CLOSED_STATUSES)
+        return queryset
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin[Case]):
+    form = CaseAdminForm
+    list_display = ["reference", "status", "oblast", "organisation", "placement", "reported_on", "last_change_at"]
+    list_filter = ["status", ReferenceStatusFilter, "oblast", "organisation", "placement"]
+    list_select_related = ["organisation"]
+    search_fields = ["reference"]
+    search_help_text = _("Search by reference, e.g. C-7K3M-Q9XR")
+    show_full_result_count = False
+    list_per_page = 50
+    inlines = [StatusChangeInline]
+    readonly_fields = ["reference", "status_and_move", "version", "created_at", "updated_at", "last_change_at"]
+    raw_id_fields = ["assigned_to"]
+    actions = ["change_status_action"]
+    fieldsets = (
+        (None, {"fields": ("reference", "organisation", "assigned_to", "status_and_move", "version")}),
+        (_("Child (anonymised)"), {"fields": ("sex", "birth_year", "oblast")}),
+        (
+            _("Report and whereabouts"),
+            {"fields": ("reported_on", "displaced_on", "displaced_precision", "source", "placement", "institution")},
+        ),
+        (_("Risks"), {"fields": ("risk_adoption", "risk_citizenship", "risk_military", "risk_medical")}),
+        (_("Notes"), {"fields": ("notes", "loaded_version")}),
+        (_("Record"), {"fields": ("created_at", "updated_at", "last_change_at")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
+        queryset = super().get_queryset(request)
+        user: Any = request.user
+        if not user.is_superuser:
+            queryset = queryset.filter(organisation_id=user.organisation_id)
+        return queryset
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Case | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("organisation")  # a case does not change owner here
+        return fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Case | None = None) -> Any:
+        if obj is None:
+            return (
+                (None, {"fields": ("organisation", "assigned_to")}),
+                *self.fieldsets[1:5],
+            )
+        return self.fieldsets
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Case], search_term: str
+    ) -> tuple[QuerySet[Case], bool]:
+        term = normalise_reference(search_term)
+        if not term:
+            return queryset, False
+        # An index-friendly prefix match: exact references and their beginnings.
+        return queryset.filter(reference__startswith=term), False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Case | None = None) -> bool:
+        # Cases are closed as withdrawn or duplicate, never deleted.
+        return False
+
+    @admin.display(description=_("status"))
+    def status_and_move(self, obj: Case) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:casework_case_change_status", args=[obj.pk])
+        return format_html(
+            '{} &nbsp; <a class="button" href="{}">{}</a>', obj.get_status_display(), url, _("Change status")
+        )
+
+    def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
+        actor = services.Actor.for_user(request.user)  # type: ignore[arg-type]
+        values = {name: form.cleaned_data.get(name) for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        values = {
+            k: ("" if v is None and k in {"source", "placement", "displaced_precision", "notes"} else v)
+            for k, v in values.items()
+        }
+        if change:
+            version = form.cleaned_data.get("loaded_version") or obj.version
+            saved = services.update_case(case=obj, actor=actor, expected_version=version, values=values)
+        else:
+            organisation = form.cleaned_data["organisation"]
+            actor = services.Actor(
+                organisation_id=organisation.pk, role=actor.role, user=actor.user, is_superuser=actor.is_superuser
+            )
+            saved = services.create_case(actor=actor, values=values)
+        obj.pk = saved.pk
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.StaleVersion as conflict:
+            self.message_user(request, str(conflict), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        except ValidationError as error:
+            for field_name, errors in error.message_dict.items():
+                for message in errors:
+                    self.message_user(request, f"{field_name}: {message}", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        except services.NotPermitted as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/change-status/",
+                self.admin_site.admin_view(self.change_status_view),
+                name="casework_case_change_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description=_("Change the status of the selected case"))
+    def change_status_action(self, request: HttpRequest, queryset: QuerySet[Case]) -> HttpResponse | None:
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            self.message_user(request, _("Select exactly one case to change its status."), messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:casework_case_change_status", args=[selected[0].pk]))
+
+    def change_status_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        case = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_change_permission(request, case):
+            raise PermissionDenied
+        actor = services.Actor.for_user(request.user)  # type: ignore[arg-type]
+        form = StatusChangeForm(request.POST or None, case=case, actor=actor)
+        if request.method == "POST" and form.is_valid():
+            try:
+                form.save()
+            except services.StaleVersion as conflict:
+                self.message_user(request, str(conflict), messages.ERROR)
+                return HttpResponseRedirect(request.path)
+            else:
+                self.message_user(request, _("Status changed."), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:casework_case_change", args=[case.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Change status of %(reference)s") % {"reference": case.reference},
+            "case": case,
+            "form": form,
+            "opts": self.model._meta,
+            "original": case,
+        }
+        return TemplateResponse(request, "admin/casework/case/change_status.html", context)
+
+
+@admin.register(CaseIdentifier)
+class CaseIdentifierAdmin(admin.ModelAdmin[CaseIdentifier]):
+    """Hashes only: there is nothing to read back, but duplicates can be traced."""
+
+    list_display = ["case", "kind", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["case"]
+    readonly_fields = ["case", "kind", "digest", "created_at"]
+    search_fields = ["=case__reference"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

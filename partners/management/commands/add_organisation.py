@@ -1,0 +1,26 @@
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandParser
+
+from partners import services
+from partners.management.commands._errors import command_error
+from partners.models import Organisation
+
+
+class Command(BaseCommand):
+    help = "Create an organisation (an NGO, an intermediary, an authority or an international organisation)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug", help="short unique name, e.g. ngo-a (lower case, digits, hyphens)")
+        parser.add_argument("name", help="the organisation's full name")
+        parser.add_argument("--kind", required=True, choices=Organisation.Kind.values, help="the kind of organisation")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            organisation = services.create_organisation(
+                slug=options["slug"], name=options["name"], kind=options["kind"]
+            )
+        except ValidationError as error:
+            raise command_error(error) from None
+        self.stdout.write(self.style.SUCCESS(f"Created organisation {organisation.slug} ({organisation.kind})."))
