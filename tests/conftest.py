@@ -64,3 +64,9 @@ def caseworker_b(ngo_b: Organisation) -> User:
 @pytest.fixture
 def case(ngo_a: Organisation) -> Case:
     return CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # Real hashers are deliberately slow; tests check behaviour, not hashing cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
