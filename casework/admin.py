@@ -163,6 +163,11 @@ class CaseAdmin(admin.ModelAdmin[Case]):
             fields.append("organisation")  # a case does not change owner here
         return fields
 
+    def get_inlines(
+        self, request: HttpRequest, obj: Case | None
+    ) -> list[type[admin.options.InlineModelAdmin[Any, Any]]]:
+        return list(self.inlines) if obj is not None else []
+
     def get_fieldsets(self, request: HttpRequest, obj: Case | None = None) -> Any:
         if obj is None:
             return (
@@ -255,11 +260,11 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         form = StatusChangeForm(request.POST or None, case=case, actor=actor)
         if request.method == "POST" and form.is_valid():
             try:
-                form.save()
+                change = form.save()
             except services.StaleVersion as conflict:
                 self.message_user(request, str(conflict), messages.ERROR)
                 return HttpResponseRedirect(request.path)
-            else:
+            if change is not None:
                 self.message_user(request, _("Status changed."), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:casework_case_change", args=[case.pk]))
         context = {
