@@ -228,6 +228,14 @@ class StatusChange(models.Model):
         blank=True,
         related_name="+",
     )
+    recorded_by_token = models.ForeignKey(
+        "partners.ApiToken",
+        verbose_name=_("recorded by API token"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     # Free text naming a non-user recorder, e.g. "import" or a partner token.
     recorded_via = models.CharField(_("recorded through"), max_length=100, blank=True)
     via = models.ForeignKey(
@@ -326,3 +334,62 @@ class CaseIdentifier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.digest[:8]}"
+
+
+class AccessLog(models.Model):
+    """Who read or changed which case, by which door, when and from where. Never the case's content."""
+
+    class Door(models.TextChoices):
+        WEB = "web", _("Web")
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        EXPORT = "export", _("Export")
+        COMMAND = "command", _("Command line")
+
+    class Action(models.TextChoices):
+        VIEW = "view", _("Viewed")
+        LIST = "list", _("Listed")
+        CREATE = "create", _("Created")
+        EDIT = "edit", _("Edited")
+        STATUS_CHANGE = "status_change", _("Changed status")
+        SHARE = "share", _("Shared")
+        REVOKE = "revoke", _("Revoked a share")
+        EXPORT = "export", _("Exported")
+
+    at = models.DateTimeField(_("at"), db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    token = models.ForeignKey(
+        "partners.ApiToken",
+        verbose_name=_("API token"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    organisation = models.ForeignKey(
+        "partners.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+    )
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.PROTECT, null=True, blank=True, related_name="access_log"
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    door = models.CharField(_("door"), max_length=10, choices=Door.choices)
+    ip_address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("access log entry")
+        verbose_name_plural = _("access log")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["case", "-at"], name="accesslog_case_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.case_id}"
