@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -41,9 +42,15 @@ from casework.screening import linkage_digest, screen_text
 from partners.models import Organisation, Role
 
 if TYPE_CHECKING:
-    from partners.models import User
+    from partners.models import ApiToken, User
 
 MIN_BIRTH_YEAR = 1990
+# The role of an API token acting through a share.
+PARTNER_ROLE = "partner"
+# The only moves a partner may report (DESIGN.md section 6).
+PARTNER_TARGETS: frozenset[str] = frozenset(
+    {Status.LOCATED, Status.RETURN_REQUESTED, Status.REPATRIATED, Status.REUNIFIED}
+)
 
 
 class CaseNotFound(Exception):
@@ -78,6 +85,7 @@ class Actor:
     user: User | None = None
     label: str = ""
     is_superuser: bool = False
+    token: ApiToken | None = None
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
@@ -87,6 +95,19 @@ class Actor:
             user=user,
             is_superuser=user.is_superuser,
         )
+
+    @classmethod
+    def for_token(cls, token: ApiToken) -> Actor:
+        return cls(
+            organisation_id=token.organisation_id,
+            role=PARTNER_ROLE,
+            token=token,
+            label=f"API token {token.prefix}",
+        )
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role == PARTNER_ROLE
 
     @property
     def can_correct(self) -> bool:
@@ -239,9 +260,19 @@ def _scoped_case_for_update(*, case_id: int, actor: Actor) -> Case:
         case = Case.objects.select_for_update().get(pk=case_id)
     except Case.DoesNotExist:
         raise CaseNotFound from None
-    if not actor.is_superuser and case.organisation_id != actor.organisation_id:
-        raise CaseNotFound
-    return case
+    if actor.is_superuser or case.organisation_id == actor.organisation_id:
+        return case
+    if actor.is_partner:
+        from partners.models import Share, ShareScope
+
+        # Checked under the case's lock: a share revoked a moment ago no longer counts.
+        shares = Share.objects.active().filter(case_id=case.pk, partner_id=actor.organisation_id)
+        scopes = set(shares.values_list("scope", flat=True))
+        if ShareScope.UPDATE in scopes:
+            return case
+        if scopes:
+            raise NotPermitted(_("This case is shared with your organisation for reading only."))
+    raise CaseNotFound
 
 
 def _field_label(name: str) -> str:
@@ -285,11 +316,17 @@ def change_status(
     duplicate_of: Case | None = None,
 ) -> StatusChange:
     """Move a case to ``to_status``: lock, check, append the history row, update the case."""
-    if not actor.can_edit and actor.role != "partner":
+    if not actor.can_edit and not actor.is_partner:
         raise NotPermitted(_("Your role cannot change a case's status."))
     with transaction.atomic():
         locked = _scoped_case_for_update(case_id=case.pk, actor=actor)
         _check_version(locked, expected_version)
+        if actor.is_partner and (
+            to_status not in PARTNER_TARGETS or classify_move(locked.status, to_status) is not MoveKind.FORWARD
+        ):
+            raise NotPermitted(
+                _("Partners may only report forward moves to located, return requested, repatriated or reunified.")
+            )
         last_occurred_on = StatusChange.objects.filter(case=locked).aggregate(last=Max("occurred_on"))["last"]
         move = Move(
             current=locked.status,
@@ -315,6 +352,7 @@ def change_status(
             occurred_on=occurred_on,
             recorded_at=now,
             recorded_by=actor.user,
+            recorded_by_token=actor.token,
             recorded_via="" if actor.user else actor.label,
             via=via,
             duplicate_of=duplicate_of,
@@ -326,6 +364,7 @@ def change_status(
         locked.version += 1
         locked.last_change_at = now
         locked.save(update_fields=["status", "version", "last_change_at", "updated_at"])
+        transaction.on_commit(partial(_announce_status_change, change.pk))
     case.status, case.version, case.last_change_at = locked.status, locked.version, locked.last_change_at
     return change
 
@@ -396,6 +435,13 @@ def validate_case_values(values: Mapping[str, Any], *, today: dt.date) -> dict[s
         except ValidationError as exc:
             errors.setdefault("notes", []).extend(exc.message_dict["notes"])
     return errors
+
+
+def _announce_status_change(change_id: int) -> None:
+    """After commit: queue the webhook events for the partners the case is shared with."""
+    from partners.tasks import fan_out_status_change
+
+    fan_out_status_change.delay(change_id)
 
 
 def _generate_unique_reference() -> str:

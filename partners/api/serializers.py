@@ -1,0 +1,147 @@
+"""What partners may see: an allowlist of fields (DESIGN.md section 6).
+
+Never notes, caseworker names, internal ids or linkage hashes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from casework.models import Case, DisplacedPrecision, Institution, Oblast, Placement, Sex, Status, StatusChange
+from casework.services import PARTNER_TARGETS
+from partners.models import Organisation
+from partners.selectors import intermediaries
+
+
+def age_band(case: Case) -> str:
+    if case.birth_year is None:
+        return "unknown"
+    age = case.reported_on.year - case.birth_year
+    for upper, band in ((4, "0-4"), (9, "5-9"), (13, "10-13"), (17, "14-17")):
+        if age <= upper:
+            return band
+    return "18+"
+
+
+class InstitutionSerializer(serializers.ModelSerializer[Institution]):
+    class Meta:
+        model = Institution
+        fields = ["code", "name", "region", "kind"]
+
+
+class PartnerCaseSerializer(serializers.ModelSerializer[Case]):
+    owner: serializers.SlugRelatedField[Organisation] = serializers.SlugRelatedField(
+        source="organisation", slug_field="slug", read_only=True
+    )
+    status = serializers.ChoiceField(choices=Status.choices, read_only=True)
+    sex = serializers.ChoiceField(choices=Sex.choices, read_only=True)
+    oblast = serializers.ChoiceField(choices=Oblast.choices, read_only=True)
+    placement = serializers.ChoiceField(choices=[("", ""), *Placement.choices], read_only=True)
+    age_band = serializers.SerializerMethodField()
+    displaced_on = serializers.SerializerMethodField()
+    institution = InstitutionSerializer(read_only=True, allow_null=True)
+    risk_flags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    access = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Case
+        fields = [
+            "reference",
+            "owner",
+            "access",
+            "status",
+            "sex",
+            "birth_year",
+            "age_band",
+            "oblast",
+            "reported_on",
+            "displaced_on",
+            "placement",
+            "institution",
+            "risk_flags",
+            "version",
+            "last_change_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["0-4", "5-9", "10-13", "14-17", "18+", "unknown"]))
+    def get_age_band(self, case: Case) -> str:
+        return age_band(case)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_displaced_on(self, case: Case) -> str | None:
+        """``YYYY-MM`` when only the month is known, ``YYYY-MM-DD`` otherwise."""
+        if case.displaced_on is None:
+            return None
+        if case.displaced_precision == DisplacedPrecision.MONTH:
+            return case.displaced_on.strftime("%Y-%m")
+        return case.displaced_on.isoformat()
+
+    @extend_schema_field(serializers.ChoiceField(choices=["owner", "read", "update"]))
+    def get_access(self, case: Case) -> str:
+        return str(getattr(case, "access", "owner"))
+
+
+class PartnerStatusChangeSerializer(serializers.ModelSerializer[StatusChange]):
+    from_status = serializers.ChoiceField(choices=Status.choices, read_only=True)
+    to_status = serializers.ChoiceField(choices=Status.choices, read_only=True)
+    via: serializers.SlugRelatedField[Organisation] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = StatusChange
+        fields = ["from_status", "to_status", "occurred_on", "recorded_at", "via", "is_correction", "version"]
+        read_only_fields = fields
+
+
+class PartnerCaseDetailSerializer(PartnerCaseSerializer):
+    history = serializers.SerializerMethodField()
+
+    class Meta(PartnerCaseSerializer.Meta):
+        fields = [*PartnerCaseSerializer.Meta.fields, "history"]
+        read_only_fields = fields
+
+    @extend_schema_field(PartnerStatusChangeSerializer(many=True))
+    def get_history(self, case: Case) -> list[dict[str, Any]]:
+        changes = self.context.get("history", [])
+        return list(PartnerStatusChangeSerializer(changes, many=True).data)
+
+
+class StatusChangeInputSerializer(serializers.Serializer[dict[str, Any]]):
+    status = serializers.ChoiceField(choices=sorted(PARTNER_TARGETS))
+    occurred_on = serializers.DateField()
+    via = serializers.SlugRelatedField(slug_field="slug", queryset=intermediaries(), required=False, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class StatusChangeResultSerializer(serializers.Serializer[dict[str, Any]]):
+    change = PartnerStatusChangeSerializer()
+    case = PartnerCaseSerializer()
+
+
+class IntermediarySerializer(serializers.ModelSerializer[Organisation]):
+    class Meta:
+        model = Organisation
+        fields = ["slug", "name"]
+
+
+class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # "fields" (the inputs at fault) would clash with Serializer.fields as an attribute.
+        fields = super().get_fields()
+        fields["fields"] = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+        return fields
+
+
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+    error = ErrorBodySerializer()

@@ -1,0 +1,17 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from partners.api import views
+
+urlpatterns = [
+    path("cases/", views.CaseListView.as_view(), name="api-case-list"),
+    path("cases/<str:reference>/", views.CaseDetailView.as_view(), name="api-case-detail"),
+    path(
+        "cases/<str:reference>/status-changes/",
+        views.StatusChangeCreateView.as_view(),
+        name="api-status-change-create",
+    ),
+    path("intermediaries/", views.IntermediaryListView.as_view(), name="api-intermediary-list"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,303 @@
+"""The partner API (DESIGN.md section 6): thin views over selectors and services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, cast
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from casework import services
+from casework.audit import log_access
+from casework.models import AccessLog, Case, Oblast, Status
+from casework.references import normalise_reference
+from partners.api.authentication import BearerTokenAuthentication
+from partners.api.errors import error_response
+from partners.api.serializers import (
+    ErrorSerializer,
+    IntermediarySerializer,
+    PartnerCaseDetailSerializer,
+    PartnerCaseSerializer,
+    PartnerStatusChangeSerializer,
+    StatusChangeInputSerializer,
+    StatusChangeResultSerializer,
+)
+from partners.models import ApiToken, IdempotencyRecord, Organisation, ShareScope
+from partners.selectors import api_case_history, api_cases, intermediaries
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input"),
+    401: OpenApiResponse(ErrorSerializer, description="Missing, unknown, revoked or expired token"),
+    404: OpenApiResponse(ErrorSerializer, description="Not found, or not shared with you"),
+    429: OpenApiResponse(ErrorSerializer, description="Throttled; see Retry-After"),
+}
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    scope = "token"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        token = request.auth
+        if isinstance(token, ApiToken):
+            return self.cache_format % {"scope": self.scope, "ident": token.pk}
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class HasToken(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.auth, ApiToken)
+
+
+class PartnerView(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated, HasToken]
+    throttle_classes = [TokenRateThrottle]
+
+    @property
+    def token(self) -> ApiToken:
+        return cast(ApiToken, self.request.auth)
+
+    def log(self, action: str, case_ids: list[int | None]) -> None:
+        log_access(
+            action=action,
+            door=AccessLog.Door.API,
+            organisation_id=self.token.organisation_id,
+            case_ids=case_ids,
+            token=self.token,
+            request=self.request,
+        )
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Case data must not linger in shared or browser caches.
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class CaseFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    oblast = django_filters.MultipleChoiceFilter(choices=Oblast.choices)
+    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Case
+        fields = ["status", "oblast", "updated_since"]
+
+
+class CaseCursorPagination(CursorPagination):
+    # Oldest change first, so that a client syncing with updated_since pages forward in time.
+    ordering = ("updated_at", "id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+@extend_schema(
+    tags=["cases"],
+    summary="Cases shared with your organisation",
+    parameters=[
+        OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Only cases changed at or after this."),
+    ],
+    responses={200: PartnerCaseSerializer(many=True), **ERRORS},
+)
+class CaseListView(PartnerView, generics.ListAPIView[Case]):
+    serializer_class = PartnerCaseSerializer
+    pagination_class = CaseCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CaseFilter
+
+    def get_queryset(self) -> QuerySet[Case]:
+        return api_cases(self.token.organisation_id)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset) or []
+        self.log(AccessLog.Action.LIST, [case.pk for case in page])
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _visible_case(view: PartnerView, reference: str) -> Case:
+    case = api_cases(view.token.organisation_id).filter(reference=normalise_reference(reference)).first()
+    if case is None:
+        raise Http404
+    return case
+
+
+@extend_schema(
+    tags=["cases"], summary="One case with its status history", responses={200: PartnerCaseDetailSerializer, **ERRORS}
+)
+class CaseDetailView(PartnerView):
+    def get(self, request: Request, reference: str) -> Response:
+        case = _visible_case(self, reference)
+        history = list(api_case_history(case))
+        self.log(AccessLog.Action.VIEW, [case.pk])
+        data = PartnerCaseDetailSerializer(case, context={"history": history}).data
+        return Response(data, headers={"ETag": _etag(case.version)})
+
+
+_ETAG_RE = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+
+@extend_schema(
+    tags=["cases"],
+    summary="Report a forward move of a case shared with update scope",
+    description=(
+        "Needs a token with update scope and a share with update scope. Send `If-Match` with the case's "
+        "ETag (its version) and an `Idempotency-Key`: a retry with the same key and body returns the first "
+        "response; the same key with another body is refused with 422."
+    ),
+    parameters=[
+        OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+        OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+    ],
+    request=StatusChangeInputSerializer,
+    responses={
+        201: StatusChangeResultSerializer,
+        403: OpenApiResponse(ErrorSerializer, description="Token or share scope too small"),
+        412: OpenApiResponse(ErrorSerializer, description="Stale If-Match"),
+        422: OpenApiResponse(ErrorSerializer, description="Move refused, or key reused with another body"),
+        428: OpenApiResponse(ErrorSerializer, description="If-Match or Idempotency-Key missing"),
+        **ERRORS,
+    },
+)
+class StatusChangeCreateView(PartnerView):
+    def post(self, request: Request, reference: str) -> Response:
+        case = _visible_case(self, reference)
+        if self.token.scope != ShareScope.UPDATE:
+            return error_response(403, code="token_scope", message="This token can only read.")
+        if getattr(case, "access", "owner") == ShareScope.READ:
+            return error_response(403, code="share_scope", message="This case is shared with you for reading only.")
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return error_response(
+                428,
+                code="idempotency_key_required",
+                message="Send an Idempotency-Key header.",
+                fields={"Idempotency-Key": ["This header is required."]},
+            )
+        if len(key) > 200:
+            return error_response(
+                400,
+                code="invalid",
+                message="The Idempotency-Key is too long.",
+                fields={"Idempotency-Key": ["At most 200 characters."]},
+            )
+        raw_if_match = request.headers.get("If-Match", "").strip()
+        if not raw_if_match:
+            return error_response(
+                428,
+                code="if_match_required",
+                message="Send If-Match with the case's ETag.",
+                fields={"If-Match": ["This header is required."]},
+            )
+        match = _ETAG_RE.match(raw_if_match)
+        if match is None:
+            return error_response(
+                400,
+                code="invalid",
+                message='If-Match must be the case\'s ETag, e.g. "3".',
+                fields={"If-Match": ["Not an ETag of this API."]},
+            )
+        if not isinstance(request.data, dict):
+            return error_response(400, code="invalid", message="Send a JSON object.")
+        fingerprint = hashlib.sha256(
+            json.dumps([request.path, raw_if_match, request.data], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        serializer = StatusChangeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organisation_id = self.token.organisation_id
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(
+                        organisation_id=organisation_id, key=key, fingerprint=fingerprint, status_code=0, response={}
+                    )
+            except IntegrityError:
+                # The same key was used before (or is being used right now: the insert
+                # waited for that request to commit). Replay its response.
+                return self._replay(organisation_id, key, fingerprint)
+            try:
+                change = services.change_status(
+                    case=case,
+                    actor=services.Actor.for_token(self.token),
+                    to_status=data["status"],
+                    occurred_on=data["occurred_on"],
+                    expected_version=int(match.group(1)),
+                    via=cast(Organisation | None, data.get("via")),
+                    note=data.get("note", ""),
+                )
+            except services.StaleVersion as conflict:
+                transaction.set_rollback(True)
+                return error_response(
+                    412,
+                    code="stale_version",
+                    message=f"The case is at version {conflict.current_version}: {'; '.join(conflict.changes)}",
+                    headers={"ETag": _etag(conflict.current_version)},
+                )
+            except services.NotPermitted as refusal:
+                transaction.set_rollback(True)
+                return error_response(403, code="not_permitted", message=str(refusal))
+            except DjangoValidationError as invalid:
+                transaction.set_rollback(True)
+                fields = {
+                    ("status" if k == "to_status" else k): [str(m) for m in v] for k, v in invalid.message_dict.items()
+                }
+                return error_response(422, code="move_refused", message="The move breaks a rule.", fields=fields)
+            body = {
+                "change": PartnerStatusChangeSerializer(change).data,
+                "case": PartnerCaseSerializer(case).data,
+            }
+            headers = {"ETag": _etag(change.version), "Location": f"/api/v1/cases/{case.reference}/"}
+            payload = json.loads(json.dumps(body, default=str))
+            IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=201, response=payload, headers=headers)
+            self.log(AccessLog.Action.STATUS_CHANGE, [case.pk])
+        return Response(payload, status=201, headers=headers)
+
+    def _replay(self, organisation_id: int, key: str, fingerprint: str) -> Response:
+        record = IdempotencyRecord.objects.filter(organisation_id=organisation_id, key=key).first()
+        if record is None or record.status_code == 0:
+            return error_response(409, code="in_progress", message="A request with this key is still in progress.")
+        if record.fingerprint != fingerprint:
+            return error_response(
+                422,
+                code="idempotency_key_reused",
+                message="This Idempotency-Key was used with another request; use a new key.",
+                fields={"Idempotency-Key": ["Already used with a different body."]},
+            )
+        return Response(
+            record.response, status=record.status_code, headers={**record.headers, "Idempotent-Replayed": "true"}
+        )
+
+
+@extend_schema(
+    tags=["reference"],
+    summary="Intermediary organisations",
+    responses={200: IntermediarySerializer(many=True), **ERRORS},
+)
+class IntermediaryListView(PartnerView, generics.ListAPIView[Organisation]):
+    serializer_class = IntermediarySerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Organisation]:
+        return intermediaries()

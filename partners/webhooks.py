@@ -1,0 +1,160 @@
+"""Signed webhook events for status changes of shared cases (DESIGN.md section 6).
+
+Each event is JSON, signed with HMAC-SHA256 over ``"<timestamp>.<body>"`` and
+sent with the header ``Register-Signature: t=<timestamp>,v1=<hex digest>``.
+The signing secret is derived from the server key and the endpoint's salt, so
+it is never stored; it is shown once when the endpoint is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from casework.models import StatusChange
+from partners.models import Organisation, Role, Share, User, WebhookDelivery, WebhookEndpoint
+
+SIGNATURE_HEADER = "Register-Signature"
+EVENT_TYPE = "case.status_changed"
+
+
+def signing_secret(endpoint: WebhookEndpoint) -> str:
+    key = settings.SECRET_KEY.encode()
+    return "whsec_" + hmac.new(key, f"webhook:{endpoint.pk}:{endpoint.salt}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, body: bytes, header: str, *, tolerance_seconds: int = 300, now: int | None = None) -> bool:
+    """What a receiver does: check the signature and that the timestamp is recent."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now or int(time.time())) - timestamp) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(sign(secret, body, timestamp), header)
+
+
+def create_endpoint(*, organisation: Organisation, url: str, created_by: User | None) -> tuple[WebhookEndpoint, str]:
+    """Register a URL; return the endpoint and its signing secret (shown once)."""
+    if created_by is not None and not (
+        created_by.is_superuser or (created_by.role == Role.ORG_ADMIN and created_by.organisation_id == organisation.pk)
+    ):
+        raise PermissionDenied(_("Only the organisation's admin may manage its webhooks."))
+    schemes = ["https", "http"] if settings.WEBHOOK_ALLOW_HTTP else ["https"]
+    try:
+        URLValidator(schemes=schemes)(url)
+    except ValidationError:
+        raise ValidationError(
+            {"url": [_("Give a full %(schemes)s URL.") % {"schemes": " or ".join(schemes)}]}
+        ) from None
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=organisation, url=url, salt=secrets.token_hex(16), created_by=created_by
+    )
+    return endpoint, signing_secret(endpoint)
+
+
+def event_payload(change: StatusChange, *, event_id: uuid.UUID) -> dict[str, Any]:
+    from partners.api.serializers import PartnerCaseSerializer, PartnerStatusChangeSerializer
+
+    return {
+        "id": str(event_id),
+        "type": EVENT_TYPE,
+        "created_at": timezone.now().isoformat(),
+        "data": {
+            "case": PartnerCaseSerializer(change.case).data,
+            "change": PartnerStatusChangeSerializer(change).data,
+        },
+    }
+
+
+def plan_deliveries(change_id: int) -> list[int]:
+    """Create one delivery per active endpoint of each partner the case is shared with (idempotent)."""
+    change = (
+        StatusChange.objects.select_related("case__institution", "case__organisation", "via")
+        .filter(pk=change_id)
+        .first()
+    )
+    if change is None:
+        return []
+    partner_ids = Share.objects.active().filter(case_id=change.case_id).values_list("partner_id", flat=True)
+    endpoints = WebhookEndpoint.objects.filter(organisation_id__in=list(partner_ids), is_active=True)
+    created: list[int] = []
+    with transaction.atomic():
+        for endpoint in endpoints:
+            event_id = uuid.uuid4()
+            delivery, was_created = WebhookDelivery.objects.get_or_create(
+                endpoint=endpoint,
+                status_change=change,
+                defaults={"event_id": event_id, "payload": event_payload(change, event_id=event_id)},
+            )
+            if was_created or delivery.state == WebhookDelivery.State.PENDING:
+                created.append(delivery.pk)
+    return created
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
+    """Send one delivery once. Returns True when delivered; raises DeliveryFailed to be retried."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None or delivery.state == WebhookDelivery.State.DELIVERED:
+        return True
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = int(time.time())
+    request = urllib.request.Request(  # noqa: S310 (the scheme is checked when the URL is registered)
+        delivery.endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "repatriation-register-webhooks/1",
+            SIGNATURE_HEADER: sign(signing_secret(delivery.endpoint), body, timestamp),
+            "Register-Event-Id": str(delivery.event_id),
+        },
+    )
+    status: int | None = None
+    error = ""
+    try:
+        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        error = str(getattr(exc, "reason", exc))[:300]
+    delivered = status is not None and 200 <= status < 300
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=delivery.attempts + 1,
+        last_status_code=status,
+        last_error="" if delivered else error or f"HTTP {status}",
+        last_attempt_at=now,
+        delivered_at=now if delivered else None,
+        state=WebhookDelivery.State.DELIVERED
+        if delivered
+        else (WebhookDelivery.State.FAILED if final else WebhookDelivery.State.PENDING),
+    )
+    if not delivered:
+        raise DeliveryFailed(error or f"HTTP {status}")
+    return True
