@@ -70,3 +70,12 @@ def case(ngo_a: Organisation) -> Case:
 def _fast_password_hashing(settings) -> None:
     # Real hashers are deliberately slow; tests check behaviour, not hashing cost.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings) -> None:
+    # Production uses the hashed manifest built by collectstatic; tests don't build it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -55,7 +55,7 @@ class TokenRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         token = request.auth
         if isinstance(token, ApiToken):
-            return self.cache_format % {"scope": self.scope, "ident": token.pk}
+            return self.cache_format % {"scope": self.scope, "ident": token.prefix}
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
