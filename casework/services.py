@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -43,6 +44,8 @@ from partners.models import Organisation, Role
 
 if TYPE_CHECKING:
     from partners.models import ApiToken, User
+
+logger = logging.getLogger(__name__)
 
 MIN_BIRTH_YEAR = 1990
 # The role of an API token acting through a share.
@@ -441,7 +444,12 @@ def _announce_status_change(change_id: int) -> None:
     """After commit: queue the webhook events for the partners the case is shared with."""
     from partners.tasks import fan_out_status_change
 
-    fan_out_status_change.delay(change_id)
+    try:
+        fan_out_status_change.delay(change_id)
+    except Exception:
+        # The change is committed; a broker outage must not turn it into an error.
+        # The periodic sweep (partners.tasks.sweep_unannounced_changes) catches up.
+        logger.exception("Could not queue webhook events for status change %s", change_id)
 
 
 def _generate_unique_reference() -> str:

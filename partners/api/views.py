@@ -264,6 +264,7 @@ class StatusChangeCreateView(PartnerView):
                     ("status" if k == "to_status" else k): [str(m) for m in v] for k, v in invalid.message_dict.items()
                 }
                 return error_response(422, code="move_refused", message="The move breaks a rule.", fields=fields)
+            case.refresh_from_db()
             body = {
                 "change": PartnerStatusChangeSerializer(change).data,
                 "case": PartnerCaseSerializer(case).data,
