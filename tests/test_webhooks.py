@@ -1,0 +1,181 @@
+"""Signed webhook events, delivered to a local receiving server, with retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from celery.exceptions import Retry
+
+from casework import services as case_services
+from partners import webhooks
+from partners.models import Organisation, WebhookDelivery
+from partners.tasks import deliver_webhook, sweep_webhooks
+from tests.api_helpers import share
+from tests.factories import CaseFactory, OrganisationFactory, UserFactory
+
+
+class Receiver:
+    """A local HTTP server that records what it receives and answers with scripted statuses."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append(({k: v for k, v in self.headers.items()}, body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def setup(db, settings):
+    settings.WEBHOOK_ALLOW_HTTP = True
+    owner = OrganisationFactory(slug="ngo-owner")
+    partner = Organisation.objects.get(slug="qatar")
+    supervisor = UserFactory(username="owner-supervisor", organisation=owner, role="supervisor")
+    case = CaseFactory(organisation=owner, reported_on=dt.date(2023, 1, 10), notes="internal only")
+    share(case, partner, "read")
+    return case, partner, supervisor
+
+
+def move(case, user, to="located"):
+    return case_services.change_status(
+        case=case,
+        actor=case_services.Actor.for_user(user),
+        to_status=to,
+        occurred_on=dt.date(2023, 2, 1),
+        expected_version=case.version,
+    )
+
+
+def test_it_sends_a_signed_event_with_only_allowed_fields(setup, django_capture_on_commit_callbacks):
+    case, partner, supervisor = setup
+    with Receiver([200]) as receiver:
+        endpoint, secret = webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            move(case, supervisor)
+    assert len(receiver.received) == 1
+    headers, body = receiver.received[0]
+    assert webhooks.verify(secret, body, headers[webhooks.SIGNATURE_HEADER])
+    assert not webhooks.verify(secret, body + b" ", headers[webhooks.SIGNATURE_HEADER])
+    assert not webhooks.verify("whsec_other", body, headers[webhooks.SIGNATURE_HEADER])
+    event = json.loads(body)
+    assert event["type"] == "case.status_changed"
+    assert event["data"]["case"]["reference"] == case.reference
+    assert event["data"]["change"]["to_status"] == "located"
+    assert "internal only" not in body.decode() and "owner-supervisor" not in body.decode()
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert headers["Register-Event-Id"] == str(delivery.event_id)
+
+
+def test_it_refuses_an_old_timestamp():
+    body = b"{}"
+    header = webhooks.sign("whsec_x", body, 1_000_000)
+    assert webhooks.verify("whsec_x", body, header, now=1_000_100)
+    assert not webhooks.verify("whsec_x", body, header, now=1_000_000 + 3600)
+    assert not webhooks.verify("whsec_x", body, "garbage")
+
+
+def test_it_retries_with_backoff_until_delivered(setup, monkeypatch):
+    case, partner, supervisor = setup
+    countdowns: list[int] = []
+
+    def record_retry(exc=None, countdown=None, **kwargs):
+        countdowns.append(countdown)
+        return Retry(exc=exc, when=countdown)
+
+    monkeypatch.setattr(deliver_webhook, "retry", record_retry)
+    with Receiver([500, 503, 200]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        for attempt in range(3):
+            deliver_webhook.push_request(retries=attempt, is_eager=False)
+            try:
+                deliver_webhook.run(delivery_id)
+            except Retry:
+                assert attempt < 2
+            finally:
+                deliver_webhook.pop_request()
+            state = WebhookDelivery.objects.get(pk=delivery_id).state
+            assert state == ("delivered" if attempt == 2 else "pending")
+    assert countdowns == [10, 20]  # exponential backoff
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.attempts, delivery.last_status_code) == (3, 200)
+    # The same event (same id and body) is sent on every attempt.
+    assert len(receiver.received) == 3
+    assert len({body for _, body in receiver.received}) == 1
+
+
+def test_it_marks_a_delivery_failed_after_the_last_retry(setup):
+    case, partner, supervisor = setup
+    with Receiver([500]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        change = move(case, supervisor)
+        [delivery_id] = webhooks.plan_deliveries(change.pk)
+        with pytest.raises(webhooks.DeliveryFailed):
+            webhooks.attempt_delivery(delivery_id, final=True)
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.state, delivery.last_error) == ("failed", "HTTP 500")
+
+
+def test_it_sends_nothing_for_unshared_cases_or_other_organisations(setup, django_capture_on_commit_callbacks):
+    case, partner, supervisor = setup
+    stranger = Organisation.objects.get(slug="vatican")
+    unshared = CaseFactory(organisation=case.organisation)
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=stranger, url=receiver.url, created_by=None)
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            move(unshared, supervisor)
+            move(case, supervisor)
+    assert len(receiver.received) == 1
+    assert json.loads(receiver.received[0][1])["data"]["case"]["reference"] == case.reference
+
+
+def test_it_catches_up_on_missed_events(setup):
+    case, partner, supervisor = setup
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        move(case, supervisor)  # on_commit never runs inside the test transaction: as if the broker was down
+        assert not WebhookDelivery.objects.exists()
+        sweep_webhooks.apply()
+        assert WebhookDelivery.objects.get().state == "delivered"
+        sweep_webhooks.apply()
+    assert len(receiver.received) == 1
+
+
+def test_it_only_accepts_https_urls_in_production(settings, db):
+    settings.WEBHOOK_ALLOW_HTTP = False
+    partner = Organisation.objects.get(slug="qatar")
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        webhooks.create_endpoint(organisation=partner, url="http://partner.example/hook", created_by=None)
+    endpoint, secret = webhooks.create_endpoint(
+        organisation=partner, url="https://partner.example/hook", created_by=None
+    )
+    assert secret.startswith("whsec_") and secret not in str(endpoint.__dict__)
