@@ -1,0 +1,79 @@
+"""``manage.py import_cases``: a door onto ``casework.importer``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
+
+from casework.importer import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, apply_import, plan_import
+from partners.models import Organisation
+
+
+class Command(BaseCommand):
+    help = (
+        "Import an organisation's cases, and optionally their status history, from UTF-8 CSV files with a "
+        "header row. All or nothing: if any row is wrong, nothing is written and every problem is listed as "
+        f"FILE:LINE: COLUMN: REASON. Cases columns: {', '.join(CASE_COLUMNS)}. "
+        f"Events columns: {', '.join(EVENT_COLUMNS)}."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "cases_file",
+            metavar="CASES.csv",
+            type=Path,
+            help="one case per row; source_ref is the organisation's own reference (stored only as a keyed hash)",
+        )
+        parser.add_argument(
+            "--events",
+            metavar="EVENTS.csv",
+            type=Path,
+            help="status changes, applied in file order; source_ref names a case of CASES.csv",
+        )
+        parser.add_argument(
+            "--organisation", required=True, metavar="SLUG", help="slug of the organisation that owns the cases"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="check the files and report; write nothing")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar (shown on a terminal)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        slug = options["organisation"]
+        try:
+            organisation = Organisation.objects.get(slug=slug)
+        except Organisation.DoesNotExist:
+            raise CommandError(f"No organisation has the slug “{slug}”: nothing was imported.") from None
+        # tqdm needs the real stream: Django's wrapper adds a newline to every write.
+        progress = None if options["no_progress"] or options["verbosity"] == 0 else sys.stderr
+        try:
+            plan = plan_import(
+                cases_file=options["cases_file"],
+                events_file=options["events"],
+                organisation=organisation,
+                progress=progress,
+            )
+            if options["dry_run"]:
+                self.stdout.write(
+                    f"Checked: {self._summary(len(plan.cases), len(plan.events), organisation)}. "
+                    "Nothing was written (--dry-run)."
+                )
+                return
+            result = apply_import(plan, progress=progress)
+        except ImportErrors as exc:
+            for error in exc.errors:
+                self.stderr.write(str(error))
+            count = len(exc.errors)
+            raise CommandError(
+                ngettext("Nothing was imported: %(count)d problem.", "Nothing was imported: %(count)d problems.", count)
+                % {"count": count}
+            ) from None
+        self.stdout.write(self.style.SUCCESS(f"Imported {self._summary(result.cases, result.events, organisation)}."))
+
+    @staticmethod
+    def _summary(cases: int, events: int, organisation: Organisation) -> str:
+        cases_text = ngettext("%(count)d case", "%(count)d cases", cases) % {"count": cases}
+        events_text = ngettext("%(count)d status change", "%(count)d status changes", events) % {"count": events}
+        return f"{cases_text} and {events_text} for {organisation.slug}"
