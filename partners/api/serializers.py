@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -73,7 +72,7 @@ class PartnerCaseSerializer(serializers.ModelSerializer[Case]):
     def get_age_band(self, case: Case) -> str:
         return age_band(case)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_displaced_on(self, case: Case) -> str | None:
         """``YYYY-MM`` when only the month is known, ``YYYY-MM-DD`` otherwise."""
         if case.displaced_on is None:
