@@ -51,7 +51,8 @@ def test_it_starts_with_good_values():
     assert result.returncode == 0, result.stderr
 
 
-def test_it_runs_tasks_eagerly_without_redis(settings):
+def test_it_runs_tasks_eagerly_without_redis():
     from django.conf import settings as live
 
-    assert live.CELERY_TASK_ALWAYS_EAGER == (os.environ.get("REDIS_URL", "") == "")
+    without_redis = os.environ.get("REDIS_URL", "") == ""
+    assert live.CELERY_TASK_ALWAYS_EAGER is without_redis
