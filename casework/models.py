@@ -393,3 +393,22 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.case_id}"
+
+
+class RetentionRun(models.Model):
+    """What one run of the retention policy did (counts only, never content)."""
+
+    ran_at = models.DateTimeField(_("ran at"))
+    access_log_deleted = models.PositiveIntegerField(_("access-log rows deleted"), default=0)
+    cases_erased = models.PositiveIntegerField(_("cases whose free text was erased"), default=0)
+    notes_erased = models.PositiveIntegerField(_("history notes erased"), default=0)
+    access_log_days = models.PositiveIntegerField(_("access-log retention (days)"))
+    closed_case_years = models.PositiveIntegerField(_("closed-case retention (years)"))
+
+    class Meta:
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"{self.ran_at:%Y-%m-%d %H:%M}"

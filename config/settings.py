@@ -200,6 +200,10 @@ SPECTACULAR_SETTINGS = {
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
+# Retention policy (casework.retention), applied nightly.
+RETENTION_ACCESS_LOG_DAYS = env_int("RETENTION_ACCESS_LOG_DAYS", 730, minimum=1)
+RETENTION_CLOSED_CASE_YEARS = env_int("RETENTION_CLOSED_CASE_YEARS", 5, minimum=1)
+
 # Published figures hide any breakdown cell below this count.
 FIGURES_MIN_CELL = env_int("FIGURES_MIN_CELL", 5, minimum=2)
 

@@ -1,0 +1,19 @@
+"""Periodic casework tasks."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from casework.retention import apply_retention
+
+
+@shared_task(
+    acks_late=True, time_limit=1800, soft_time_limit=1700, autoretry_for=(ConnectionError,), retry_backoff=True
+)
+def apply_retention_policy() -> dict[str, int]:
+    run = apply_retention()
+    return {
+        "access_log_deleted": run.access_log_deleted,
+        "cases_erased": run.cases_erased,
+        "notes_erased": run.notes_erased,
+    }
