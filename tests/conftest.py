@@ -74,6 +74,8 @@ def _fast_password_hashing(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings) -> None:
+    # Tests speak plain HTTP to the test client and the live server.
+    settings.SECURE_SSL_REDIRECT = False
     # Production uses the hashed manifest built by collectstatic; tests don't build it.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -8,12 +8,12 @@ from uuid import uuid4
 
 import pytest
 import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 
 from casework.models import Case
-from config.wsgi import application
 from tests.api_helpers import make_token, share
 from tests.factories import CaseFactory, OrganisationFactory
 
@@ -28,7 +28,8 @@ def api_schema(db, settings):
     for _ in range(3):
         share(CaseFactory(organisation=owner, reported_on=dt.date(2023, 1, 10)), partner, "update")
     plain = make_token(partner, "update")[1]
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
+    # A fresh handler, built after the test settings (no HTTPS redirect) are in place.
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", WSGIHandler())
     schema.config.headers = {"Authorization": f"Bearer {plain}"}
     return schema
 
