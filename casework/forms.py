@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from casework import services
-from casework.models import Case, Status, StatusChange
-from casework.references import normalise_reference
-from partners.models import Organisation
+from casework import selectors, services
+from casework.models import (
+    CLOSED_STATUSES,
+    RISK_FLAGS,
+    VIA_STATUSES,
+    Case,
+    CaseIdentifier,
+    DisplacedPrecision,
+    Institution,
+    Oblast,
+    Placement,
+    Sex,
+    Source,
+    Status,
+    StatusChange,
+)
+from casework.references import REFERENCE_RE, normalise_reference
+from partners.models import Organisation, Role, User
+
+ISO_DATE = "%Y-%m-%d"
+CLOSING_KINDS = frozenset({services.MoveKind.DUPLICATE, services.MoveKind.WITHDRAW})
 
 
 class StatusChangeForm(forms.Form):
     to_status = forms.ChoiceField(label=_("New status"))
     occurred_on = forms.DateField(
         label=_("Date it happened"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # A date input takes ISO dates whatever the language's own date format.
+        widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),
         help_text=_("The date in the world, not today's date if it happened earlier."),
     )
     via = forms.ModelChoiceField(
@@ -27,6 +49,7 @@ class StatusChangeForm(forms.Form):
         queryset=Organisation.objects.filter(kind=Organisation.Kind.INTERMEDIARY).order_by("name"),
         required=False,
         to_field_name="slug",
+        empty_label=_("None"),
         help_text=_("For a return requested, repatriation or reunification negotiated by an intermediary."),
     )
     duplicate_of = forms.CharField(
@@ -49,7 +72,22 @@ class StatusChangeForm(forms.Form):
         self.actor = actor
         targets = services.allowed_targets(case.status, can_correct=actor.can_correct)
         to_status: Any = self.fields["to_status"]
-        to_status.choices = [(status, Status(status).label) for status in targets]
+        choices: list[tuple[Any, Any]] = [(status, Status(status).label) for status in targets]
+        if actor.can_correct:
+            # Group the moves so that a correction is never picked by mistake for a step forward.
+            kinds = {status: services.classify_move(case.status, status) for status in targets}
+            groups = [
+                (_("Forward"), [c for c in choices if kinds[c[0]] is services.MoveKind.FORWARD]),
+                (_("Correction (back)"), [c for c in choices if kinds[c[0]] is services.MoveKind.CORRECTION]),
+                (_("Close the case as"), [c for c in choices if kinds[c[0]] in CLOSING_KINDS]),
+            ]
+            grouped: list[tuple[Any, Any]] = [(label, group) for label, group in groups if group]
+            choices = grouped
+        # No move is preselected: recording a change takes a deliberate choice.
+        self.targets = targets
+        to_status.choices = [("", _("Choose the new status")), *choices] if targets else []
+        # Lets the page's script show the intermediary field only where it applies.
+        to_status.widget.attrs["data-via-statuses"] = " ".join(sorted(VIA_STATUSES))
         self.fields["version"].initial = case.version
         self.fields["occurred_on"].initial = timezone.localdate()
         if not actor.can_correct:
@@ -94,3 +132,312 @@ class StatusChangeForm(forms.Form):
                 for message in messages:
                     self.add_error(target, message)
         return None
+
+
+# --- the case list's filters -------------------------------------------------
+
+SORT_CHOICES: list[tuple[str, Any]] = [
+    ("-reported", _("Newest report first")),
+    ("reported", _("Oldest report first")),
+    ("-changed", _("Latest status change first")),
+    ("changed", _("Longest without a status change first")),
+    ("status", _("Status, along the path")),
+    ("-status", _("Status, from the end of the path")),
+    ("reference", _("Reference, A to Z")),
+    ("-reference", _("Reference, Z to A")),
+]
+assert {key for key, _label in SORT_CHOICES} == set(selectors.CASE_SORTS)
+
+
+def _risk_label(flag: str) -> Any:
+    field = Case._meta.get_field(f"risk_{flag}")
+    return capfirst(getattr(field, "verbose_name", flag))
+
+
+RISK_CHOICES: list[tuple[str, Any]] = [(flag, _risk_label(flag)) for flag in RISK_FLAGS]
+
+
+class CaseFilter(django_filters.FilterSet):
+    """Parses the case list's query string; an invalid value is a form error, never a 500."""
+
+    q = django_filters.CharFilter(label=_("Reference"), method="filter_reference", max_length=20)
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=Status.choices, empty_label=_("Any status"))
+    oblast = django_filters.ChoiceFilter(label=_("Oblast"), choices=Oblast.choices, empty_label=_("Any oblast"))
+    placement = django_filters.ChoiceFilter(
+        label=_("Placement"), choices=Placement.choices, empty_label=_("Any placement")
+    )
+    institution = django_filters.ModelChoiceFilter(
+        label=_("Institution"),
+        queryset=Institution.objects.order_by("name", "code"),
+        to_field_name="code",
+        empty_label=_("Any institution"),
+    )
+    risk = django_filters.ChoiceFilter(
+        label=_("Risk flag"), choices=RISK_CHOICES, method="filter_risk", empty_label=_("Any")
+    )
+    mine = django_filters.BooleanFilter(label=_("Assigned to me"), method="filter_mine", widget=forms.CheckboxInput)
+    idle = django_filters.BooleanFilter(
+        label=_("No status change in 90 days"), method="filter_idle", widget=forms.CheckboxInput
+    )
+    sort = django_filters.ChoiceFilter(label=_("Sort by"), choices=SORT_CHOICES, method="keep", empty_label=None)
+
+    class Meta:
+        model = Case
+        fields: list[str] = []
+
+    def filter_reference(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
+        typed = normalise_reference(value)
+        if REFERENCE_RE.match(typed):
+            return queryset.filter(reference=typed)
+        if typed.startswith("C-"):
+            return queryset.filter(reference__startswith=typed)
+        # A fragment of the body: the alphabet has no O, I or L, so read them as digits.
+        return queryset.filter(reference__contains=typed.translate(str.maketrans("OIL", "011")))
+
+    def filter_risk(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
+        return queryset.filter(**{f"risk_{value}": True})
+
+    def filter_mine(self, queryset: QuerySet[Case], name: str, value: bool | None) -> QuerySet[Case]:
+        if not value or self.request is None:
+            return queryset
+        return queryset.filter(assigned_to_id=self.request.user.pk)
+
+    def filter_idle(self, queryset: QuerySet[Case], name: str, value: bool | None) -> QuerySet[Case]:
+        if not value:
+            return queryset
+        since = selectors.idle_since(timezone.now())
+        return queryset.exclude(status__in=CLOSED_STATUSES).filter(selectors.idle_q(since=since))
+
+    def keep(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
+        return queryset  # the order is applied last, in filter_queryset
+
+    @property
+    def sort_key(self) -> str:
+        data = getattr(self.form, "cleaned_data", {})
+        return data.get("sort") or selectors.DEFAULT_CASE_SORT
+
+    def filter_queryset(self, queryset: QuerySet[Case]) -> QuerySet[Case]:
+        filtered: QuerySet[Case] = super().filter_queryset(queryset)
+        return selectors.sort_cases(filtered, self.sort_key)
+
+    @property
+    def active_count(self) -> int:
+        """How many filters narrow the list (the sort is not one)."""
+        data = getattr(self.form, "cleaned_data", {})
+        return sum(1 for name, value in data.items() if name != "sort" and value not in (None, "", False))
+
+
+# --- creating and editing a case ---------------------------------------------
+
+
+class NoEchoTextInput(forms.TextInput):
+    """Never renders a submitted value back into the page: identifiers are hashed, never shown."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+class NoEchoDateInput(forms.DateInput):
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+def name_birth_date_identifier(name: str, birth_date: dt.date) -> str:
+    """The one spelling of a name-with-date-of-birth identifier that is hashed (name folded by the hash)."""
+    return f"{name.strip()}|{birth_date.isoformat()}"
+
+
+class CaseForm(forms.Form):
+    """Every field of a case record (DESIGN.md section 2). The rules are checked by the services."""
+
+    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, initial=Sex.UNKNOWN, widget=forms.RadioSelect)
+    birth_year = forms.IntegerField(
+        label=_("Birth year"),
+        required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text=_("The year only, if known. Never the full date of birth."),
+    )
+    oblast = forms.ChoiceField(label=_("Oblast of origin"), choices=[("", _("Choose an oblast")), *Oblast.choices])
+    reported_on = forms.DateField(
+        label=_("Report received on"),
+        widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),
+    )
+    displaced_on = forms.DateField(
+        label=_("Deported on"),
+        required=False,
+        widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),
+        help_text=_("If only the month is known, pick any day of it and choose “Month only” below."),
+    )
+    displaced_precision = forms.ChoiceField(
+        label=_("The deportation date is"),
+        required=False,
+        choices=[(DisplacedPrecision.DAY, _("The exact day")), (DisplacedPrecision.MONTH, _("Month only"))],
+        widget=forms.RadioSelect,
+    )
+    source = forms.ChoiceField(
+        label=_("Reported by"), required=False, choices=[("", _("Not recorded")), *Source.choices]
+    )
+    placement = forms.ChoiceField(
+        label=_("Placement"),
+        required=False,
+        choices=[("", _("Not recorded")), *Placement.choices],
+        help_text=_("Where the child is held, if known."),
+    )
+    institution = forms.ModelChoiceField(
+        label=_("Institution"),
+        queryset=Institution.objects.order_by("name", "code"),
+        to_field_name="code",
+        required=False,
+        empty_label=_("None or not known"),
+    )
+    assigned_to = forms.ModelChoiceField(
+        label=_("Assigned caseworker"),
+        queryset=User.objects.none(),
+        required=False,
+        empty_label=_("Nobody"),
+    )
+    risk_adoption = forms.BooleanField(label=_risk_label("adoption"), required=False)
+    risk_citizenship = forms.BooleanField(label=_risk_label("citizenship"), required=False)
+    risk_military = forms.BooleanField(label=_risk_label("military"), required=False)
+    risk_medical = forms.BooleanField(label=_risk_label("medical"), required=False)
+    notes = forms.CharField(
+        label=_("Notes"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_(
+            "Internal. Never names, dates of birth, addresses, phone numbers, e-mail addresses or document numbers."
+        ),
+    )
+    # Identifiers that help find duplicates: hashed by the service, never stored, never shown again.
+    identifier_register_number = forms.CharField(
+        label=_("Register number"),
+        required=False,
+        max_length=100,
+        widget=NoEchoTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text=_("A birth-certificate, passport or register number, if known."),
+    )
+    identifier_name = forms.CharField(
+        label=_("Full name"),
+        required=False,
+        max_length=200,
+        widget=NoEchoTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    identifier_birth_date = forms.DateField(
+        label=_("Date of birth"),
+        required=False,
+        widget=NoEchoDateInput(attrs={"type": "date", "autocomplete": "off"}),
+        help_text=_("With the full name: both or neither."),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    RISK_FIELDS = tuple(f"risk_{flag}" for flag in RISK_FLAGS)
+    IDENTIFIER_FIELDS = ("identifier_register_number", "identifier_name", "identifier_birth_date")
+
+    def __init__(self, data: Any = None, *, actor: services.Actor, case: Case | None = None, **kwargs: Any) -> None:
+        if case is not None and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_for(case)
+        super().__init__(data, **kwargs)
+        self.case = case
+        self.actor = actor
+        assignees = Q(
+            organisation_id=actor.organisation_id, is_active=True, role__in=[Role.CASEWORKER, Role.SUPERVISOR]
+        )
+        if case is not None and case.assigned_to_id is not None:
+            # Keep the current assignee choosable even if no longer a caseworker, or saving would unassign.
+            assignees |= Q(pk=case.assigned_to_id)
+        assigned_to: Any = self.fields["assigned_to"]
+        assigned_to.queryset = User.objects.filter(assignees).order_by("username")
+        assigned_to.label_from_instance = lambda user: user.get_full_name() or user.get_username()
+        if case is None:
+            del self.fields["version"]
+            self.fields["reported_on"].initial = timezone.localdate()
+            if actor.user is not None and actor.role in {Role.CASEWORKER, Role.SUPERVISOR}:
+                self.fields["assigned_to"].initial = actor.user.pk
+        else:
+            self.fields["version"].required = True
+
+    @staticmethod
+    def initial_for(case: Case) -> dict[str, Any]:
+        initial: dict[str, Any] = {name: getattr(case, name) for name in services.EDITABLE_FIELDS}
+        initial["institution"] = case.institution.code if case.institution else None
+        initial["assigned_to"] = case.assigned_to_id
+        initial["version"] = case.version
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("displaced_on") is None:
+            data["displaced_precision"] = ""
+        elif not data.get("displaced_precision"):
+            data["displaced_precision"] = DisplacedPrecision.DAY
+        if data.get("displaced_on") and data["displaced_precision"] == DisplacedPrecision.MONTH:
+            data["displaced_on"] = data["displaced_on"].replace(day=1)
+        name = (data.get("identifier_name") or "").strip()
+        birth_date = data.get("identifier_birth_date")
+        if bool(name) != bool(birth_date) and "identifier_birth_date" not in self.errors:
+            self.add_error(
+                "identifier_name" if not name else "identifier_birth_date",
+                _("Give both the full name and the date of birth, or neither."),
+            )
+        if self.errors:
+            self._preview_service_errors(data)
+        return data
+
+    def _preview_service_errors(self, data: dict[str, Any]) -> None:
+        """When some fields cannot be read, still show the service's other refusals now, not one round later.
+
+        The service checks everything again when the form is saved; this only spares a second round trip.
+        """
+        base = {name: getattr(self.case, name) for name in services.EDITABLE_FIELDS} if self.case else {}
+        values = {**base, **{name: data[name] for name in services.EDITABLE_FIELDS if name in data}}
+        values.setdefault("sex", Sex.UNKNOWN)
+        for name, messages in services.validate_case_values(values, today=timezone.localdate()).items():
+            if name in self.fields and name not in self.errors and name in data:
+                for message in messages:
+                    self.add_error(name, message)
+
+    @property
+    def identifiers_were_typed(self) -> bool:
+        """Whether the submission carried identifiers: they are not shown again and must be retyped."""
+        return self.is_bound and any((self.data.get(name) or "").strip() for name in self.IDENTIFIER_FIELDS)
+
+    def case_values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        values = {name: data.get(name) for name in services.EDITABLE_FIELDS}
+        for name in ("source", "placement", "displaced_precision", "notes"):
+            values[name] = values[name] or ""
+        for name in self.RISK_FIELDS:
+            values[name] = bool(values[name])
+        return values
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        data = self.cleaned_data
+        found: list[tuple[str, str]] = []
+        if (data.get("identifier_register_number") or "").strip():
+            found.append((CaseIdentifier.Kind.REGISTER_NUMBER, data["identifier_register_number"]))
+        if (data.get("identifier_name") or "").strip() and data.get("identifier_birth_date"):
+            found.append(
+                (
+                    CaseIdentifier.Kind.NAME_AND_BIRTH_DATE,
+                    name_birth_date_identifier(data["identifier_name"], data["identifier_birth_date"]),
+                )
+            )
+        return found
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show the service's refusals next to the fields they concern."""
+        for field_name, messages in error.message_dict.items():
+            target = field_name if field_name in self.fields else None
+            for message in messages:
+                self.add_error(target, message)
+
+    def fieldsets(self) -> list[tuple[Any, list[forms.BoundField]]]:
+        """The fields grouped for the page, in reading order."""
+        groups: list[tuple[Any, tuple[str, ...]]] = [
+            (_("The child"), ("sex", "birth_year", "oblast")),
+            (_("The report"), ("reported_on", "source", "displaced_on", "displaced_precision")),
+            (_("Where the child is held"), ("placement", "institution")),
+            (_("Risk flags"), self.RISK_FIELDS),
+            (_("Follow-up"), ("assigned_to", "notes")),
+        ]
+        return [(title, [self[name] for name in names]) for title, names in groups]

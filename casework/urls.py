@@ -1,0 +1,16 @@
+"""The caseworker pages (see casework.views for who may see what)."""
+
+from django.urls import path
+
+from casework import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("cases/", views.case_list, name="case-list"),
+    path("cases/new/", views.case_create, name="case-create"),
+    path("cases/<str:reference>/", views.case_detail, name="case-detail"),
+    path("cases/<str:reference>/edit/", views.case_edit, name="case-edit"),
+    path("cases/<str:reference>/status/", views.case_status, name="case-status"),
+    path("institutions/", views.institution_list, name="institution-list"),
+    path("institutions/<slug:code>/", views.institution_detail, name="institution-detail"),
+]
