@@ -127,8 +127,13 @@ class Institution(models.Model):
 
 class Case(models.Model):
     reference = models.CharField(_("reference"), max_length=11, unique=True, editable=False)
+    # Indexed through the composite indexes that start with it (Meta.indexes).
     organisation = models.ForeignKey(
-        "partners.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="cases"
+        "partners.Organisation",
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="cases",
+        db_index=False,
     )
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -192,6 +197,8 @@ class Case(models.Model):
             models.Index(fields=["organisation", "oblast"], name="case_org_oblast"),
             models.Index(fields=["reported_on"], name="case_reported_on"),
         ]
+        # PostgreSQL also has case_org_status_oblast_changed (migration 0008) for the
+        # filtered case list, newest change first; SQLite cannot index NULLS LAST.
 
     def __str__(self) -> str:
         return self.reference
@@ -215,7 +222,11 @@ class AppendOnlyQuerySet(models.QuerySet[Any]):
 
 
 class StatusChange(models.Model):
-    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.PROTECT, related_name="status_changes")
+    # Every write pays for every index here, and imports write millions of rows:
+    # only the indexes that reads need. (case, occurred_on, id) serves lookups by case.
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.PROTECT, related_name="status_changes", db_index=False
+    )
     from_status = models.CharField(_("from"), max_length=20, choices=Status.choices)
     to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
     occurred_on = models.DateField(_("occurred on"))
@@ -227,6 +238,7 @@ class StatusChange(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     recorded_by_token = models.ForeignKey(
         "partners.ApiToken",
@@ -235,6 +247,7 @@ class StatusChange(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     # Free text naming a non-user recorder, e.g. "import" or a partner token.
     recorded_via = models.CharField(_("recorded through"), max_length=100, blank=True)
@@ -245,6 +258,7 @@ class StatusChange(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     duplicate_of = models.ForeignKey(
         Case,
@@ -253,6 +267,7 @@ class StatusChange(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     note = models.TextField(_("note"), blank=True)
     is_correction = models.BooleanField(_("correction"), default=False)
@@ -268,6 +283,13 @@ class StatusChange(models.Model):
         indexes = [
             models.Index(fields=["case", "occurred_on", "id"], name="change_case_occurred"),
             models.Index(fields=["occurred_on"], name="change_occurred_on"),
+            # Few rows name a surviving case: a partial index keeps the foreign-key
+            # check cheap without charging every other insert for it.
+            models.Index(
+                fields=["duplicate_of"],
+                name="change_duplicate_of",
+                condition=models.Q(duplicate_of__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

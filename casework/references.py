@@ -15,7 +15,9 @@ REFERENCE_RE = re.compile(r"^C-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 
 
 def new_reference() -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    # One 40-bit draw, read as eight base-32 digits.
+    number = secrets.randbits(40)
+    body = "".join(ALPHABET[(number >> shift) & 31] for shift in range(35, -1, -5))
     return f"C-{body[:4]}-{body[4:]}"
 
 

@@ -56,6 +56,15 @@ PARTNER_TARGETS: frozenset[str] = frozenset(
 )
 
 
+# Choice sets built once: the importer checks every row against them.
+_STATUSES = frozenset(Status.values)
+_SEXES = frozenset(Sex.values)
+_OBLASTS = frozenset(Oblast.values)
+_SOURCES = frozenset({"", *Source.values})
+_PLACEMENTS = frozenset({"", *Placement.values})
+_PRECISIONS = frozenset(DisplacedPrecision.values)
+
+
 class CaseNotFound(Exception):
     """The case does not exist for this actor (another organisation's case is absent, not forbidden)."""
 
@@ -186,18 +195,17 @@ def check_move(move: Move, *, can_correct: bool, today: dt.date) -> bool:
     Raises ``NotPermitted`` when the role may not make this kind of move and
     ``ValidationError`` (keyed by field) when the move breaks a rule.
     """
-    if move.to not in Status.values:
+    if move.to not in _STATUSES:
         move.refuse("to_status", _("“%(status)s” is not a status.") % {"status": move.to})
         raise ValidationError(move.errors)
     kind = classify_move(move.current, move.to)
-    status_label = Status(move.to).label
     if kind is MoveKind.SAME:
-        move.refuse("to_status", _("The case is already “%(status)s”.") % {"status": status_label})
+        move.refuse("to_status", _("The case is already “%(status)s”.") % {"status": Status(move.to).label})
         raise ValidationError(move.errors)
     if kind is not MoveKind.FORWARD and not can_correct:
         if kind is MoveKind.CORRECTION:
             raise NotPermitted(_("Only a supervisor may move a case backwards (a correction)."))
-        raise NotPermitted(_("Only a supervisor may mark a case as “%(status)s”.") % {"status": status_label})
+        raise NotPermitted(_("Only a supervisor may mark a case as “%(status)s”.") % {"status": Status(move.to).label})
 
     is_correction = kind is MoveKind.CORRECTION or (
         kind in {MoveKind.DUPLICATE, MoveKind.WITHDRAW} and move.current in SIDE_STATUSES
@@ -397,13 +405,13 @@ def validate_case_values(values: Mapping[str, Any], *, today: dt.date) -> dict[s
     def refuse(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
-    if values.get("sex") not in Sex.values:
+    if values.get("sex") not in _SEXES:
         refuse("sex", _("Choose F, M or U (unknown)."))
-    if values.get("oblast") not in Oblast.values:
+    if values.get("oblast") not in _OBLASTS:
         refuse("oblast", _("Give the oblast as an ISO 3166-2:UA code, e.g. UA-14."))
-    if values.get("source", "") not in {"", *Source.values}:
+    if values.get("source", "") not in _SOURCES:
         refuse("source", _("Unknown source."))
-    if values.get("placement", "") not in {"", *Placement.values}:
+    if values.get("placement", "") not in _PLACEMENTS:
         refuse("placement", _("Unknown placement."))
     reported_on = values.get("reported_on")
     if not isinstance(reported_on, dt.date):
@@ -423,7 +431,7 @@ def validate_case_values(values: Mapping[str, Any], *, today: dt.date) -> dict[s
     displaced_on = values.get("displaced_on")
     precision = values.get("displaced_precision") or ""
     if displaced_on is not None:
-        if precision not in DisplacedPrecision.values:
+        if precision not in _PRECISIONS:
             refuse("displaced_on", _("Say whether the deportation date is a month or a day."))
         if displaced_on > today:
             refuse("displaced_on", _("The deportation date is in the future."))

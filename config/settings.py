@@ -62,9 +62,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "config.security.SessionLifetimeMiddleware",
     "config.security.PrivatePagesMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -242,4 +242,27 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+}
+
+# --- figures (reports) ---
+# Nightly snapshots, the figures task's limits and the queue it goes to.
+# (FIGURES_MIN_CELL, the k of the published figures, is set above.)
+from celery.schedules import crontab  # noqa: E402
+
+# The queue of the figures tasks; empty: Celery's default queue, which every worker reads.
+FIGURES_QUEUE = env_str("FIGURES_QUEUE", "")
+FIGURES_TASK_TIME_LIMIT = env_int("FIGURES_TASK_TIME_LIMIT", 20 * 60, minimum=10)
+FIGURES_TASK_SOFT_TIME_LIMIT = max(5, FIGURES_TASK_TIME_LIMIT - 60)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "figures-nightly": {"task": "reports.nightly_snapshot", "schedule": crontab(hour=2, minute=30)},
+}
+# A broker that does not answer makes a publish fail in seconds, not minutes
+# (the page then says new snapshots are unavailable). The visibility timeout,
+# after which an unacknowledged task goes back on the queue, must stay longer
+# than the figures task may run.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "visibility_timeout": max(3600, 2 * FIGURES_TASK_TIME_LIMIT),
+    **globals().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}),
 }

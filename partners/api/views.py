@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.http import http_date
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -36,11 +37,13 @@ from partners.api.serializers import (
     PartnerCaseDetailSerializer,
     PartnerCaseSerializer,
     PartnerStatusChangeSerializer,
+    PublishedFiguresSerializer,
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
 )
 from partners.models import ApiToken, IdempotencyRecord, Organisation, ShareScope
 from partners.selectors import api_case_history, api_cases, intermediaries
+from reports.selectors import latest_snapshot
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input"),
@@ -314,3 +317,18 @@ class IntermediaryListView(PartnerView, generics.ListAPIView[Organisation]):
 
     def get_queryset(self) -> QuerySet[Organisation]:
         return intermediaries()
+
+
+@extend_schema(
+    tags=["figures"],
+    summary="The published figures of the latest snapshot",
+    description="Small cells (fewer than `min_cell` children) and the cells that would reveal them are null.",
+    responses={200: PublishedFiguresSerializer, **ERRORS},
+)
+class FiguresView(PartnerView):
+    def get(self, request: Request) -> Response:
+        snapshot = latest_snapshot()
+        if snapshot is None or snapshot.published is None:
+            return error_response(404, code="no_figures", message="No figures have been computed yet.")
+        headers = {"Last-Modified": http_date(snapshot.finished_at.timestamp())} if snapshot.finished_at else {}
+        return Response(snapshot.published, headers=headers)
