@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 
 # Compiled translations are build output, not committed.
 messages: install
-	cd $(CURDIR) && DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv -v 0
+	DJANGO_DEBUG=1 $(PY) manage.py compile_translations -v 0
 
 demo: messages
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
