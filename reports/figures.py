@@ -1,0 +1,397 @@
+"""The figures of DESIGN.md section 4, computed in the database.
+
+``compute_figures`` returns the exact JSON form of section 4 as of a date D;
+``compute_figures_by_organisation`` also splits them by the organisation
+that owns the cases, from the same pass. One SQL statement does the work
+whatever the number of cases, in parallel on PostgreSQL; Python only places
+its output, which is bounded by cells (oblast x sex x age band x month) and
+by (intermediary x days to return) per organisation, never one row per case.
+
+How the definitions become set-based SQL
+----------------------------------------
+
+The history of a case is a chain: the service (``casework.services``) locks
+the case, refuses a date before the case's latest change or before its
+report date, and records the case's current status as the change's
+``from_status``. So, for every case:
+
+  (I1) each change's ``from_status`` is the case's status just before it,
+       i.e. the ``to_status`` of the previous change in (occurred_on, id)
+       order, or ``reported`` for the first change;
+  (I2) no change occurs before the case's ``reported_on``.
+
+Under these invariants the definitions read as follows, and need neither a
+sort of the history nor a row per case:
+
+* reported(D) in a cell (oblast, sex, age band) = the cases of the cell
+  reported on or before D, plus, for every change on or before D, +1 when
+  it leaves a side status (duplicate, withdrawn) and -1 when it enters one.
+  The same sums, grouped by the month of the report or of the change and
+  accumulated month by month, give the monthly series: a change dated in a
+  month counts at that month's end (at D in D's month), as the status on
+  that day would.
+* repatriated(D), by cell and by month: the same with +1 for a change that
+  enters {repatriated, reunified} from outside it, -1 for one that leaves it.
+* the return event of a case in repatriated(D) is the change on or before D
+  that entered {repatriated, reunified} and that no later change on or
+  before D took back out of it (moves in and out alternate, so the last
+  entry is the return event exactly when no exit follows it). Joined to the
+  few exits, the entries that none follows are counted by intermediary and
+  by days to return, from which the median is read.
+
+The check at the end compares two independent routes to the number
+repatriated (the net moves into the returned statuses against the return
+events): a history that breaks the chain around the returned statuses makes
+the computation fail loudly instead of publishing a wrong number.
+``tests/test_figures_definitions.py`` compares this module with a literal,
+case-by-case reading of section 4, on hand-built and on random histories.
+"""
+
+# The SQL here is assembled from constants of the code (table names, status
+# names, expressions); every value from outside is a query parameter.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from casework.models import RETURNED_STATUSES, SIDE_STATUSES, Case, Oblast, Sex, StatusChange
+from partners.models import Organisation
+
+AGE_BANDS: tuple[str, ...] = ("0-4", "5-9", "10-13", "14-17", "18+", "unknown")
+# Upper bounds (exclusive) of the age bands with a known age, in years.
+_AGE_BAND_LIMITS: tuple[int, ...] = (5, 10, 14, 18)
+UNATTRIBUTED = "unattributed"
+SEX_KEYS: tuple[str, ...] = tuple(Sex.values)
+
+Figures = dict[str, Any]
+
+
+class FiguresInconsistent(RuntimeError):
+    """The status history breaks the chain invariants, so the figures would be wrong."""
+
+
+def month_label(month_key: int) -> str:
+    return f"{month_key // 12:04d}-{month_key % 12 + 1:02d}"
+
+
+def month_key(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+# --- SQL -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """The few expressions that PostgreSQL and SQLite spell differently."""
+
+    vendor: str
+
+    def year(self, column: str) -> str:
+        if self.vendor == "postgresql":
+            return f"CAST(date_part('year', {column}) AS integer)"
+        return f"CAST(strftime('%%Y', {column}) AS integer)"
+
+    def month_key(self, column: str) -> str:
+        if self.vendor == "postgresql":
+            return f"CAST(date_part('year', {column}) * 12 + date_part('month', {column}) - 1 AS integer)"
+        return f"(CAST(strftime('%%Y', {column}) AS integer) * 12 + CAST(strftime('%%m', {column}) AS integer) - 1)"
+
+    def age_band(self, case: str) -> str:
+        """The index in AGE_BANDS of the age at report: year of reported_on minus birth year."""
+        age = f"({self.year(f'{case}.reported_on')} - {case}.birth_year)"
+        if self.vendor == "postgresql":
+            limits = ", ".join(str(limit) for limit in _AGE_BAND_LIMITS)
+            known = f"width_bucket({age}, ARRAY[{limits}])"
+        else:
+            steps = " ".join(f"WHEN {age} < {limit} THEN {index}" for index, limit in enumerate(_AGE_BAND_LIMITS))
+            known = f"CASE {steps} ELSE {len(_AGE_BAND_LIMITS)} END"
+        return f"CASE WHEN {case}.birth_year IS NULL THEN {AGE_BANDS.index('unknown')} ELSE {known} END"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        if self.vendor == "postgresql":
+            return f"({later} - {earlier})"
+        return f"CAST(julianday({later}) - julianday({earlier}) AS integer)"
+
+
+def _in(values: Iterable[str]) -> str:
+    # Status names are constants of the code, never input: safe to inline.
+    return "(" + ", ".join(f"'{value}'" for value in sorted(values)) + ")"
+
+
+_SIDE = _in(SIDE_STATUSES)
+_RETURNED = _in(RETURNED_STATUSES)
+_CASE = Case._meta.db_table
+_CHANGE = StatusChange._meta.db_table
+
+# The rows of the statement: a kind, and the keys that kind is grouped by.
+CELLS, RETURNS = 0, 1
+
+
+def _figures_sql(d: _Dialect, *, scoped: bool) -> str:
+    """One aggregate over two kinds of rows, told apart by the first column.
+
+    Kind 0, by (organisation, oblast, sex, age band, month): ``dr`` and ``dp``
+    add up to reported and repatriated; the rows are the cases that exist
+    on D (+1 reported, in the month of the report) and the changes on or
+    before D that move a case into or out of a side status or the returned
+    statuses (in the month of the change).
+
+    Kind 1, by (organisation, intermediary id, days to return): the return
+    events, counted. Each change that enters the returned statuses is read
+    a second time as a kind 1 row, kept when no exit on or before D follows
+    it (a left join to the exits: it matches nothing for a return event).
+
+    No window, no CTE and no subplan: PostgreSQL runs all of it in parallel.
+    """
+    scope = "AND c.organisation_id = %s" if scoped else ""
+    band, report_month = d.age_band("c"), d.month_key("c.reported_on")
+    entering = f"s.to_status IN {_RETURNED} AND s.from_status NOT IN {_RETURNED}"
+    cell = CELLS
+    return f"""
+        SELECT kind, organisation_id, oblast, sex, band, month, via_id, days, SUM(dr), SUM(dp), COUNT(*)
+        FROM (
+            SELECT {cell} AS kind, c.organisation_id, c.oblast, c.sex, {band} AS band, {report_month} AS month,
+                CAST(NULL AS bigint) AS via_id, CAST(NULL AS integer) AS days, 1 AS dr, 0 AS dp
+            FROM {_CASE} c
+            WHERE c.reported_on <= %s {scope}
+            UNION ALL
+            SELECT k.kind, c.organisation_id,
+                CASE WHEN k.kind = {cell} THEN c.oblast END,
+                CASE WHEN k.kind = {cell} THEN c.sex END,
+                CASE WHEN k.kind = {cell} THEN {band} END,
+                CASE WHEN k.kind = {cell} THEN {d.month_key("s.occurred_on")} END,
+                CASE WHEN k.kind = {RETURNS} THEN s.via_id END,
+                CASE WHEN k.kind = {RETURNS} THEN {d.days_between("s.occurred_on", "c.reported_on")} END,
+                CASE WHEN k.kind = {cell} THEN
+                    CASE WHEN s.from_status IN {_SIDE} THEN 1 ELSE 0 END
+                    - CASE WHEN s.to_status IN {_SIDE} THEN 1 ELSE 0 END
+                ELSE 0 END,
+                CASE WHEN k.kind = {cell} THEN
+                    CASE WHEN s.to_status IN {_RETURNED} THEN 1 ELSE 0 END
+                    - CASE WHEN s.from_status IN {_RETURNED} THEN 1 ELSE 0 END
+                ELSE 0 END
+            FROM {_CHANGE} s
+            JOIN {_CASE} c ON c.id = s.case_id
+            CROSS JOIN (SELECT {cell} AS kind UNION ALL SELECT {RETURNS}) k
+            LEFT JOIN {_CHANGE} x ON x.case_id = s.case_id AND k.kind = {RETURNS}
+                AND x.occurred_on <= %s AND x.from_status IN {_RETURNED} AND x.to_status NOT IN {_RETURNED}
+                AND (x.occurred_on > s.occurred_on OR (x.occurred_on = s.occurred_on AND x.id > s.id))
+            WHERE s.occurred_on <= %s {scope}
+                AND ((s.from_status IN {_SIDE}) <> (s.to_status IN {_SIDE})
+                    OR (s.from_status IN {_RETURNED}) <> (s.to_status IN {_RETURNED}))
+                AND (k.kind = {cell} OR ({entering}))
+                -- A return event: an entry into the returned statuses that no exit on or before D follows.
+                AND (k.kind = {cell} OR x.id IS NULL)
+        ) rows
+        GROUP BY kind, organisation_id, oblast, sex, band, month, via_id, days
+    """
+
+
+# --- assembly ----------------------------------------------------------------
+
+
+class _Tally:
+    """The figures of one scope (all cases, or one organisation's) while rows are added up."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+        self.reported_by_month: dict[int, int] = defaultdict(int)
+        self.returned_by_month: dict[int, int] = defaultdict(int)
+        self.by_via: dict[int | None, int] = defaultdict(int)
+        self.days: dict[int, int] = defaultdict(int)
+
+    def add(self, row: Sequence[Any]) -> None:
+        kind, _organisation, oblast, sex, band, month, via, days, reported, repatriated, count = row
+        if kind == CELLS:
+            self.cells[oblast, sex, band][0] += reported
+            self.cells[oblast, sex, band][1] += repatriated
+            self.reported_by_month[month] += reported
+            self.returned_by_month[month] += repatriated
+        else:
+            self.by_via[via] += count
+            self.days[days] += count
+
+    def figures(self, *, as_of: dt.date, slugs: dict[int, str], intermediaries: Sequence[str]) -> Figures:
+        by_oblast: dict[str, dict[str, int]] = defaultdict(_pair)
+        by_sex: dict[str, dict[str, int]] = defaultdict(_pair)
+        by_band: dict[str, dict[str, int]] = defaultdict(_pair)
+        reported_total = repatriated_total = 0
+        for (oblast, sex, band), (reported, repatriated) in self.cells.items():
+            for breakdown, key in ((by_oblast, oblast), (by_sex, sex), (by_band, AGE_BANDS[band])):
+                breakdown[key]["reported"] += reported
+                breakdown[key]["repatriated"] += repatriated
+            reported_total += reported
+            repatriated_total += repatriated
+        by_via: dict[str, int] = defaultdict(int)
+        for via, count in self.by_via.items():
+            by_via[UNATTRIBUTED if via is None else slugs[via]] += count
+        monthly = _monthly(self.reported_by_month, self.returned_by_month, as_of=as_of)
+        _check(monthly=monthly, repatriated_total=repatriated_total, return_events=sum(self.days.values()), as_of=as_of)
+        via_keys = [*sorted(set(intermediaries) | set(by_via) - {UNATTRIBUTED}), UNATTRIBUTED]
+        return {
+            "as_of": as_of.isoformat(),
+            "published": False,
+            "min_cell": None,
+            "totals": {
+                "reported": reported_total,
+                "repatriated": repatriated_total,
+                "outstanding": reported_total - repatriated_total,
+            },
+            "by_oblast": _ordered(Oblast.values, by_oblast, keep_empty=False),
+            "by_sex": _ordered(SEX_KEYS, by_sex, keep_empty=True),
+            "by_age_band": _ordered(AGE_BANDS, by_band, keep_empty=True),
+            "by_via": {key: by_via.get(key, 0) for key in via_keys},
+            "monthly": monthly,
+            "median_days_to_return": _median(self.days),
+        }
+
+
+def _pair() -> dict[str, int]:
+    return {"reported": 0, "repatriated": 0}
+
+
+def _ordered(keys: Sequence[str], cells: dict[str, dict[str, int]], *, keep_empty: bool) -> dict[str, dict[str, int]]:
+    ordered = {key: cells.get(key, _pair()) for key in keys}
+    if keep_empty:
+        return ordered
+    return {key: value for key, value in ordered.items() if value["reported"] or value["repatriated"]}
+
+
+def _median(histogram: dict[int, int]) -> float | None:
+    """The median of a multiset given as value -> count (the mean of the middle two for an even count)."""
+    count = sum(histogram.values())
+    if not count:
+        return None
+    middle = [(count - 1) // 2, count // 2]  # 0-based ranks of the middle value(s)
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        while middle and middle[0] < seen:
+            found.append(value)
+            middle.pop(0)
+    return (found[0] + found[1]) / 2
+
+
+def _tally(
+    *, as_of: dt.date, organisation_id: int | None
+) -> tuple[_Tally, dict[int, _Tally], dict[int, str], list[str]]:
+    dialect = _Dialect(connection.vendor)
+    scoped = organisation_id is not None
+    scope: list[Any] = [organisation_id] if scoped else []
+    total = _Tally()
+    by_organisation: dict[int, _Tally] = defaultdict(_Tally)
+    vias: set[int] = set()
+    with connection.cursor() as cursor:
+        cursor.execute(_figures_sql(dialect, scoped=scoped), [as_of, *scope, as_of, as_of, *scope])
+        for row in cursor.fetchall():
+            total.add(row)
+            by_organisation[row[1]].add(row)
+            if row[0] == RETURNS and row[6] is not None:
+                vias.add(row[6])
+    slugs: dict[int, str] = {}
+    intermediaries: list[str] = []
+    for pk, slug, kind in Organisation.objects.filter(
+        Q(kind=Organisation.Kind.INTERMEDIARY) | Q(pk__in=vias)
+    ).values_list("pk", "slug", "kind"):
+        slugs[pk] = slug
+        if kind == Organisation.Kind.INTERMEDIARY:
+            intermediaries.append(slug)
+    return total, by_organisation, slugs, intermediaries
+
+
+def compute_figures(*, as_of: dt.date, organisation_id: int | None = None) -> Figures:
+    """The exact figures of DESIGN.md section 4 as of ``as_of``, over all cases or one organisation's.
+
+    Two queries whatever the number of cases. Run it inside ``consistent_read``
+    when it must see the same data as other statements.
+    """
+    total, _by_organisation, slugs, intermediaries = _tally(as_of=as_of, organisation_id=organisation_id)
+    return total.figures(as_of=as_of, slugs=slugs, intermediaries=intermediaries)
+
+
+def compute_figures_by_organisation(*, as_of: dt.date) -> tuple[Figures, dict[int, Figures]]:
+    """The exact figures over all cases, and those of each organisation that has cases, from one pass."""
+    total, by_organisation, slugs, intermediaries = _tally(as_of=as_of, organisation_id=None)
+    return (
+        total.figures(as_of=as_of, slugs=slugs, intermediaries=intermediaries),
+        {
+            organisation: tally.figures(as_of=as_of, slugs=slugs, intermediaries=intermediaries)
+            for organisation, tally in by_organisation.items()
+        },
+    )
+
+
+def _monthly(reported: dict[int, int], returned: dict[int, int], *, as_of: dt.date) -> list[dict[str, Any]]:
+    """Cumulative values at each month's end (D in D's month), from the earliest report's month."""
+    if not reported:
+        return []
+    # Every case that exists on D adds one to the month of its report, and no
+    # change precedes a report (I2), so the first key is the month of the
+    # earliest report (section 4), whatever the case's status.
+    first, last = min(reported), month_key(as_of)
+    series = []
+    reported_sum = returned_sum = 0
+    for month in range(first, last + 1):
+        reported_sum += reported.get(month, 0)
+        returned_sum += returned.get(month, 0)
+        series.append({"month": month_label(month), "reported": reported_sum, "repatriated": returned_sum})
+    return series
+
+
+def _check(*, monthly: list[dict[str, Any]], repatriated_total: int, return_events: int, as_of: dt.date) -> None:
+    if repatriated_total != return_events or any(month["repatriated"] < 0 for month in monthly):
+        raise FiguresInconsistent(
+            f"The status history as of {as_of.isoformat()} is not a chain of moves: the moves into and out of "
+            f"the returned statuses add up to {repatriated_total} repatriated, but there are {return_events} "
+            "return events. Look for status changes whose 'from' status is not the status before them."
+        )
+
+
+@contextmanager
+def consistent_read() -> Iterator[None]:
+    """A transaction in which every statement sees the same data.
+
+    On PostgreSQL: REPEATABLE READ, so that the fingerprint, the figures and
+    the per-organisation figures all describe one state of the register; no
+    JIT (compiling these plans costs more than it saves); enough memory for
+    the aggregates to stay in memory. Nested inside another transaction it
+    joins it as it is (the isolation level can only be set at the start).
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield
+
+
+def data_fingerprint() -> dict[str, Any]:
+    """What the figures were computed from: counts and high-water marks of the case tables (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {_CASE}), (SELECT COUNT(*) FROM {_CHANGE}), "
+            f"(SELECT MAX(id) FROM {_CHANGE}), (SELECT MAX(updated_at) FROM {_CASE})"
+        )
+        cases, changes, last_change_id, last_case_update = cursor.fetchone()
+    if isinstance(last_case_update, str):  # SQLite: the text Django stored, in UTC
+        last_case_update = dt.datetime.fromisoformat(last_case_update)
+    if last_case_update is not None and last_case_update.tzinfo is None:
+        last_case_update = last_case_update.replace(tzinfo=dt.UTC)
+    return {
+        "cases": cases,
+        "status_changes": changes,
+        "last_status_change_id": last_change_id,
+        "last_case_update": last_case_update,
+    }

@@ -1,0 +1,108 @@
+"""Reads of the figures, scoped to what the reader may see (DESIGN.md section 5).
+
+| role                                  | exact figures              | published figures |
+|---------------------------------------|----------------------------|-------------------|
+| supervisor, analyst, org admin, superuser | all organisations' cases | yes            |
+| caseworker                            | own organisation's cases   | yes               |
+| any other signed-in user              | none                       | yes               |
+
+Section 5 gives caseworkers exact figures for their "own org": they see the
+exact figures of their organisation's cases only (each snapshot stores them
+per organisation), and the register-wide figures only as published. The
+other staff roles see the exact register-wide figures. Partners and the
+public get the published figures only (the API).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import QuerySet
+
+from partners.models import Organisation, Role
+from reports.figures import AGE_BANDS, SEX_KEYS, UNATTRIBUTED, Figures
+from reports.models import Snapshot
+
+if TYPE_CHECKING:
+    from partners.models import User
+
+EXACT_ALL_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN})
+
+
+class Scope(enum.Enum):
+    ALL = "all"
+    ORGANISATION = "organisation"
+    PUBLISHED = "published"
+
+
+def exact_scope(user: User) -> Scope:
+    """Which exact figures ``user`` may see: all cases, their organisation's, or none (published only)."""
+    if user.is_superuser or user.role in EXACT_ALL_ROLES:
+        return Scope.ALL
+    if user.role == Role.CASEWORKER:
+        return Scope.ORGANISATION
+    return Scope.PUBLISHED
+
+
+def done_snapshots() -> QuerySet[Snapshot]:
+    return Snapshot.objects.filter(state=Snapshot.State.DONE)
+
+
+def latest_snapshot() -> Snapshot | None:
+    """The newest figures: the done snapshot with the latest as-of date (the latest computed among equals)."""
+    return done_snapshots().order_by("-as_of", "-finished_at", "-id").first()
+
+
+def snapshot_to_show(snapshot_id: int | None) -> Snapshot | None:
+    if snapshot_id is None:
+        return latest_snapshot()
+    return done_snapshots().filter(pk=snapshot_id).first()
+
+
+def recent_snapshots(limit: int = 10) -> list[Snapshot]:
+    return list(Snapshot.objects.order_by("-requested_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The figures a reader sees, and what they cover."""
+
+    figures: Figures
+    published: bool
+    scope: Scope
+
+
+def figures_for(user: User, snapshot: Snapshot, *, published: bool) -> Shown:
+    scope = exact_scope(user)
+    assert snapshot.exact is not None and snapshot.published is not None
+    if published or scope is Scope.PUBLISHED:
+        return Shown(snapshot.published, True, Scope.ALL)
+    if scope is Scope.ALL:
+        return Shown(snapshot.exact, False, Scope.ALL)
+    own = (snapshot.by_organisation or {}).get(str(user.organisation_id))
+    return Shown(own if own is not None else empty_figures(snapshot.exact), False, Scope.ORGANISATION)
+
+
+def empty_figures(like: Figures) -> Figures:
+    """Figures with no case, shaped like ``like`` (an organisation with no case on that date)."""
+    zero = {"reported": 0, "repatriated": 0}
+    return {
+        "as_of": like["as_of"],
+        "published": False,
+        "min_cell": None,
+        "totals": {"reported": 0, "repatriated": 0, "outstanding": 0},
+        "by_oblast": {},
+        "by_sex": {key: dict(zero) for key in SEX_KEYS},
+        "by_age_band": {key: dict(zero) for key in AGE_BANDS},
+        "by_via": dict.fromkeys(like["by_via"], 0),
+        "monthly": [],
+        "median_days_to_return": None,
+    }
+
+
+def intermediary_names(slugs: Any) -> dict[str, str]:
+    names = dict(Organisation.objects.filter(slug__in=list(slugs)).values_list("slug", "name"))
+    names.pop(UNATTRIBUTED, None)
+    return names
