@@ -81,3 +81,55 @@ def _plain_static_storage(settings) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+# --- two-factor sign-in (partners.auth) ---------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _signed_in_sessions_have_passed_the_second_factor(monkeypatch):
+    """client.login() and client.force_login() stand for a whole sign-in, second factor included.
+
+    The two-factor flow itself is tested through the sign-in pages (tests/test_security_*.py),
+    which this does not touch.
+    """
+    from django.test.client import ClientMixin
+
+    from partners.auth import mark_second_factor_passed
+
+    original = ClientMixin._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        session = self.session
+        mark_second_factor_passed(session, user)
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "_login", _login)
+
+
+INTERMEDIARIES = [
+    ("qatar", "State of Qatar"),
+    ("vatican", "Holy See (Vatican)"),
+    ("south-africa", "Republic of South Africa"),
+    ("icrc", "International Committee of the Red Cross"),
+]
+
+
+def ensure_intermediaries() -> None:
+    for slug, name in INTERMEDIARIES:
+        Organisation.objects.get_or_create(slug=slug, defaults={"name": name, "kind": Organisation.Kind.INTERMEDIARY})
+
+
+@pytest.fixture(autouse=True)
+def _intermediaries_present(request) -> None:
+    """The data migration's intermediaries, back after a transactional test flushed every table."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db", "live_server"}:
+        return
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        names & {"transactional_db", "live_server"}
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    ensure_intermediaries()

@@ -32,6 +32,7 @@ from reports.figures import (
     compute_figures_by_organisation,
     consistent_read,
 )
+from tests.conftest import ensure_intermediaries
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
 
 D = dt.date
@@ -381,6 +382,7 @@ histories = st.lists(
 class FiguresMatchTheDefinitions(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
+        ensure_intermediaries()
         cls.organisation = OrganisationFactory(slug="ngo-figures-prop")
         cls.admin = UserFactory(
             username="figures-prop-admin", organisation=cls.organisation, role=Role.SUPERVISOR, is_superuser=True

@@ -13,6 +13,7 @@ from hypothesis.extra.django import TestCase
 from casework import services
 from casework.models import MAIN_PATH, Status, StatusChange
 from partners.models import Organisation, Role
+from tests.conftest import ensure_intermediaries
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
 
 REPORTED_ON = dt.date(2023, 1, 10)
@@ -38,6 +39,7 @@ class StatusMachineProperties(TestCase):
         cls.caseworker = UserFactory(username="prop-caseworker", organisation=cls.organisation, role=Role.CASEWORKER)
         cls.supervisor = UserFactory(username="prop-supervisor", organisation=cls.organisation, role=Role.SUPERVISOR)
         cls.survivor = CaseFactory(organisation=cls.organisation)
+        ensure_intermediaries()
         cls.qatar = Organisation.objects.get(slug="qatar")
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
