@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from django.utils.translation import gettext
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
@@ -99,11 +100,11 @@ def to_csv(figures: Figures, *, hxl: bool = False) -> str:
 
 
 def to_xlsx(figures: Figures, *, about: Sequence[tuple[str, str]]) -> bytes:
-    """A workbook: the tidy table on the first sheet, what it is on the second."""
+    """A workbook: the tidy table on the first sheet, what it is on the second (sheet names translated)."""
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "Figures"
+    sheet.title = gettext("Figures")
     sheet.append(HEADER)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -112,7 +113,7 @@ def to_xlsx(figures: Figures, *, about: Sequence[tuple[str, str]]) -> bytes:
     sheet.freeze_panes = "A2"
     for column, width in zip("ABCDEFGHIJKL", (11, 13, 10, 6, 9, 15, 9, 10, 12, 12, 12, 22), strict=True):
         sheet.column_dimensions[column].width = width
-    notes = workbook.create_sheet("About")
+    notes = workbook.create_sheet(gettext("About"))
     for label, value in about:
         notes.append([label, value])
     notes.column_dimensions["A"].width = 34

@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A snapshot whose worker was lost this many times (crash, hard time limit) is failed, not retried for ever.
-MAX_ATTEMPTS = 3
+# A snapshot started this many times is failed, not tried for ever: a worker lost at each try (a crash,
+# the hard time limit) has its message redelivered again and again. Above the task's retries (5) + 1.
+MAX_ATTEMPTS = 8
 # Roles that may ask for a new snapshot on the figures page (DESIGN.md section 5: they publish and study figures).
 REQUESTER_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST})
 
@@ -101,7 +102,11 @@ def failure_reason(exc: BaseException) -> str:
             "seconds": settings.FIGURES_TASK_SOFT_TIME_LIMIT
         }
     if isinstance(exc, FiguresInconsistent):
-        return str(exc)
+        logger.error("Figures not computed: %s", exc)
+        return _(
+            "The status history does not add up (a change's “from” status is not the status before it), "
+            "so the figures would be wrong; the server log names the numbers."
+        )
     if isinstance(exc, OperationalError | InterfaceError):
         return _("The database could not be reached, even after several retries.")
     return _("The computation failed (%(error)s); the server log has the details.") % {"error": type(exc).__name__}
@@ -172,8 +177,8 @@ def compute_snapshot(snapshot_id: int) -> str:
         mark_failed(
             snapshot_id,
             error=_(
-                "Gave up after %(attempts)s attempts: the worker computing it stopped each time "
-                "(a crash or the time limit)."
+                "Gave up after %(attempts)s attempts: the computation stopped each time "
+                "(a worker lost, the time limit or the database)."
             )
             % {"attempts": snapshot.attempts},
         )

@@ -128,7 +128,7 @@ def test_it_gives_up_after_workers_were_lost_several_times(register):
     )
     assert services.compute_snapshot(snapshot.pk) == "failed"
     snapshot.refresh_from_db()
-    assert snapshot.state == "failed" and "Gave up after 3 attempts" in snapshot.error
+    assert snapshot.state == "failed" and f"Gave up after {services.MAX_ATTEMPTS} attempts" in snapshot.error
 
 
 def test_it_fails_at_once_with_a_reason_when_the_database_is_away_in_process(register):
