@@ -54,7 +54,7 @@ def queue(settings) -> Iterator[str]:
     settings.FIGURES_QUEUE = name
     broker.forget()
     yield name
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client = redis.Redis.from_url(str(django_settings.REDIS_URL))
     client.delete(name)
     client.close()
 
@@ -141,6 +141,7 @@ def test_a_snapshot_requested_on_the_page_is_computed_by_the_worker(register, su
     status = client.get(status_url).json()
     assert status["state"] == "done" and status["done"] is True
     done = state(snapshot.pk)
+    assert done.exact is not None
     assert done.exact["totals"] == {"reported": 12, "repatriated": 0, "outstanding": 12}
     assert done.attempts == 1
 
@@ -169,12 +170,13 @@ def test_a_worker_killed_mid_snapshot_leaves_nothing_half_done_and_a_restarted_o
     again = state(snapshot.pk)
     assert again.attempts == 2
     assert (again.finished_at, again.exact) == (finished.finished_at, finished.exact)
+    assert again.exact is not None
     assert again.exact["totals"]["reported"] == 12 and again.published is not None
     assert Snapshot.objects.count() == 1
 
 
 def test_a_rolled_back_transaction_queues_nothing(register, analyst, queue):
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client = redis.Redis.from_url(str(django_settings.REDIS_URL))
     try:
         with pytest.raises(RuntimeError), transaction.atomic():
             services.request_snapshot(user=analyst, as_of=dt.date(2024, 12, 31))

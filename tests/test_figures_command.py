@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import json
 
-import hxl
+import hxl  # type: ignore[import-untyped]
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone

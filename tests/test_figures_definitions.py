@@ -24,7 +24,7 @@ from hypothesis.extra.django import TestCase
 
 from casework import services
 from casework.models import RETURNED_STATUSES, SIDE_STATUSES, Case, Oblast, Status, StatusChange
-from partners.models import Organisation, Role
+from partners.models import Organisation, Role, User
 from reports.figures import (
     AGE_BANDS,
     FiguresInconsistent,
@@ -51,7 +51,7 @@ def _return_event(changes: list[StatusChange], day: dt.date) -> StatusChange | N
     """The last change on or before ``day`` that moved the case from outside {repatriated, reunified} into it."""
     before = sorted((c for c in changes if c.occurred_on <= day), key=lambda change: (change.occurred_on, change.pk))
     event = None
-    previous = Status.REPORTED
+    previous: str = Status.REPORTED
     for change in before:
         if previous not in RETURNED_STATUSES and change.to_status in RETURNED_STATUSES:
             event = change
@@ -380,6 +380,10 @@ histories = st.lists(
 
 
 class FiguresMatchTheDefinitions(TestCase):
+    organisation: Organisation
+    admin: User
+    vias: dict[str, Organisation]
+
     @classmethod
     def setUpTestData(cls) -> None:
         ensure_intermediaries()

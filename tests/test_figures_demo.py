@@ -6,7 +6,7 @@ import datetime as dt
 import io
 import re
 
-import hxl
+import hxl  # type: ignore[import-untyped]
 import pytest
 from django.core.management import call_command
 from django.test import Client

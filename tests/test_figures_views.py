@@ -9,7 +9,7 @@ import json
 import re
 from unittest import mock
 
-import hxl
+import hxl  # type: ignore[import-untyped]
 import pytest
 from django.db import connection
 from django.test import Client
@@ -259,6 +259,7 @@ def test_it_exports_a_caseworkers_own_organisation_only(register, caseworker_b, 
     snapshot = computed()
     response = signed_in(caseworker_b).get(reverse("figures-export", args=["json"]))
     assert "exact-own-organisation" in response["Content-Disposition"]
+    assert snapshot.by_organisation is not None
     assert json.loads(response.content) == snapshot.by_organisation[str(ngo_b.pk)]
 
 

@@ -22,11 +22,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process(settings):
-    # These tests run the task in-process, whatever REDIS_URL says (the worker tests use a real worker).
+def queued(settings):
+    """The task's apply_async, running the task in-process whatever REDIS_URL says (test_celery_figures: a worker)."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    with mock.patch.object(compute_snapshot_task, "apply_async", side_effect=_run_eagerly):
-        yield
+    with mock.patch.object(compute_snapshot_task, "apply_async", side_effect=_run_eagerly) as apply_async:
+        yield apply_async
 
 
 def _run_eagerly(args, **options):
@@ -58,6 +58,8 @@ def test_it_computes_a_requested_snapshot_after_commit(register, supervisor, dja
     assert len(callbacks) == 1
     snapshot.refresh_from_db()
     assert snapshot.state == Snapshot.State.DONE
+    assert snapshot.exact is not None and snapshot.published is not None and snapshot.by_organisation is not None
+    assert snapshot.started_at is not None and snapshot.finished_at is not None
     assert snapshot.requested_by == supervisor and snapshot.trigger == Snapshot.Trigger.REQUEST
     assert snapshot.exact["totals"] == {"reported": 4, "repatriated": 1, "outstanding": 3}
     assert snapshot.published["published"] is True and snapshot.published["min_cell"] == snapshot.min_cell == 5
@@ -69,7 +71,9 @@ def test_it_computes_a_requested_snapshot_after_commit(register, supervisor, dja
     assert snapshot.attempts == 1 and snapshot.error == ""
 
 
-def test_it_queues_nothing_when_the_transaction_rolls_back(register, analyst, django_capture_on_commit_callbacks):
+def test_it_queues_nothing_when_the_transaction_rolls_back(
+    register, analyst, django_capture_on_commit_callbacks, queued
+):
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RuntimeError),
@@ -79,7 +83,7 @@ def test_it_queues_nothing_when_the_transaction_rolls_back(register, analyst, dj
         raise RuntimeError("something else failed in the same transaction")
     assert callbacks == []
     assert not Snapshot.objects.exists()
-    compute_snapshot_task.apply_async.assert_not_called()
+    queued.assert_not_called()
 
 
 @pytest.mark.parametrize("role", ["caseworker", "org_admin"])
@@ -167,10 +171,10 @@ def test_it_says_when_the_time_limit_stopped_it(register):
 
 
 def test_it_fails_the_snapshot_with_a_clear_reason_when_the_broker_is_down(
-    register, supervisor, django_capture_on_commit_callbacks, settings
+    register, supervisor, django_capture_on_commit_callbacks, settings, queued
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    compute_snapshot_task.apply_async.side_effect = BrokerError("Error 111 connecting to 127.0.0.1:1.")
+    queued.side_effect = BrokerError("Error 111 connecting to 127.0.0.1:1.")
     with (
         mock.patch.object(broker, "queue_available", return_value=True),
         django_capture_on_commit_callbacks(execute=True),
