@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= REDIS_URL=
 TEST_SECRET := test-only-secret-key-not-for-production-0123456789
 
-.PHONY: install messages demo test lint bench clean
+.PHONY: install messages demo test lint security bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	DJANGO_DEBUG=1 $(VENV)/bin/mypy .
 	DJANGO_DEBUG=1 DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
+
+# Static analysis (bandit) and the dependency audit (pip-audit); see .ci/run.
+security: install
+	bash .ci/run security
 
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/repatriation_bench
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import django_stubs_ext
@@ -36,7 +37,8 @@ LINKAGE_HMAC_KEY = env_str("DJANGO_LINKAGE_KEY", "") or SECRET_KEY
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, on a site that asks for the second factor (config.admin).
+    "config.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,6 +49,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "partners",
     "casework",
     "reports",
@@ -64,8 +70,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.security.SessionLifetimeMiddleware",
+    "config.security.SecondFactorMiddleware",
+    "config.security.RefusalLogMiddleware",
     "config.security.PrivatePagesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,6 +116,42 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+# The lockout check runs before the password check (partners.auth.LockoutBackend, django-axes).
+AUTHENTICATION_BACKENDS = [
+    "partners.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Two-factor sign-in (django-otp: an authenticator app, and one-time backup codes).
+# Always asked of superusers, staff, supervisors and organisation admins; of everyone
+# when OTP_REQUIRED_FOR_ALL is on. See partners.auth.
+OTP_REQUIRED_FOR_ALL = env_bool("OTP_REQUIRED_FOR_ALL", False)
+OTP_TOTP_ISSUER = "Children's return register"
+# Each wrong code doubles the wait before the next one is checked (1 s, 2 s, 4 s ...).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# The admin never shows a device's secret key or a QR code for it.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+OTP_BACKUP_CODES = 10
+
+# Lockout (django-axes): after AXES_FAILURE_LIMIT failed sign-ins (wrong passwords and
+# wrong second-factor codes) within the cool-off, both the account, whatever the
+# address, and the address, whatever the account, are locked for the cool-off.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The address is REMOTE_ADDR only: X-Forwarded-For and the like are trivially spoofed.
+AXES_CLIENT_IP_CALLABLE = "partners.auth.client_ip"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# A successful sign-in does not clear the count: that would let anyone with an account
+# clear the failures against other accounts from the same address.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "partners.auth.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Never store what was typed in the sign-in form beyond the username.
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "csrfmiddlewaretoken", "otp_token", "token"]
+AXES_VERBOSE = False
 
 # Sessions: an idle timeout and an absolute one from sign-in, both enforced by
 # config.security.SessionLifetimeMiddleware; the cookie lasts as long as the idle timeout.

@@ -231,3 +231,41 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AuthEvent(models.Model):
+    """A sign-in, a failed one, a lockout, a sign-out, a second-factor step or a refusal. Never a password or a code."""
+
+    class Kind(models.TextChoices):
+        SIGN_IN = "sign_in", _("Signed in")
+        SIGN_IN_FAILED = "sign_in_failed", _("Failed sign-in")
+        LOCKED_OUT = "locked_out", _("Locked out")
+        SIGN_OUT = "sign_out", _("Signed out")
+        OTP_VERIFIED = "otp_verified", _("Passed the second factor")
+        OTP_FAILED = "otp_failed", _("Wrong second-factor code")
+        OTP_SET_UP = "otp_set_up", _("Set up two-factor sign-in")
+        BACKUP_CODES_MADE = "backup_codes_made", _("Made new backup codes")
+        PERMISSION_DENIED = "permission_denied", _("Refused")
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What was typed at sign-in (a staff username), kept even when it names no account.
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # REMOTE_ADDR: a forwarded header could be written by anyone.
+    ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    path = models.CharField(_("page"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in event")
+        verbose_name_plural = _("sign-in events")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["username", "at"], name="authevent_username_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind} {self.username}"
