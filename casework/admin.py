@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,9 +18,23 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from casework import services
+from casework.audit import log_access
 from casework.forms import StatusChangeForm
-from casework.models import Case, CaseIdentifier, Institution, StatusChange
+from casework.models import AccessLog, Case, CaseIdentifier, Institution, StatusChange
 from casework.references import normalise_reference
+
+
+def _log(request: HttpRequest, action: str, case_ids: list[int]) -> None:
+    """The admin is a door like the others: every case it shows or changes is in the access log."""
+    user: Any = request.user
+    log_access(
+        action=action,
+        door=AccessLog.Door.ADMIN,
+        organisation_id=user.organisation_id,
+        case_ids=case_ids,
+        user=user,
+        request=request,
+    )
 
 
 @admin.register(Institution)
@@ -208,12 +223,15 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         if change:
             version = form.cleaned_data.get("loaded_version") or obj.version
             saved = services.update_case(case=obj, actor=actor, expected_version=version, values=values)
+            if saved.version != version:
+                _log(request, AccessLog.Action.EDIT, [saved.pk])
         else:
             organisation = form.cleaned_data["organisation"]
             actor = services.Actor(
                 organisation_id=organisation.pk, role=actor.role, user=actor.user, is_superuser=actor.is_superuser
             )
             saved = services.create_case(actor=actor, values=values)
+            _log(request, AccessLog.Action.CREATE, [saved.pk])
         obj.pk = saved.pk
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
 
@@ -221,7 +239,13 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if object_id is not None and request.method == "GET" and response.status_code == 200:
+                # Shown: the case existed and was in this admin's reach (a missing one redirects).
+                original = getattr(response, "context_data", {}).get("original")
+                if original is not None:
+                    _log(request, AccessLog.Action.VIEW, [original.pk])
+            return response
         except services.StaleVersion as conflict:
             self.message_user(request, str(conflict), messages.ERROR)
             return HttpResponseRedirect(request.path)
@@ -233,6 +257,13 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         except services.NotPermitted as refusal:
             self.message_user(request, str(refusal), messages.ERROR)
             return HttpResponseRedirect(request.path)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
+        if changelist is not None:
+            _log(request, AccessLog.Action.LIST, [case.pk for case in changelist.result_list])
+        return response
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -265,8 +296,11 @@ class CaseAdmin(admin.ModelAdmin[Case]):
                 self.message_user(request, str(conflict), messages.ERROR)
                 return HttpResponseRedirect(request.path)
             if change is not None:
+                _log(request, AccessLog.Action.STATUS_CHANGE, [case.pk])
                 self.message_user(request, _("Status changed."), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:casework_case_change", args=[case.pk]))
+        if request.method == "GET":
+            _log(request, AccessLog.Action.VIEW, [case.pk])
         context = {
             **self.admin_site.each_context(request),
             "title": _("Change status of %(reference)s") % {"reference": case.reference},
@@ -292,4 +326,67 @@ class CaseIdentifierAdmin(admin.ModelAdmin[CaseIdentifier]):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(admin.ModelAdmin[AccessLog]):
+    """The access log, to search and read only: nobody adds, edits or deletes a row from here."""
+
+    list_display = ["when", "case_reference", "who", "organisation", "action", "door", "ip_address"]
+    list_filter = ["door", "action", "organisation"]
+    list_select_related = ["case", "user", "token", "organisation"]
+    search_fields = ["^case__reference", "^user__username", "^token__prefix"]
+    search_help_text = _("Search by case reference (or its beginning), username or API token prefix.")
+    date_hierarchy = "at"
+    show_full_result_count = False
+    list_per_page = 100
+    fields = ["at", "case_reference", "who", "organisation", "action", "door", "ip_address"]
+    readonly_fields = ["at", "case_reference", "who", "organisation", "action", "door", "ip_address"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessLog]:
+        queryset = super().get_queryset(request)
+        user: Any = request.user
+        if not user.is_superuser:
+            # Staff see their organisation's accesses and every access to its cases (a partner's too).
+            queryset = queryset.filter(
+                models.Q(organisation_id=user.organisation_id) | models.Q(case__organisation_id=user.organisation_id)
+            )
+        return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AccessLog], search_term: str
+    ) -> tuple[QuerySet[AccessLog], bool]:
+        term = search_term.strip()
+        if term.upper().startswith("C-"):
+            # A reference however typed: the same normalisation as everywhere else.
+            return queryset.filter(case__reference__startswith=normalise_reference(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description=_("at"), ordering="at")
+    def when(self, obj: AccessLog) -> str:
+        # To the second, and sortable by eye: an audit trail is read event by event.
+        return format_html('<span class="nowrap">{}</span>', f"{timezone.localtime(obj.at):%Y-%m-%d %H:%M:%S}")
+
+    @admin.display(description=_("case"), ordering="case__reference")
+    def case_reference(self, obj: AccessLog) -> str:
+        if obj.case is None:
+            return "—"
+        return format_html('<span class="nowrap">{}</span>', obj.case.reference)
+
+    @admin.display(description=_("who"))
+    def who(self, obj: AccessLog) -> str:
+        if obj.user is not None:
+            return obj.user.get_username()
+        if obj.token is not None:
+            return str(_("API token %(prefix)s") % {"prefix": obj.token.prefix})
+        return "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -30,7 +30,7 @@ from casework.models import (
     StatusChange,
 )
 from casework.references import REFERENCE_RE, normalise_reference
-from partners.models import Organisation, Role, User
+from partners.models import Organisation, Role, ShareScope, User
 
 ISO_DATE = "%Y-%m-%d"
 CLOSING_KINDS = frozenset({services.MoveKind.DUPLICATE, services.MoveKind.WITHDRAW})
@@ -225,6 +225,74 @@ class CaseFilter(django_filters.FilterSet):
         """How many filters narrow the list (the sort is not one)."""
         data = getattr(self.form, "cleaned_data", {})
         return sum(1 for name, value in data.items() if name != "sort" and value not in (None, "", False))
+
+    def active_filters(self) -> list[tuple[str, str]]:
+        """The filters that narrow the list, as (label, value) in the reader's language."""
+        data = getattr(self.form, "cleaned_data", {})
+        described: list[tuple[str, str]] = []
+        for name, field in self.form.fields.items():
+            value = data.get(name)
+            if name == "sort" or value in (None, "", False):
+                continue
+            if isinstance(value, bool):
+                shown = str(_("yes"))
+            elif isinstance(value, Institution):
+                shown = value.name
+            elif isinstance(field, forms.ChoiceField):
+                labels: dict[Any, Any] = dict(field.choices)  # type: ignore[arg-type]
+                shown = str(labels.get(value, value))
+            else:
+                shown = str(value)
+            described.append((str(field.label), shown))
+        return described
+
+
+# --- sharing cases with a partner ----------------------------------------------
+
+
+class ShareForm(forms.Form):
+    """The terms of a share; partners.services.share_cases applies the rules."""
+
+    partner = forms.ModelChoiceField(
+        label=_("Partner organisation"),
+        queryset=Organisation.objects.none(),
+        to_field_name="slug",
+        empty_label=_("Choose a partner"),
+    )
+    scope = forms.ChoiceField(
+        label=_("Access"),
+        choices=ShareScope.choices,
+        initial=ShareScope.READ,
+        widget=forms.RadioSelect,
+        help_text=_("Read and update lets the partner report forward moves of the case through the API."),
+    )
+    expires_on = forms.DateField(
+        label=_("Shared until (optional)"),
+        required=False,
+        widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),
+        help_text=_("The share ends after this day. Leave it empty to share until you revoke it."),
+    )
+
+    def __init__(self, data: Any = None, *, user: User, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        partner: Any = self.fields["partner"]
+        partner.queryset = selectors.share_partners(user)
+        partner.label_from_instance = lambda organisation: f"{organisation.name} ({organisation.get_kind_display()})"
+        self.fields["expires_on"].widget.attrs["min"] = timezone.localdate().isoformat()
+
+    def expires_at(self) -> dt.datetime | None:
+        """The end of the chosen day, in the server's time zone."""
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        names = {"expires": "expires_on"}
+        for field_name, messages in error.message_dict.items():
+            target = names.get(field_name, field_name)
+            for message in messages:
+                self.add_error(target if target in self.fields else None, message)
 
 
 # --- creating and editing a case ---------------------------------------------

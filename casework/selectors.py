@@ -18,6 +18,7 @@ from casework.models import (
     CLOSED_STATUSES,
     MAIN_PATH,
     SIDE_STATUSES,
+    AccessLog,
     Case,
     CaseEdit,
     Institution,
@@ -25,7 +26,7 @@ from casework.models import (
     StatusChange,
 )
 from casework.references import normalise_reference
-from partners.models import Role
+from partners.models import Organisation, Role, Share
 
 if TYPE_CHECKING:
     from partners.models import User
@@ -36,6 +37,11 @@ CASE_READER_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ORG_ADMIN}
 
 def can_read_cases(user: User) -> bool:
     return bool(user.is_authenticated and user.is_active and user.role in CASE_READER_ROLES)
+
+
+def can_share(user: User) -> bool:
+    """Sharing cases with partners, and reading who accessed a case, are a supervisor's (DESIGN.md section 5)."""
+    return can_read_cases(user) and (user.is_superuser or user.role == Role.SUPERVISOR)
 
 
 def visible_cases(user: User) -> QuerySet[Case]:
@@ -177,6 +183,24 @@ def home_summary(user: User, *, now: dt.datetime, limit: int = 8) -> HomeSummary
 
 def case_edits(case: Case) -> QuerySet[CaseEdit]:
     return CaseEdit.objects.filter(case=case).select_related("edited_by").order_by("version")
+
+
+# --- sharing with partners and the access log ---------------------------------------
+
+
+def live_shares(case: Case) -> QuerySet[Share]:
+    """The shares of a case that give a partner access now (not revoked, not expired)."""
+    return Share.objects.active().filter(case=case).select_related("partner", "created_by").order_by("partner__name")
+
+
+def share_partners(user: User) -> QuerySet[Organisation]:
+    """Whom a user's organisation may share with: every other organisation, intermediaries and NGOs alike."""
+    return Organisation.objects.exclude(pk=user.organisation_id).order_by("name", "slug")
+
+
+def case_access_log(case: Case) -> QuerySet[AccessLog]:
+    """Who read or changed a case, newest first, with everything a row shows in one query."""
+    return AccessLog.objects.filter(case=case).select_related("user", "token", "organisation").order_by("-at", "-id")
 
 
 # --- institutions ----------------------------------------------------------------

@@ -3,7 +3,11 @@
 Permissions (DESIGN.md section 5): every page needs a signed-in user; case
 pages need a role that reads cases (an analyst is refused with 403); another
 organisation's case, or an unknown reference, is a 404 and never appears in
-a list or a count. Creating, editing and moving cases need a role that edits.
+a list or a count. Creating, editing and moving cases need a role that edits;
+sharing with partners and reading a case's access log need a supervisor.
+
+Every page that shows cases writes the access log (casework.audit): one row
+per case shown, in one query, and none for a refused or missing case.
 """
 
 from __future__ import annotations
@@ -18,20 +22,28 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from casework import selectors, services
-from casework.forms import CaseFilter, CaseForm, StatusChangeForm
-from casework.models import Case
+from casework.audit import log_access
+from casework.forms import CaseFilter, CaseForm, ShareForm, StatusChangeForm
+from casework.models import AccessLog, Case
+from casework.references import normalise_reference
 from casework.screening import find_personal_data
-from partners.models import User
+from partners import services as partner_services
+from partners.models import Share, ShareScope, User
 
 CASES_PER_PAGE = 50
+ACCESS_LOG_PER_PAGE = 50
+# One bulk share at most: beyond this, narrow the filter (and keep each write a reasonable size).
+MAX_BULK_SHARE = 10_000
 View = Callable[..., HttpResponseBase]
 
 
@@ -76,9 +88,35 @@ def case_editor_required(view: View) -> View:
     return wrapper
 
 
-def _paginate(request: HttpRequest, cases: Any) -> Page[Case]:
-    paginator: Paginator[Case] = Paginator(cases, CASES_PER_PAGE)
+def supervisor_required(view: View) -> View:
+    """A reader whose role may share cases with partners and read who accessed them."""
+
+    @case_reader_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not selectors.can_share(_user(request)):
+            return forbidden(request, _("Only a supervisor may share cases and see who accessed them."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _paginate(request: HttpRequest, items: Any, per_page: int = CASES_PER_PAGE) -> Page[Any]:
+    paginator: Paginator[Any] = Paginator(items, per_page)
     return paginator.get_page(request.GET.get("page"))
+
+
+def _log(request: HttpRequest, action: str, cases: Any) -> None:
+    """One access-log row per case, written in one query (nothing for no case)."""
+    user = _user(request)
+    log_access(
+        action=action,
+        door=AccessLog.Door.WEB,
+        organisation_id=user.organisation_id,
+        case_ids=[case.pk for case in cases],
+        user=user,
+        request=request,
+    )
 
 
 # --- home -------------------------------------------------------------------------
@@ -107,17 +145,31 @@ def home(request: HttpRequest) -> HttpResponseBase:
 def case_list(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
     filters = CaseFilter(request.GET, queryset=selectors.case_rows(user), request=request)
+    can_share = selectors.can_share(user)
     context: dict[str, Any] = {
         "nav": "cases",
         "filters": filters,
         "can_edit": services.Actor.for_user(user).can_edit,
+        "can_share": can_share,
     }
     if not filters.is_valid():
         # A bad filter or sort value: say which, list nothing rather than something unasked for.
         return render(request, "casework/case_list.html", context, status=400)
-    context["page"] = _paginate(request, filters.qs)
+    page = _paginate(request, filters.qs)
+    _log(request, AccessLog.Action.LIST, page.object_list)
+    context["page"] = page
     context["sort"] = filters.sort_key
+    if can_share:
+        context["share_form"] = ShareForm(user=user)
+        context["filter_query"] = _filter_query(request.GET)
     return render(request, "casework/case_list.html", context)
+
+
+def _filter_query(query: QueryDict) -> str:
+    """The list's filters and sort as a query string, without the page number."""
+    kept = query.copy()
+    kept.pop("page", None)
+    return kept.urlencode()
 
 
 # --- create and edit ------------------------------------------------------------------
@@ -134,6 +186,7 @@ def case_create(request: HttpRequest) -> HttpResponseBase:
         except ValidationError as refusal:
             form.add_service_errors(refusal)
         else:
+            _log(request, AccessLog.Action.CREATE, [case])
             messages.success(request, _("Case %(reference)s created.") % {"reference": case.reference})
             return redirect("case-detail", reference=case.reference)
     status = 400 if form.is_bound else 200
@@ -167,8 +220,11 @@ def case_edit(request: HttpRequest, reference: str) -> HttpResponseBase:
             if updated.version == expected and not identifiers:
                 messages.info(request, _("Nothing to save: no field was changed."))
             else:
+                _log(request, AccessLog.Action.EDIT, [updated])
                 messages.success(request, _("Case %(reference)s saved.") % {"reference": updated.reference})
             return redirect("case-detail", reference=updated.reference)
+    if not form.is_bound:
+        _log(request, AccessLog.Action.VIEW, [case])  # the form shows the record
     status = 400 if form.is_bound else 200
     return render(request, "casework/case_form.html", {"nav": "cases", "form": form, "case": case}, status=status)
 
@@ -207,6 +263,7 @@ def _conflict(
                         "mine": _display(fresh, name, mine),
                     }
                 )
+    _log(request, AccessLog.Action.VIEW, [fresh])  # the page shows the record as it is now
     context = {
         "nav": "cases",
         "case": fresh,
@@ -220,18 +277,38 @@ def _conflict(
 # --- detail and status ---------------------------------------------------------------
 
 
+def _status_form(case: Case, actor: services.Actor) -> StatusChangeForm | None:
+    """A blank status form, or None when this user may not move the case anywhere."""
+    status_form = StatusChangeForm(case=case, actor=actor) if actor.can_edit else None
+    if status_form is not None and not status_form.targets:
+        return None
+    return status_form
+
+
 def _detail(
-    request: HttpRequest, case: Case, *, status_form: StatusChangeForm | None, status: int = 200
+    request: HttpRequest,
+    case: Case,
+    *,
+    status_form: StatusChangeForm | None,
+    share_form: ShareForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
-    actor = services.Actor.for_user(_user(request))
-    context = {
+    user = _user(request)
+    actor = services.Actor.for_user(user)
+    can_share = selectors.can_share(user)
+    context: dict[str, Any] = {
         "nav": "cases",
         "case": case,
         "history": list(selectors.case_history(case)),
         "edits": list(selectors.case_edits(case)),
         "can_edit": actor.can_edit,
         "status_form": status_form,
+        "can_share": can_share,
     }
+    if can_share:
+        context["shares"] = list(selectors.live_shares(case))
+        context["share_form"] = share_form or ShareForm(user=user)
+    _log(request, AccessLog.Action.VIEW, [case])
     return render(request, "casework/case_detail.html", context, status=status)
 
 
@@ -244,11 +321,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponseBase:
         return not_found(request)
     if case.reference != reference:
         return redirect("case-detail", reference=case.reference)  # e.g. typed in lower case
-    actor = services.Actor.for_user(user)
-    status_form = StatusChangeForm(case=case, actor=actor) if actor.can_edit else None
-    if status_form is not None and not status_form.targets:
-        status_form = None  # nowhere this user may move it
-    return _detail(request, case, status_form=status_form)
+    return _detail(request, case, status_form=_status_form(case, services.Actor.for_user(user)))
 
 
 def _posted_version(request: HttpRequest) -> int | None:
@@ -279,12 +352,172 @@ def case_status(request: HttpRequest, reference: str) -> HttpResponseBase:
         except services.StaleVersion as conflict:
             return _conflict(request, case=case, conflict=conflict)
         if change is not None:
+            _log(request, AccessLog.Action.STATUS_CHANGE, [case])
             messages.success(
                 request,
                 _("Status changed to “%(status)s”.") % {"status": change.get_to_status_display()},
             )
             return redirect(reverse("case-detail", kwargs={"reference": case.reference}) + "#timeline")
     return _detail(request, case, status_form=form, status=400)
+
+
+# --- sharing with partners ------------------------------------------------------------
+
+
+def _shared_message(count: int, partner: Any, scope: str) -> str:
+    scope_label = str(ShareScope(scope).label) if scope in ShareScope.values else scope
+    return ngettext(
+        "%(count)s case shared with %(partner)s (%(scope)s).",
+        "%(count)s cases shared with %(partner)s (%(scope)s).",
+        count,
+    ) % {"count": formats.number_format(count, force_grouping=True), "partner": partner.name, "scope": scope_label}
+
+
+@supervisor_required
+@require_POST
+def case_share(request: HttpRequest, reference: str) -> HttpResponseBase:
+    user = _user(request)
+    case = selectors.get_visible_case(user, reference)
+    if case is None:
+        return not_found(request)
+    form = ShareForm(request.POST, user=user)
+    if form.is_valid():
+        partner = form.cleaned_data["partner"]
+        try:
+            partner_services.share_cases(
+                owner=case.organisation,
+                partner=partner,
+                cases=[case],
+                scope=form.cleaned_data["scope"],
+                expires_at=form.expires_at(),
+                shared_by=user,
+            )
+        except ValidationError as refusal:
+            form.add_service_errors(refusal)
+        else:
+            messages.success(request, _shared_message(1, partner, form.cleaned_data["scope"]))
+            return redirect(reverse("case-detail", kwargs={"reference": case.reference}) + "#sharing")
+    status_form = _status_form(case, services.Actor.for_user(user))
+    return _detail(request, case, status_form=status_form, share_form=form, status=400)
+
+
+@supervisor_required
+@require_POST
+def case_share_revoke(request: HttpRequest, reference: str, share_id: int) -> HttpResponseBase:
+    user = _user(request)
+    case = selectors.get_visible_case(user, reference)
+    if case is None:
+        return not_found(request)
+    share = Share.objects.select_related("partner").filter(pk=share_id, case=case).first()
+    if share is None:
+        return not_found(request)
+    revoked = partner_services.revoke_shares(owner=case.organisation, shares=[share], revoked_by=user)
+    if revoked:
+        messages.success(
+            request,
+            _("The share with %(partner)s is revoked: the partner no longer sees this case.")
+            % {"partner": share.partner.name},
+        )
+    else:
+        messages.info(request, _("That share had already been revoked."))
+    return redirect(reverse("case-detail", kwargs={"reference": case.reference}) + "#sharing")
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+@supervisor_required
+@require_http_methods(["GET", "POST"])
+def case_share_bulk(request: HttpRequest) -> HttpResponseBase:
+    """Share several cases at once: the cases ticked in the list, or every case the list's filter matches.
+
+    Sharing by filter takes a confirmation step that shows the count; the count is
+    checked again when confirmed, so that nothing is shared that the user did not see counted.
+    """
+    user = _user(request)
+    by_filter = request.method == "GET" or request.POST.get("mode") == "filter"
+    # Sharing by filter starts with a preview (a link, or the list's button): the count and the terms, to confirm.
+    preview = by_filter and (request.method == "GET" or "expected" not in request.POST)
+    if preview:
+        terms = request.GET if request.method == "GET" else request.POST
+        form = ShareForm(
+            user=user, initial={name: terms.get(name) for name in ShareForm.base_fields if terms.get(name)}
+        )
+    else:
+        form = ShareForm(request.POST, user=user)
+    context: dict[str, Any] = {"nav": "cases", "form": form, "by_filter": by_filter, "limit": MAX_BULK_SHARE}
+    if by_filter:
+        raw_query = request.GET.urlencode() if request.method == "GET" else request.POST.get("filter", "")
+        query = QueryDict(raw_query, mutable=True)
+        for name in ShareForm.base_fields:
+            query.pop(name, None)  # the link may carry the terms too; they are not filters
+        filters = CaseFilter(query, queryset=selectors.case_rows(user), request=request)
+        filter_query = _filter_query(query)
+        context.update(
+            filters=filters,
+            filter_query=filter_query,
+            back=reverse("case-list") + (f"?{filter_query}" if filter_query else ""),
+        )
+        if not filters.is_valid():
+            return render(request, "casework/share_cases.html", context, status=400)
+        # The ids only: sharing needs nothing else, and thousands of full rows would be wasted memory.
+        matching = filters.qs.select_related(None).order_by().only("id", "organisation_id")
+        if preview:
+            context["count"] = matching.count()
+            return render(request, "casework/share_cases.html", context)
+        cases = list(matching[: MAX_BULK_SHARE + 1])
+        context["count"] = len(cases)
+        try:
+            expected = int(request.POST.get("expected", ""))
+        except ValueError:
+            expected = -1
+        if len(cases) != expected:
+            context.update(count_changed=True, confirmed_count=max(expected, 0))
+            return render(request, "casework/share_cases.html", context, status=409)
+    else:
+        references = [normalise_reference(value) for value in request.POST.getlist("case")[:MAX_BULK_SHARE]]
+        cases = list(selectors.visible_cases(user).filter(reference__in=references).order_by("reference"))
+        context.update(cases=cases, count=len(cases), back=_safe_next(request, reverse("case-list")))
+        if not cases:
+            context["nothing_selected"] = True
+            return render(request, "casework/share_cases.html", context, status=400)
+    if not cases or len(cases) > MAX_BULK_SHARE:
+        return render(request, "casework/share_cases.html", context, status=400)
+    if not form.is_valid():
+        return render(request, "casework/share_cases.html", context, status=400)
+    partner = form.cleaned_data["partner"]
+    try:
+        partner_services.share_cases(
+            owner=user.organisation,
+            partner=partner,
+            cases=cases,
+            scope=form.cleaned_data["scope"],
+            expires_at=form.expires_at(),
+            shared_by=user,
+        )
+    except ValidationError as refusal:
+        form.add_service_errors(refusal)
+        return render(request, "casework/share_cases.html", context, status=400)
+    messages.success(request, _shared_message(len(cases), partner, form.cleaned_data["scope"]))
+    return redirect(context["back"])
+
+
+@supervisor_required
+@require_GET
+def case_access_log(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """Who read or changed the case, by which door, when and from where (never what they saw)."""
+    user = _user(request)
+    case = selectors.get_visible_case(user, reference)
+    if case is None:
+        return not_found(request)
+    page = _paginate(request, selectors.case_access_log(case), ACCESS_LOG_PER_PAGE)
+    return render(request, "casework/case_access_log.html", {"nav": "cases", "case": case, "page": page})
 
 
 # --- institutions --------------------------------------------------------------------------
@@ -305,5 +538,7 @@ def institution_detail(request: HttpRequest, code: str) -> HttpResponseBase:
     if institution is None:
         return not_found(request)
     cases = selectors.sort_cases(selectors.case_rows(user).filter(institution=institution), "-changed")
-    context = {"nav": "institutions", "institution": institution, "page": _paginate(request, cases), "sort": None}
+    page = _paginate(request, cases)
+    _log(request, AccessLog.Action.LIST, page.object_list)
+    context = {"nav": "institutions", "institution": institution, "page": page, "sort": None}
     return render(request, "casework/institution_detail.html", context)

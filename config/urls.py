@@ -7,6 +7,7 @@ from partners import auth
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("partners.api.urls")),
+    path("organisation/", include("partners.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", auth.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

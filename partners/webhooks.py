@@ -73,6 +73,25 @@ def create_endpoint(*, organisation: Organisation, url: str, created_by: User | 
     return endpoint, signing_secret(endpoint)
 
 
+def deactivate_endpoint(*, endpoint: WebhookEndpoint, deactivated_by: User | None) -> int:
+    """Stop sending events to an endpoint. Deliveries still pending are given up, not retried.
+
+    Returns how many pending deliveries were given up.
+    """
+    if deactivated_by is not None and not (
+        deactivated_by.is_superuser
+        or (deactivated_by.role == Role.ORG_ADMIN and deactivated_by.organisation_id == endpoint.organisation_id)
+    ):
+        raise PermissionDenied(_("Only the organisation's admin may manage its webhooks."))
+    with transaction.atomic():
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+        given_up = WebhookDelivery.objects.filter(endpoint=endpoint, state=WebhookDelivery.State.PENDING).update(
+            state=WebhookDelivery.State.FAILED, last_error="webhook deactivated"
+        )
+    endpoint.is_active = False
+    return given_up
+
+
 def event_payload(change: StatusChange, *, event_id: uuid.UUID) -> dict[str, Any]:
     from partners.api.serializers import PartnerCaseSerializer, PartnerStatusChangeSerializer
 

@@ -25,8 +25,44 @@
     update();
   }
 
+  // Case list: one box ticks or clears every case on the page (the boxes work one by one without it).
+  function setUpSelectAll(box) {
+    var table = box.closest("table");
+    if (!table) { return; }
+    var boxes = table.querySelectorAll("input[type=checkbox][name=case]");
+    function sync() {
+      var ticked = 0;
+      boxes.forEach(function (item) { if (item.checked) { ticked += 1; } });
+      box.checked = ticked > 0 && ticked === boxes.length;
+      box.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    box.hidden = false;
+    box.addEventListener("change", function () {
+      boxes.forEach(function (item) { item.checked = box.checked; });
+    });
+    boxes.forEach(function (item) { item.addEventListener("change", sync); });
+    sync();
+  }
+
+  // A secret shown once: a button copies it (without script, select the text).
+  function setUpCopyButton(button) {
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    if (!field || !navigator.clipboard) { return; }
+    var label = button.textContent;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(field.value).then(function () {
+        button.textContent = button.getAttribute("data-copied") || label;
+        window.setTimeout(function () { button.textContent = label; }, 2000);
+      });
+    });
+    field.addEventListener("focus", function () { field.select(); });
+  }
+
   function ready() {
     document.querySelectorAll("form.status-form").forEach(setUpStatusForm);
+    document.querySelectorAll("input.select-all").forEach(setUpSelectAll);
+    document.querySelectorAll("button.copy-button").forEach(setUpCopyButton);
     // After a refused form, move the keyboard focus to the summary of what to correct.
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }
