@@ -31,7 +31,7 @@ test: messages
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DJANGO_DEBUG=1 $(VENV)/bin/mypy .
+	DJANGO_DEBUG=1 $(VENV)/bin/mypy config casework partners reports bench manage.py
 	DJANGO_DEBUG=1 DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
 
 # Static analysis (bandit) and the dependency audit (pip-audit); see .ci/run.

@@ -21,9 +21,7 @@ def peak_rss_mb() -> float:
 
 def print_table(rows: list[Row]) -> None:
     headers = ("benchmark", "size", "figure", "target", "met")
-    cells = [
-        (r.benchmark, r.size, r.figure, r.target, "" if r.ok is None else ("yes" if r.ok else "NO")) for r in rows
-    ]
+    cells = [(r.benchmark, r.size, r.figure, r.target, "" if r.ok is None else ("yes" if r.ok else "NO")) for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line)
