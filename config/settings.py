@@ -149,6 +149,8 @@ AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "partners.auth.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Successful sign-ins are recorded once, as AuthEvent rows (partners.auth), not again by axes.
+AXES_DISABLE_ACCESS_LOG = True
 # Never store what was typed in the sign-in form beyond the username.
 AXES_SENSITIVE_PARAMETERS = ["username", "password", "csrfmiddlewaretoken", "otp_token", "token"]
 AXES_VERBOSE = False
