@@ -8,7 +8,9 @@ from uuid import uuid4
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
@@ -28,10 +30,18 @@ def api_schema(db, settings):
     for _ in range(3):
         share(CaseFactory(organisation=owner, reported_on=dt.date(2023, 1, 10)), partner, "update")
     plain = make_token(partner, "update")[1]
+    # As Django's test client does: a request's end must not close the test's
+    # connection (its open transaction would look unusable and be closed).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
     # A fresh handler, built after the test settings (no HTTPS redirect) are in place.
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", WSGIHandler())
     schema.config.headers = {"Authorization": f"Bearer {plain}"}
-    return schema
+    try:
+        yield schema
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 # What the issue asks (no 5xx, every response in its schema) and that every status is documented.
