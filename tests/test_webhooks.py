@@ -50,6 +50,19 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process():
+    # With REDIS_URL set (CI) tasks would go to the broker; these tests follow them in-process.
+    from config.celery_app import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = before
+
+
 @pytest.fixture
 def setup(db, settings):
     settings.WEBHOOK_ALLOW_HTTP = True
