@@ -7,6 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casework.demo import DEMO_ADMIN_URL, DEMO_AS_OF, DemoResult, seed_demo
+from partners.auth import new_backup_codes, second_factor_required
+from partners.models import User
 
 BANNER = "SYNTHETIC DEMO DATA: invented organisations, institutions and cases; no real person's data."
 
@@ -55,5 +57,22 @@ class Command(BaseCommand):
             self.stdout.write(f"  {login.username.ljust(width)}  {role:<22}  {login.organisation}")
         kind = "random, for this run" if result.password_generated else "as given"
         self.stdout.write(f"Password for all of them ({kind}): {result.password}")
+        self._second_factor_codes(result)
         self.stdout.write(f"Admin: {DEMO_ADMIN_URL}")
         self.stdout.write(self.style.WARNING(BANNER))
+
+    def _second_factor_codes(self, result: DemoResult) -> None:
+        """Demo users who must pass a second factor get one-time backup codes, so the demo needs no phone."""
+        users = {user.username: user for user in User.objects.filter(username__in=[x.username for x in result.logins])}
+        needing = [login.username for login in result.logins if second_factor_required(users[login.username])]
+        if not needing:
+            return
+        self.stdout.write("")
+        self.stdout.write(
+            "These users are asked for a second factor after their password. One-time backup codes "
+            "(each works once; or set up an authenticator app from the code page):"
+        )
+        width = max(len(name) for name in needing)
+        for username in needing:
+            codes = new_backup_codes(users[username])[:3]
+            self.stdout.write(f"  {username.ljust(width)}  {'  '.join(codes)}")
