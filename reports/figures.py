@@ -181,7 +181,7 @@ def _figures_sql(d: _Dialect, *, scoped: bool) -> str:
                 ELSE 0 END
             FROM {_CHANGE} s
             JOIN {_CASE} c ON c.id = s.case_id
-            CROSS JOIN (SELECT {cell} AS kind UNION ALL SELECT {RETURNS}) k
+            CROSS JOIN (SELECT column1 AS kind FROM (VALUES ({cell}), ({RETURNS})) AS kinds) k
             LEFT JOIN {_CHANGE} x ON x.case_id = s.case_id AND k.kind = {RETURNS}
                 AND x.occurred_on <= %s AND x.from_status IN {_RETURNED} AND x.to_status NOT IN {_RETURNED}
                 AND (x.occurred_on > s.occurred_on OR (x.occurred_on = s.occurred_on AND x.id > s.id))
