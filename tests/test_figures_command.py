@@ -15,6 +15,7 @@ from django.utils import timezone
 from casework import services as case_services
 from partners.models import Organisation
 from reports.figures import compute_figures
+from reports.models import Snapshot
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +90,12 @@ def test_it_refuses_a_future_date_an_unknown_organisation_and_a_bad_date(registe
         run("--organisation", "nobody")
     with pytest.raises(CommandError):
         run("--as-of", "yesterday")
+
+
+def test_it_can_store_the_figures_as_a_snapshot(register):
+    printed = json.loads(run("--as-of", "2024-12-31", "--save", "--published"))
+    snapshot = Snapshot.objects.get()
+    assert snapshot.state == "done" and snapshot.trigger == "command"
+    assert printed == snapshot.published
+    with pytest.raises(CommandError, match="every organisation"):
+        run("--save", "--organisation", "ngo-a")

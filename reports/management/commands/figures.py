@@ -10,9 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from partners.models import Organisation
-from reports import exports
+from reports import exports, services
 from reports.disclosure import publish
 from reports.figures import compute_figures, consistent_read
+from reports.models import Snapshot
 
 
 def _date(value: str) -> dt.date:
@@ -37,6 +38,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--format", choices=("json", "csv", "hxl"), default="json", help="output (default: json)")
         parser.add_argument("--organisation", metavar="SLUG", help="only this organisation's cases")
+        parser.add_argument(
+            "--save",
+            action="store_true",
+            help="also store them as a snapshot, shown on the figures page (all organisations' cases)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         as_of = options["as_of"] or timezone.localdate()
@@ -48,12 +54,29 @@ class Command(BaseCommand):
             if organisation is None:
                 raise CommandError(f"No organisation “{options['organisation']}”.")
             organisation_id = organisation.pk
-        with consistent_read():
-            figures = compute_figures(as_of=as_of, organisation_id=organisation_id)
-        if options["published"]:
-            figures = publish(figures, k=settings.FIGURES_MIN_CELL)
+        if options["save"]:
+            if organisation_id is not None:
+                raise CommandError("A snapshot covers every organisation: leave out --organisation with --save.")
+            figures = self._save(as_of, published=options["published"])
+        else:
+            with consistent_read():
+                figures = compute_figures(as_of=as_of, organisation_id=organisation_id)
+            if options["published"]:
+                figures = publish(figures, k=settings.FIGURES_MIN_CELL)
         if options["format"] == "json":
             output = exports.to_json(figures)
         else:
             output = exports.to_csv(figures, hxl=options["format"] == "hxl")
         self.stdout.write(output, ending="")
+
+    def _save(self, as_of: dt.date, *, published: bool) -> dict[str, Any]:
+        """Compute a snapshot here, with the code the task runs, and return its figures."""
+        snapshot = Snapshot.objects.create(
+            as_of=as_of, trigger=Snapshot.Trigger.COMMAND, min_cell=settings.FIGURES_MIN_CELL
+        )
+        state = services.compute_snapshot(snapshot.pk)
+        snapshot.refresh_from_db()
+        if state != Snapshot.State.DONE or snapshot.exact is None or snapshot.published is None:
+            raise CommandError(f"Snapshot {snapshot.pk} was not computed: {snapshot.error or state}")
+        self.stderr.write(f"Stored snapshot {snapshot.pk} ({snapshot.duration_ms} ms).")
+        return dict(snapshot.published if published else snapshot.exact)
