@@ -219,3 +219,11 @@ def test_it_throttles_per_token(monkeypatch, partner):
     assert int(limited["Retry-After"]) > 0
     assert limited.json()["error"]["code"] == "throttled"
     assert second.get("/api/v1/intermediaries/").status_code == 200  # per token, not per address
+
+
+@pytest.mark.parametrize(
+    "since", ["0701-01-03T23:43:40-23:18", "9999-12-31T23:59:59-23:00", "0001-01-01T00:00:00+23:00"]
+)
+def test_it_takes_any_valid_offset_in_updated_since_without_failing(partner_client, since):
+    response = partner_client.get("/api/v1/cases/", {"updated_since": since})
+    assert response.status_code in {200, 400}
