@@ -23,6 +23,8 @@ messages: install
 demo: messages
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py seed_demo $(if $(DEMO_PASSWORD),--password "$(DEMO_PASSWORD)")
+	@# A first snapshot, so the figures page has numbers at once (published figures on stdout are not needed here).
+	$(DEMO_ENV) $(PY) manage.py figures --as-of 2025-02-02 --save --published > /dev/null
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
 test: messages
