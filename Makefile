@@ -43,7 +43,8 @@ security: install
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/repatriation_bench
 
 bench: messages
-	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} DJANGO_SECRET_KEY=$(TEST_SECRET) REDIS_URL= $(PY) -m bench
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} DJANGO_SECRET_KEY=$(TEST_SECRET) REDIS_URL= \
+	  DJANGO_ALLOWED_HOSTS=testserver,127.0.0.1 DJANGO_SECURE_SSL_REDIRECT=0 $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -49,7 +49,10 @@ def main() -> int:
             continue
         module = importlib.import_module(f"bench.{module_info.name}")
         print(f"-- {module_info.name}", file=sys.stderr, flush=True)
-        rows.extend(module.run())
+        try:
+            rows.extend(module.run())
+        except Exception as error:  # one broken benchmark must not hide the others' figures
+            rows.append(Row(module_info.name, "-", f"FAILED: {type(error).__name__}: {str(error)[:120]}", ok=False))
     print_table(rows)
     print(f"\n(total {time.perf_counter() - started:.1f} s on {django.db.connection.vendor})")
     return 0

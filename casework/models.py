@@ -173,7 +173,7 @@ class Case(models.Model):
     # Keyed hash of the reporting organisation's own reference (import).
     source_ref_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     last_change_at = models.DateTimeField(_("last status change"), null=True, blank=True)
 
     class Meta:
@@ -194,6 +194,8 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["organisation", "-reported_on"], name="case_org_reported"),
             models.Index(fields=["organisation", "oblast"], name="case_org_oblast"),
+            # The partner API pages by (updated_at, id) for incremental sync.
+            models.Index(fields=["updated_at", "id"], name="case_updated_id"),
         ]
         # PostgreSQL also has case_org_status_oblast_changed (migration 0008) for the
         # filtered case list, newest change first (SQLite cannot index NULLS LAST); it

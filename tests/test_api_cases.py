@@ -227,3 +227,16 @@ def test_it_throttles_per_token(monkeypatch, partner):
 def test_it_takes_any_valid_offset_in_updated_since_without_failing(partner_client, since):
     response = partner_client.get("/api/v1/cases/", {"updated_since": since})
     assert response.status_code in {200, 400}
+
+
+@pytest.mark.parametrize("threshold", [1, 1_000_000])
+def test_it_sees_the_same_cases_whichever_plan_is_chosen(monkeypatch, owner, partner, threshold):
+    from partners import selectors
+
+    monkeypatch.setattr(selectors, "DENSE_THRESHOLD", threshold)
+    shared = CaseFactory.create_batch(3, organisation=owner)
+    CaseFactory.create_batch(2, organisation=owner)  # not shared
+    own = CaseFactory(organisation=partner)
+    services.share_cases(owner=owner, partner=partner, cases=shared, scope="read", expires_at=None, shared_by=None)
+    seen = set(selectors.api_cases(partner.pk).values_list("reference", flat=True))
+    assert seen == {case.reference for case in [*shared, own]}
