@@ -28,11 +28,16 @@ def api_cases(organisation_id: int, *, at: datetime.datetime | None = None) -> Q
     # after a few thousand rows); for few, start from the shares and sort them. Two bounded
     # counts decide, whatever the size of the register.
     many = DENSE_THRESHOLD
-    visible = shared_ids[:many].count() + own_ids[:many].count()
-    if visible >= many:
-        condition = Q(organisation_id=organisation_id) | Q(Exists(live))
-    else:
+    shared, own = shared_ids[:many].count(), own_ids[:many].count()
+    if shared + own < many:
         condition = Q(pk__in=shared_ids.union(own_ids, all=True))
+    elif not own:
+        # A partner: a semi-join probing the share index row by row along the case index.
+        condition = Q(Exists(live))
+    elif not shared:
+        condition = Q(organisation_id=organisation_id)
+    else:
+        condition = Q(organisation_id=organisation_id) | Q(Exists(live))
     return (
         Case.objects.filter(condition)
         .annotate(

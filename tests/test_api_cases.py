@@ -230,13 +230,14 @@ def test_it_takes_any_valid_offset_in_updated_since_without_failing(partner_clie
 
 
 @pytest.mark.parametrize("threshold", [1, 1_000_000])
-def test_it_sees_the_same_cases_whichever_plan_is_chosen(monkeypatch, owner, partner, threshold):
+@pytest.mark.parametrize(("owns", "shares"), [(True, True), (False, True), (True, False)])
+def test_it_sees_the_same_cases_whichever_plan_is_chosen(monkeypatch, owner, partner, threshold, owns, shares):
     from partners import selectors
 
     monkeypatch.setattr(selectors, "DENSE_THRESHOLD", threshold)
-    shared = CaseFactory.create_batch(3, organisation=owner)
+    shared = CaseFactory.create_batch(3, organisation=owner) if shares else []
     CaseFactory.create_batch(2, organisation=owner)  # not shared
-    own = CaseFactory(organisation=partner)
+    own = [CaseFactory(organisation=partner)] if owns else []
     services.share_cases(owner=owner, partner=partner, cases=shared, scope="read", expires_at=None, shared_by=None)
     seen = set(selectors.api_cases(partner.pk).values_list("reference", flat=True))
-    assert seen == {case.reference for case in [*shared, own]}
+    assert seen == {case.reference for case in [*shared, *own]}
