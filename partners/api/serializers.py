@@ -26,6 +26,51 @@ def age_band(case: Case) -> str:
     return "18+"
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _displaced_on(case: Case) -> str | None:
+    """``YYYY-MM`` when only the month is known, ``YYYY-MM-DD`` otherwise."""
+    if case.displaced_on is None:
+        return None
+    if case.displaced_precision == DisplacedPrecision.MONTH:
+        return case.displaced_on.strftime("%Y-%m")
+    return case.displaced_on.isoformat()
+
+
+def partner_case_data(case: Case) -> dict[str, Any]:
+    """The allowlisted fields of a case, built directly: a page of 100 costs a millisecond, not ten.
+
+    PartnerCaseSerializer declares the same fields (for the schema) and uses this for its output.
+    """
+    institution = case.institution
+    return {
+        "reference": case.reference,
+        "owner": case.organisation.slug,
+        "access": str(getattr(case, "access", "owner")),
+        "status": case.status,
+        "sex": case.sex,
+        "birth_year": case.birth_year,
+        "age_band": age_band(case),
+        "oblast": case.oblast,
+        "reported_on": case.reported_on.isoformat(),
+        "displaced_on": _displaced_on(case),
+        "placement": case.placement,
+        "institution": None
+        if institution is None
+        else {
+            "code": institution.code,
+            "name": institution.name,
+            "region": institution.region,
+            "kind": institution.kind,
+        },
+        "risk_flags": case.risk_flags,
+        "version": case.version,
+        "last_change_at": _DATETIME.to_representation(case.last_change_at) if case.last_change_at else None,
+        "updated_at": _DATETIME.to_representation(case.updated_at),
+    }
+
+
 class InstitutionSerializer(serializers.ModelSerializer[Institution]):
     class Meta:
         model = Institution
@@ -68,6 +113,9 @@ class PartnerCaseSerializer(serializers.ModelSerializer[Case]):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Case) -> dict[str, Any]:
+        return partner_case_data(instance)
+
     @extend_schema_field(serializers.ChoiceField(choices=["0-4", "5-9", "10-13", "14-17", "18+", "unknown"]))
     def get_age_band(self, case: Case) -> str:
         return age_band(case)
@@ -75,11 +123,7 @@ class PartnerCaseSerializer(serializers.ModelSerializer[Case]):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_displaced_on(self, case: Case) -> str | None:
         """``YYYY-MM`` when only the month is known, ``YYYY-MM-DD`` otherwise."""
-        if case.displaced_on is None:
-            return None
-        if case.displaced_precision == DisplacedPrecision.MONTH:
-            return case.displaced_on.strftime("%Y-%m")
-        return case.displaced_on.isoformat()
+        return _displaced_on(case)
 
     @extend_schema_field(serializers.ChoiceField(choices=["owner", "read", "update"]))
     def get_access(self, case: Case) -> str:
@@ -105,6 +149,9 @@ class PartnerCaseDetailSerializer(PartnerCaseSerializer):
     class Meta(PartnerCaseSerializer.Meta):
         fields = [*PartnerCaseSerializer.Meta.fields, "history"]
         read_only_fields = fields
+
+    def to_representation(self, instance: Case) -> dict[str, Any]:
+        return {**partner_case_data(instance), "history": self.get_history(instance)}
 
     @extend_schema_field(PartnerStatusChangeSerializer(many=True))
     def get_history(self, case: Case) -> list[dict[str, Any]]:
