@@ -206,11 +206,38 @@ class Case(models.Model):
         return self.reference
 
     @property
+    def age_band(self) -> str:
+        """The age band at the report (``unknown`` without a birth year)."""
+        if self.reported_on is None:
+            return UNKNOWN_AGE_BAND
+        return age_band_key(birth_year=self.birth_year, reported_year=self.reported_on.year)
+
+    @property
     def risk_flags(self) -> list[str]:
         return [name for name in RISK_FLAGS if getattr(self, f"risk_{name}")]
 
 
 RISK_FLAGS: tuple[str, ...] = ("adoption", "citizenship", "military", "medical")
+
+# DESIGN.md section 4: age = year of reported_on - birth_year, in these bands.
+AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
+    (0, 4, "0-4"),
+    (5, 9, "5-9"),
+    (10, 13, "10-13"),
+    (14, 17, "14-17"),
+    (18, None, "18+"),
+)
+UNKNOWN_AGE_BAND = "unknown"
+
+
+def age_band_key(*, birth_year: int | None, reported_year: int) -> str:
+    if birth_year is None:
+        return UNKNOWN_AGE_BAND
+    age = reported_year - birth_year
+    for low, high, key in AGE_BANDS:
+        if age >= low and (high is None or age <= high):
+            return key
+    return UNKNOWN_AGE_BAND
 
 
 class AppendOnlyQuerySet(models.QuerySet[Any]):

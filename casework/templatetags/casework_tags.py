@@ -11,36 +11,20 @@ from django.utils.formats import number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from casework.models import Case, Oblast, Status
+from casework.models import UNKNOWN_AGE_BAND, Case, Oblast, Status
 
 register = template.Library()
-
-# DESIGN.md section 4: age = year of reported_on - birth_year.
-AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
-    (0, 4, "0-4"),
-    (5, 9, "5-9"),
-    (10, 13, "10-13"),
-    (14, 17, "14-17"),
-    (18, None, "18+"),
-)
-UNKNOWN_BAND = "unknown"
 
 
 def age_band_of(case: Case) -> str:
     """The age band key of a case at its report (``unknown`` without a birth year)."""
-    if case.birth_year is None or case.reported_on is None:
-        return UNKNOWN_BAND
-    age = case.reported_on.year - case.birth_year
-    for low, high, key in AGE_BANDS:
-        if age >= low and (high is None or age <= high):
-            return key
-    return UNKNOWN_BAND
+    return case.age_band
 
 
 @register.filter
 def age_band(case: Case) -> str:
     key = age_band_of(case)
-    return str(_("unknown")) if key == UNKNOWN_BAND else key.replace("-", "–")
+    return str(_("unknown")) if key == UNKNOWN_AGE_BAND else key.replace("-", "–")
 
 
 @register.filter

@@ -15,17 +15,6 @@ from casework.services import PARTNER_TARGETS
 from partners.models import Organisation
 from partners.selectors import intermediaries
 
-
-def age_band(case: Case) -> str:
-    if case.birth_year is None:
-        return "unknown"
-    age = case.reported_on.year - case.birth_year
-    for upper, band in ((4, "0-4"), (9, "5-9"), (13, "10-13"), (17, "14-17")):
-        if age <= upper:
-            return band
-    return "18+"
-
-
 _DATETIME = serializers.DateTimeField()
 
 
@@ -51,7 +40,7 @@ def partner_case_data(case: Case) -> dict[str, Any]:
         "status": case.status,
         "sex": case.sex,
         "birth_year": case.birth_year,
-        "age_band": age_band(case),
+        "age_band": case.age_band,
         "oblast": case.oblast,
         "reported_on": case.reported_on.isoformat(),
         "displaced_on": _displaced_on(case),
@@ -118,7 +107,7 @@ class PartnerCaseSerializer(serializers.ModelSerializer[Case]):
 
     @extend_schema_field(serializers.ChoiceField(choices=["0-4", "5-9", "10-13", "14-17", "18+", "unknown"]))
     def get_age_band(self, case: Case) -> str:
-        return age_band(case)
+        return case.age_band
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_displaced_on(self, case: Case) -> str | None:
