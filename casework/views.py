@@ -391,6 +391,7 @@ def case_share(request: HttpRequest, reference: str) -> HttpResponseBase:
                 scope=form.cleaned_data["scope"],
                 expires_at=form.expires_at(),
                 shared_by=user,
+                request=request,
             )
         except ValidationError as refusal:
             form.add_service_errors(refusal)
@@ -411,7 +412,7 @@ def case_share_revoke(request: HttpRequest, reference: str, share_id: int) -> Ht
     share = Share.objects.select_related("partner").filter(pk=share_id, case=case).first()
     if share is None:
         return not_found(request)
-    revoked = partner_services.revoke_shares(owner=case.organisation, shares=[share], revoked_by=user)
+    revoked = partner_services.revoke_shares(owner=case.organisation, shares=[share], revoked_by=user, request=request)
     if revoked:
         messages.success(
             request,
@@ -500,6 +501,7 @@ def case_share_bulk(request: HttpRequest) -> HttpResponseBase:
             scope=form.cleaned_data["scope"],
             expires_at=form.expires_at(),
             shared_by=user,
+            request=request,
         )
     except ValidationError as refusal:
         form.add_service_errors(refusal)

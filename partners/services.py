@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -93,6 +94,7 @@ def share_cases(
     scope: str,
     expires_at: datetime.datetime | None,
     shared_by: User | None,
+    request: Any = None,
 ) -> list[Share]:
     """Share cases with a partner; an existing live share of a case is replaced by the new terms."""
     errors: dict[str, list[str]] = {}
@@ -133,11 +135,12 @@ def share_cases(
                 organisation_id=owner.pk,
                 case_ids=[case.pk for case in case_list],
                 user=shared_by,
+                request=request,
             )
     return shares
 
 
-def revoke_shares(*, owner: Organisation, shares: Iterable[Share], revoked_by: User | None) -> int:
+def revoke_shares(*, owner: Organisation, shares: Iterable[Share], revoked_by: User | None, request: Any = None) -> int:
     """Revoke live shares; takes effect on the partner's very next request."""
     if revoked_by is not None:
         _require_supervisor(revoked_by)
@@ -156,6 +159,7 @@ def revoke_shares(*, owner: Organisation, shares: Iterable[Share], revoked_by: U
                 organisation_id=owner.pk,
                 case_ids=[case_id for _pk, case_id in revoked],
                 user=revoked_by,
+                request=request,
             )
     return len(revoked)
 

@@ -92,7 +92,8 @@ def test_it_shares_a_case_with_a_partner_until_a_date(client, supervisor, case, 
     assert f"/cases/{case.reference}/shares/{made.pk}/revoke/" in page.text
     # The partner sees it on its very next request.
     assert listed_by_api(qatar_api) == [case.reference]
-    assert AccessLog.objects.filter(case=case, action="share", user=supervisor).count() == 1
+    logged = AccessLog.objects.get(case=case, action="share", user=supervisor)
+    assert logged.ip_address == "127.0.0.1"
 
 
 def test_it_shares_without_an_expiry(client, supervisor, case, qatar):
