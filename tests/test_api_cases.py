@@ -241,3 +241,26 @@ def test_it_sees_the_same_cases_whichever_plan_is_chosen(monkeypatch, owner, par
     services.share_cases(owner=owner, partner=partner, cases=shared, scope="read", expires_at=None, shared_by=None)
     seen = set(selectors.api_cases(partner.pk).values_list("reference", flat=True))
     assert seen == {case.reference for case in [*shared, *own]}
+
+
+def test_it_pages_exactly_through_cases_changed_at_the_same_instant(owner, partner, partner_client):
+    cases = CaseFactory.create_batch(7, organisation=owner)
+    services.share_cases(owner=owner, partner=partner, cases=cases, scope="read", expires_at=None, shared_by=None)
+    Case.objects.filter(pk__in=[c.pk for c in cases]).update(updated_at=timezone.now())  # a bulk import's ties
+    seen, url = [], "/api/v1/cases/?page_size=3"
+    while url:
+        body = partner_client.get(url).json()
+        seen += [item["reference"] for item in body["results"]]
+        url = body["next"]
+    assert sorted(seen) == sorted(c.reference for c in cases) and len(seen) == 7
+
+
+def test_it_refuses_a_bad_cursor_or_page_size(partner_client):
+    for params, field in (
+        ({"cursor": "nonsense"}, "cursor"),
+        ({"page_size": "ten"}, "page_size"),
+        ({"page_size": 0}, "page_size"),
+    ):
+        response = partner_client.get("/api/v1/cases/", params)
+        assert response.status_code == 400
+        assert field in response.json()["error"]["fields"]
