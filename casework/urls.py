@@ -7,6 +7,7 @@ from casework import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("cases/", views.case_list, name="case-list"),
+    path("cases/export.csv", views.case_export, name="case-export"),
     path("cases/new/", views.case_create, name="case-create"),
     # Before the case pages, or "share" would be read as a reference.
     path("cases/share/", views.case_share_bulk, name="case-share-bulk"),
