@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from partners import services
 from partners.auth import end_sessions
 from partners.models import AuthEvent, Organisation, User
 
@@ -70,11 +71,9 @@ class UserAdmin(BaseUserAdmin[User]):
 
     @admin.action(description=_("Deactivate the selected users and end their sessions"), permissions=["change"])
     def deactivate_and_sign_out(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        # Never the admin's own account: that would lock them out mid-action.
+        # Never the admin's own account (the service skips it): that would lock them out mid-action.
         me: Any = request.user
-        users = list(queryset.exclude(pk=me.pk))
-        queryset.filter(pk__in=[user.pk for user in users]).update(is_active=False)
-        ended = sum(end_sessions(user) for user in users)
+        deactivated, ended = services.deactivate_users(users=list(queryset), by=me)
         self.message_user(
             request,
             ngettext(
@@ -82,7 +81,7 @@ class UserAdmin(BaseUserAdmin[User]):
                 "%(users)d users deactivated; %(count)d open sessions ended.",
                 ended,
             )
-            % {"users": len(users), "count": ended},
+            % {"users": deactivated, "count": ended},
             messages.SUCCESS,
         )
 

@@ -234,3 +234,16 @@ def revoke_token(*, token: ApiToken, revoked_by: User | None) -> None:
     ):
         raise PermissionDenied(_("Only the organisation's admin may revoke its API tokens."))
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def deactivate_users(*, users: Iterable[User], by: User) -> tuple[int, int]:
+    """Deactivate accounts at once: every open session ends now. Never the acting account.
+
+    Returns (users deactivated, sessions ended).
+    """
+    from partners.auth import end_sessions
+
+    targets = [user for user in users if user.pk != by.pk]
+    with transaction.atomic():
+        User.objects.filter(pk__in=[user.pk for user in targets]).update(is_active=False)
+    return len(targets), end_sessions(*targets)

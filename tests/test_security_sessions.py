@@ -122,6 +122,19 @@ def test_the_admin_action_deactivates_and_signs_out(admin_client, caseworker, su
     assert sessions_of(caseworker) == 0
 
 
+def test_the_service_deactivates_several_users_but_never_the_actor(caseworker, supervisor, org_admin):
+    from partners.services import deactivate_users
+
+    for name in ("caseworker", "supervisor"):
+        sign_in(Client(), name)
+    deactivated, ended = deactivate_users(users=[caseworker, supervisor, org_admin], by=org_admin)
+    assert (deactivated, ended) == (2, 2)
+    for user, active in ((caseworker, False), (supervisor, False), (org_admin, True)):
+        user.refresh_from_db()
+        assert user.is_active is active
+    assert sessions_of(caseworker) == sessions_of(supervisor) == 0
+
+
 # --- passwords (tests/conftest.py swaps in a fast hasher: these use the project's own list) ----------
 
 
