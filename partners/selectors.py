@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from casework.models import Case, StatusChange
-from partners.models import Organisation, Share
+from partners.models import ApiToken, Organisation, Share, WebhookDelivery, WebhookEndpoint
 
 DENSE_THRESHOLD = 2_000
 
@@ -56,3 +56,34 @@ def api_case_history(case: Case) -> QuerySet[StatusChange]:
 
 def intermediaries() -> QuerySet[Organisation]:
     return Organisation.objects.filter(kind=Organisation.Kind.INTERMEDIARY).order_by("slug")
+
+
+# --- the organisation admin's pages ------------------------------------------------
+
+
+def organisation_tokens(organisation_id: int) -> QuerySet[ApiToken]:
+    # Live tokens first, newest first; revoked ones stay listed below as the record.
+    return (
+        ApiToken.objects.filter(organisation_id=organisation_id)
+        .select_related("created_by")
+        .order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
+    )
+
+
+def organisation_webhooks(organisation_id: int) -> QuerySet[WebhookEndpoint]:
+    return (
+        WebhookEndpoint.objects.filter(organisation_id=organisation_id)
+        .select_related("created_by")
+        .order_by("-is_active", "-created_at")
+    )
+
+
+def organisation_deliveries(organisation_id: int) -> QuerySet[WebhookDelivery]:
+    # The payload is the event itself, not needed for the log; the case's reference is all that is shown of it.
+    return (
+        WebhookDelivery.objects.filter(endpoint__organisation_id=organisation_id)
+        .select_related("endpoint")
+        .defer("payload")
+        .annotate(case_reference=F("status_change__case__reference"))
+        .order_by("-created_at", "-id")
+    )

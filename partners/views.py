@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,9 +25,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from casework.views import forbidden, not_found
-from partners import services, webhooks
+from partners import selectors, services, webhooks
 from partners.forms import TokenForm, WebhookForm
-from partners.models import ApiToken, Role, User, WebhookDelivery, WebhookEndpoint
+from partners.models import Role, User, WebhookDelivery
 
 DELIVERIES_PER_PAGE = 25
 View = Callable[..., HttpResponseBase]
@@ -62,37 +61,6 @@ def _shown_once(response: HttpResponse) -> HttpResponse:
     return response
 
 
-# --- reads (small, and used by these pages only) -------------------------------------------
-
-
-def _tokens(organisation_id: int) -> QuerySet[ApiToken]:
-    # Live tokens first, newest first; revoked ones stay listed below as the record.
-    return (
-        ApiToken.objects.filter(organisation_id=organisation_id)
-        .select_related("created_by")
-        .order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
-    )
-
-
-def _endpoints(organisation_id: int) -> QuerySet[WebhookEndpoint]:
-    return (
-        WebhookEndpoint.objects.filter(organisation_id=organisation_id)
-        .select_related("created_by")
-        .order_by("-is_active", "-created_at")
-    )
-
-
-def _deliveries(organisation_id: int) -> QuerySet[WebhookDelivery]:
-    # The payload is the event itself, not needed for the log; the case's reference is all that is shown of it.
-    return (
-        WebhookDelivery.objects.filter(endpoint__organisation_id=organisation_id)
-        .select_related("endpoint")
-        .defer("payload")
-        .annotate(case_reference=F("status_change__case__reference"))
-        .order_by("-created_at", "-id")
-    )
-
-
 # --- pages -------------------------------------------------------------------------------
 
 
@@ -103,7 +71,12 @@ def organisation_home(request: HttpRequest) -> HttpResponseBase:
 
 def _tokens_page(request: HttpRequest, form: TokenForm, status: int = 200) -> HttpResponse:
     user = _user(request)
-    context = {"nav": "organisation", "tab": "tokens", "form": form, "tokens": list(_tokens(user.organisation_id))}
+    context = {
+        "nav": "organisation",
+        "tab": "tokens",
+        "form": form,
+        "tokens": list(selectors.organisation_tokens(user.organisation_id)),
+    }
     return render(request, "partners/tokens.html", context, status=status)
 
 
@@ -136,7 +109,7 @@ def tokens(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseBase:
     user = _user(request)
-    token = ApiToken.objects.filter(pk=token_id, organisation_id=user.organisation_id).first()
+    token = selectors.organisation_tokens(user.organisation_id).filter(pk=token_id).first()
     if token is None:
         return not_found(request)
     if token.revoked_at is not None:
@@ -153,12 +126,14 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseBase:
 
 def _webhooks_page(request: HttpRequest, form: WebhookForm, status: int = 200) -> HttpResponse:
     user = _user(request)
-    paginator: Paginator[WebhookDelivery] = Paginator(_deliveries(user.organisation_id), DELIVERIES_PER_PAGE)
+    paginator: Paginator[WebhookDelivery] = Paginator(
+        selectors.organisation_deliveries(user.organisation_id), DELIVERIES_PER_PAGE
+    )
     context = {
         "nav": "organisation",
         "tab": "webhooks",
         "form": form,
-        "endpoints": list(_endpoints(user.organisation_id)),
+        "endpoints": list(selectors.organisation_webhooks(user.organisation_id)),
         "page": paginator.get_page(request.GET.get("page")),
         "signature_header": webhooks.SIGNATURE_HEADER,
     }
@@ -196,7 +171,7 @@ def webhook_list(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 def webhook_deactivate(request: HttpRequest, endpoint_id: int) -> HttpResponseBase:
     user = _user(request)
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, organisation_id=user.organisation_id).first()
+    endpoint = selectors.organisation_webhooks(user.organisation_id).filter(pk=endpoint_id).first()
     if endpoint is None:
         return not_found(request)
     if not endpoint.is_active:
