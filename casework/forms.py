@@ -250,6 +250,10 @@ class CaseFilter(django_filters.FilterSet):
 # --- sharing cases with a partner ----------------------------------------------
 
 
+# A share's end date, at the latest (longer is what an empty date is for).
+MAX_SHARE_DAYS = 20 * 365
+
+
 class ShareForm(forms.Form):
     """The terms of a share; partners.services.share_cases applies the rules."""
 
@@ -279,6 +283,15 @@ class ShareForm(forms.Form):
         partner.queryset = selectors.share_partners(user)
         partner.label_from_instance = lambda organisation: f"{organisation.name} ({organisation.get_kind_display()})"
         self.fields["expires_on"].widget.attrs["min"] = timezone.localdate().isoformat()
+
+    def clean_expires_on(self) -> dt.date | None:
+        day: dt.date | None = self.cleaned_data.get("expires_on")
+        if day is not None and day > timezone.localdate() + dt.timedelta(days=MAX_SHARE_DAYS):
+            raise ValidationError(
+                _("Choose an end date within %(years)s years, or leave it empty for a share without end."),
+                params={"years": MAX_SHARE_DAYS // 365},
+            )
+        return day
 
     def expires_at(self) -> dt.datetime | None:
         """The end of the chosen day, in the server's time zone."""

@@ -365,3 +365,13 @@ def test_it_costs_a_supervisor_the_same_list_queries_for_one_case_or_forty(clien
     CaseFactory.create_batch(39, organisation=ngo_a)
     many, sql = count()
     assert many == one, sql
+
+
+def test_it_refuses_an_end_date_too_far_ahead(client, supervisor, case, qatar):
+    client.force_login(supervisor)
+    response = client.post(
+        f"/cases/{case.reference}/shares/", {"partner": "qatar", "scope": "read", "expires_on": "9999-12-31"}
+    )
+    assert response.status_code == 400
+    assert "within 20 years" in response.text
+    assert not Share.objects.filter(case=case).exists()
