@@ -8,12 +8,14 @@ def main() -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from config.startup import EXIT_CODE, configuration_error
+
     try:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as error:
         # A bad environment variable: say which, without a traceback.
-        sys.stderr.write(f"Configuration error: {error}\n")
-        sys.exit(2)
+        sys.stderr.write(configuration_error(error) + "\n")
+        sys.exit(EXIT_CODE)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from casework import services
 from casework.audit import log_access
+from casework.display import datetime_with_seconds
 from casework.forms import StatusChangeForm
 from casework.models import AccessLog, Case, CaseIdentifier, Institution, StatusChange
 from casework.references import normalise_reference
@@ -151,7 +152,6 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     list_per_page = 50
     inlines = [StatusChangeInline]
     readonly_fields = ["reference", "status_and_move", "version", "created_at", "updated_at", "last_change_at"]
-    raw_id_fields = ["assigned_to"]
     actions = ["change_status_action"]
     fieldsets = (
         (None, {"fields": ("reference", "organisation", "assigned_to", "status_and_move", "version")}),
@@ -171,6 +171,18 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         if not user.is_superuser:
             queryset = queryset.filter(organisation_id=user.organisation_id)
         return queryset
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "assigned_to":
+            # Named by username, and only people who could take the case: the reader's organisation.
+            from partners.models import User
+
+            user: Any = request.user
+            people = User.objects.filter(is_active=True).order_by("username")
+            if not user.is_superuser:
+                people = people.filter(organisation_id=user.organisation_id)
+            kwargs["queryset"] = people
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Case | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
@@ -366,7 +378,7 @@ class AccessLogAdmin(admin.ModelAdmin[AccessLog]):
     @admin.display(description=_("at"), ordering="at")
     def when(self, obj: AccessLog) -> str:
         # To the second, and sortable by eye: an audit trail is read event by event.
-        return format_html('<span class="nowrap">{}</span>', f"{timezone.localtime(obj.at):%Y-%m-%d %H:%M:%S}")
+        return format_html('<span class="nowrap">{}</span>', datetime_with_seconds(obj.at))
 
     @admin.display(description=_("case"), ordering="case__reference")
     def case_reference(self, obj: AccessLog) -> str:

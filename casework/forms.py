@@ -14,6 +14,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from casework import selectors, services
+from casework.collation import alphabetical_choices
 from casework.models import (
     CLOSED_STATUSES,
     RISK_FLAGS,
@@ -162,7 +163,9 @@ class CaseFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(label=_("Reference"), method="filter_reference", max_length=20)
     status = django_filters.ChoiceFilter(label=_("Status"), choices=Status.choices, empty_label=_("Any status"))
-    oblast = django_filters.ChoiceFilter(label=_("Oblast"), choices=Oblast.choices, empty_label=_("Any oblast"))
+    oblast = django_filters.ChoiceFilter(
+        label=_("Oblast"), choices=alphabetical_choices(Oblast.choices), empty_label=_("Any oblast")
+    )
     placement = django_filters.ChoiceFilter(
         label=_("Placement"), choices=Placement.choices, empty_label=_("Any placement")
     )
@@ -237,7 +240,7 @@ class CaseFilter(django_filters.FilterSet):
             if isinstance(value, bool):
                 shown = str(_("yes"))
             elif isinstance(value, Institution):
-                shown = value.name
+                shown = value.display_name
             elif isinstance(field, forms.ChoiceField):
                 labels: dict[Any, Any] = dict(field.choices)  # type: ignore[arg-type]
                 shown = str(labels.get(value, value))
@@ -281,7 +284,9 @@ class ShareForm(forms.Form):
         super().__init__(data, **kwargs)
         partner: Any = self.fields["partner"]
         partner.queryset = selectors.share_partners(user)
-        partner.label_from_instance = lambda organisation: f"{organisation.name} ({organisation.get_kind_display()})"
+        partner.label_from_instance = lambda organisation: (
+            f"{organisation.display_name} ({organisation.get_kind_display()})"
+        )
         self.fields["expires_on"].widget.attrs["min"] = timezone.localdate().isoformat()
 
     def clean_expires_on(self) -> dt.date | None:
@@ -338,7 +343,9 @@ class CaseForm(forms.Form):
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text=_("The year only, if known. Never the full date of birth."),
     )
-    oblast = forms.ChoiceField(label=_("Oblast of origin"), choices=[("", _("Choose an oblast")), *Oblast.choices])
+    oblast = forms.ChoiceField(
+        label=_("Oblast of origin"), choices=alphabetical_choices(Oblast.choices, first=("", _("Choose an oblast")))
+    )
     reported_on = forms.DateField(
         label=_("Report received on"),
         widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from partners.models import localized_name
+
 
 class Oblast(models.TextChoices):
     """Oblast of origin, as ISO 3166-2:UA codes (all 27)."""
@@ -113,6 +115,7 @@ class Institution(models.Model):
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=200)
+    name_uk = models.CharField(_("name in Ukrainian"), max_length=200, blank=True)
     region = models.CharField(_("region"), max_length=100)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
 
@@ -122,7 +125,11 @@ class Institution(models.Model):
         ordering = ["code"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
+        return f"{self.display_name} ({self.code})"
+
+    @property
+    def display_name(self) -> str:
+        return localized_name(self.name, self.name_uk)
 
 
 class Case(models.Model):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from casework.models import (
@@ -253,13 +253,14 @@ def check_move(move: Move, *, can_correct: bool, today: dt.date) -> bool:
         if move.occurred_on < move.reported_on:
             move.refuse(
                 "occurred_on",
-                _("The date is before the case was reported (%(date)s).") % {"date": move.reported_on.isoformat()},
+                _("The date is before the case was reported (%(date)s).")
+                % {"date": formats.date_format(move.reported_on)},
             )
         if move.last_occurred_on is not None and move.occurred_on < move.last_occurred_on:
             move.refuse(
                 "occurred_on",
                 _("The date is before the case's latest change (%(date)s).")
-                % {"date": move.last_occurred_on.isoformat()},
+                % {"date": formats.date_format(move.last_occurred_on)},
             )
     if move.errors:
         raise ValidationError(move.errors)
@@ -534,7 +535,7 @@ def update_case(*, case: Case, actor: Actor, expected_version: int, values: Mapp
             if first is not None and merged["reported_on"] > first.occurred_on:
                 errors.setdefault("reported_on", []).append(
                     _("The report date cannot be after the case's first status change (%(date)s).")
-                    % {"date": first.occurred_on.isoformat()}
+                    % {"date": formats.date_format(first.occurred_on)}
                 )
         if errors:
             raise ValidationError(errors)

@@ -488,7 +488,7 @@ def case_share_revoke(request: HttpRequest, reference: str, share_id: int) -> Ht
         messages.success(
             request,
             _("The share with %(partner)s is revoked: the partner no longer sees this case.")
-            % {"partner": share.partner.name},
+            % {"partner": share.partner.display_name},
         )
     else:
         messages.info(request, _("That share had already been revoked."))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -57,10 +58,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+_DATABASE_SCHEMES = ("postgres", "postgresql", "sqlite")
+
+
 def env_database(name: str, default_sqlite: Path) -> dict[str, Any]:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
+    # Name the URL's scheme, never the whole URL: it may carry a password.
+    scheme = urlsplit(raw).scheme if "://" in raw else ""
+    if scheme not in _DATABASE_SCHEMES:
+        shown = f"the scheme {scheme + '://'!r}" if scheme else "no scheme"
+        raise ImproperlyConfigured(
+            f"{name} has {shown}: use a postgres:// (or postgresql://) URL, or sqlite:///path/to/file."
+        )
     try:
         config: dict[str, Any] = dict(dj_database_url.parse(raw, conn_max_age=60))
     except Exception as exc:  # dj_database_url raises several kinds of error

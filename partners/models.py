@@ -5,6 +5,7 @@ import datetime
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -17,6 +18,8 @@ class Organisation(models.Model):
 
     slug = models.SlugField(_("slug"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=200)
+    # Names are data, not interface text: the Ukrainian one is kept beside the English one.
+    name_uk = models.CharField(_("name in Ukrainian"), max_length=200, blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -26,7 +29,19 @@ class Organisation(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The name in the language of the page (Ukrainian when one is recorded)."""
+        return localized_name(self.name, self.name_uk)
+
+
+def localized_name(name: str, name_uk: str) -> str:
+    """A name recorded in English and Ukrainian, in the active language."""
+    if name_uk and (get_language() or "").startswith("uk"):
+        return name_uk
+    return name
 
 
 class Role(models.TextChoices):

@@ -4,6 +4,13 @@ Server-side, so the charts need no script and no external asset, print as
 they look, and pass a strict Content-Security-Policy: colours come from CSS
 classes (static/css/figures.css), never from style attributes. Each chart is
 followed on the page by a table of the same numbers.
+
+The geometry depends on the numbers only, never on the language: label
+columns have fixed widths (a long name wraps onto a second line), bars are
+ordered by value and then by key, and coordinates are plain numbers
+(``{% localize off %}`` in the templates, so no decimal comma reaches SVG).
+Every chart comes in two layouts: ``wide`` for a laptop, ``narrow`` for a
+phone (labels above the bars), and the stylesheet shows the one that fits.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from django.utils.translation import gettext as _
 
 from casework.models import Oblast
 
-WIDTH = 720
+# Average advance of a 12 px system-font character, for wrapping labels (generous: Cyrillic is wider).
+CHAR_WIDTH = 7.0
+NARROW_CHAR_WIDTH = 7.6  # the phone layout's 13 px text
 
 
 def fmt(value: int | float | None) -> str:
@@ -40,10 +49,28 @@ def nice_step(value: float, *, ticks: int = 5) -> float:
     return 10.0 ** (exponent + 1)  # pragma: no cover - the loop ends at 10 x 10^n
 
 
-def nice_ceiling(value: float) -> float:
+def nice_ceiling(value: float, *, ticks: int = 5) -> float:
     """The axis end: ``value`` rounded up to a whole number of round steps."""
-    step = nice_step(value)
+    step = nice_step(value, ticks=ticks)
     return max(step, math.ceil(value / step) * step)
+
+
+def wrap(text: str, *, width: float) -> list[str]:
+    """A label on at most two lines of about ``width`` pixels (the second shortened with … if need be)."""
+    limit = max(4, int(width / CHAR_WIDTH))
+    if len(text) <= limit:
+        return [text]
+    words = text.split()
+    first = ""
+    while words and len(f"{first} {words[0]}".strip()) <= limit:
+        first = f"{first} {words.pop(0)}".strip()
+    if not first:  # one long word
+        first, rest = text[:limit], text[limit:]
+    else:
+        rest = " ".join(words)
+    if len(rest) > limit:
+        rest = rest[: limit - 1] + "…"
+    return [first, rest]
 
 
 @dataclass
@@ -76,6 +103,7 @@ class LineChart:
     x_ticks: list[Tick]
     series: list[Series]
     has_gaps: bool
+    show_end_labels: bool = True
 
     @property
     def plot_right(self) -> int:
@@ -87,21 +115,48 @@ class LineChart:
 
     @property
     def y_label_x(self) -> int:
-        return self.left - 8
+        return self.left - 6
 
     @property
     def x_label_y(self) -> int:
-        return self.height - self.bottom + 20
+        return self.height - self.bottom + 18
 
 
-def monthly_chart(monthly: Sequence[dict[str, Any]]) -> LineChart | None:
+@dataclass(frozen=True)
+class _LineLayout:
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    end_labels: bool
+    every_year: int
+
+
+LINE_LAYOUTS = {
+    "wide": _LineLayout(width=720, height=300, left=64, right=168, top=16, bottom=36, end_labels=True, every_year=1),
+    "narrow": _LineLayout(width=360, height=240, left=52, right=14, top=12, bottom=30, end_labels=False, every_year=1),
+}
+
+
+def monthly_chart(monthly: Sequence[dict[str, Any]], *, layout: str = "wide") -> LineChart | None:
     """Cumulative reported and repatriated by month: two areas on one scale (returns sit inside reports)."""
     if not monthly:
         return None
-    width, height, left, right, top, bottom = WIDTH, 300, 64, 168, 16, 36
+    shape = LINE_LAYOUTS[layout]
+    width, height, left, right, top, bottom = (
+        shape.width,
+        shape.height,
+        shape.left,
+        shape.right,
+        shape.top,
+        shape.bottom,
+    )
     inner_w, inner_h = width - left - right, height - top - bottom
     values = [month[key] for month in monthly for key in ("reported", "repatriated") if month[key] is not None]
-    top_value = nice_ceiling(max(values, default=0))
+    ticks = 5 if layout == "wide" else 4
+    top_value = nice_ceiling(max(values, default=0), ticks=ticks)
     count = len(monthly)
 
     def x(index: int) -> float:
@@ -110,13 +165,16 @@ def monthly_chart(monthly: Sequence[dict[str, Any]]) -> LineChart | None:
     def y(value: float) -> float:
         return top + inner_h - inner_h * value / top_value
 
-    step = nice_step(top_value)
+    step = nice_step(top_value, ticks=ticks)
     y_ticks = [Tick(round(y(step * i), 1), fmt(step * i)) for i in range(round(top_value / step) + 1)]
     x_ticks = []
     for index, month in enumerate(monthly):
         year, number = month["month"].split("-")
         if index == 0 or number == "01":
-            x_ticks.append(Tick(round(x(index), 1), year if number == "01" or index == 0 else ""))
+            label = year if number == "01" or index == 0 else ""
+            if layout == "narrow" and index == 0 and number != "01" and count > 1:
+                label = ""  # no room beside the next January on a phone
+            x_ticks.append(Tick(round(x(index), 1), label))
     series = []
     has_gaps = False
     for key, css, label in (
@@ -146,12 +204,15 @@ def monthly_chart(monthly: Sequence[dict[str, Any]]) -> LineChart | None:
     # Keep the two end labels apart when the lines end close together.
     if len(series) == 2 and abs(series[0].end_y - series[1].end_y) < 14:
         series[1].end_y = round(series[0].end_y + 14, 1)
-    return LineChart(width, height, left, bottom, right, top, y_ticks, x_ticks, series, has_gaps)
+    return LineChart(
+        width, height, left, bottom, right, top, y_ticks, x_ticks, series, has_gaps, show_end_labels=shape.end_labels
+    )
 
 
 @dataclass
 class Bar:
-    label: str
+    key: str
+    label_lines: list[str]
     y: float
     primary: int | None
     secondary: int | None
@@ -159,41 +220,63 @@ class Bar:
     secondary_width: float
     value_label: str
     value_x: float
+    label_y: float
+    value_y: float
 
     @property
-    def text_y(self) -> float:
-        return self.y + 12.5
+    def label_line_ys(self) -> list[tuple[str, float]]:
+        return [(line, round(self.label_y + 13 * index, 1)) for index, line in enumerate(self.label_lines)]
 
 
 @dataclass
 class BarChart:
     width: int
     height: int
-    label_width: int
+    label_x: float
+    label_anchor: str
+    value_anchor: str
     bar_height: int
-    bars: list[Bar]
     axis_x: float
+    bars: list[Bar]
     two_measures: bool
 
-    @property
-    def label_x(self) -> int:
-        return self.label_width - 8
+
+@dataclass(frozen=True)
+class _BarLayout:
+    width: int
+    label_width: int  # the label column (wide) or 0 (narrow: labels above the bars)
+    bar_area: int
+    row_height: int
+    bar_height: int
+
+
+BAR_LAYOUTS = {
+    # 250 px of labels, 330 px of bars, 200 px for the value after the longest bar.
+    "wide": _BarLayout(width=780, label_width=250, bar_area=330, row_height=30, bar_height=16),
+    # A phone: the label and the value on one line, the bar under them, full width.
+    "narrow": _BarLayout(width=360, label_width=0, bar_area=356, row_height=40, bar_height=13),
+}
 
 
 def bar_chart(
-    rows: Sequence[tuple[str, int | None, int | None]], *, two_measures: bool, value_label: str = ""
+    rows: Sequence[tuple[str, str, int | None, int | None]], *, two_measures: bool, layout: str = "wide"
 ) -> BarChart | None:
-    """Horizontal bars, largest first; with two measures the second (returned) is drawn inside the first."""
+    """Horizontal bars, largest first; with two measures the second (returned) is drawn inside the first.
+
+    ``rows`` are (key, label, primary, secondary). Equal values are ordered by key,
+    so the bars stand in the same order in every language.
+    """
     if not rows:
         return None
-    label_width, right, row_height, bar_height = 220, 160, 24, 16
-    inner = WIDTH - label_width - right
-    top_value = nice_ceiling(max((value or 0 for _label, value, _second in rows), default=0))
-    ordered = sorted(rows, key=lambda row: (row[1] is None, -(row[1] or 0), row[0]))
+    shape = BAR_LAYOUTS[layout]
+    top_value = nice_ceiling(max((value or 0 for _key, _label, value, _second in rows), default=0))
+    ordered = sorted(rows, key=lambda row: (row[2] is None, -(row[2] or 0), row[0]))
     bars = []
-    for index, (label, primary, secondary) in enumerate(ordered):
-        primary_width = inner * (primary or 0) / top_value
-        secondary_width = inner * (secondary or 0) / top_value
+    narrow = layout == "narrow"
+    for index, (key, label, primary, secondary) in enumerate(ordered):
+        row_top = index * shape.row_height + 4
+        primary_width = shape.bar_area * (primary or 0) / top_value
+        secondary_width = shape.bar_area * (secondary or 0) / top_value
         if primary is None:
             text = _("hidden (small number)")
         elif two_measures and secondary is None:
@@ -202,20 +285,45 @@ def bar_chart(
             text = _("%(reported)s · %(returned)s returned") % {"reported": fmt(primary), "returned": fmt(secondary)}
         else:
             text = fmt(primary)
+        if narrow:
+            # One line, shared with the value (right-aligned): shortened if both would not fit.
+            room = shape.width - len(text) * NARROW_CHAR_WIDTH - 10
+            fits = len(label) * NARROW_CHAR_WIDTH <= room
+            lines = [label if fits else label[: max(3, int(room / NARROW_CHAR_WIDTH) - 1)] + "…"]
+            bar_y, label_y, value_y, value_x = row_top + 19.0, row_top + 13.0, row_top + 13.0, float(shape.width)
+        else:
+            lines = wrap(label, width=shape.label_width - 12)
+            bar_y = row_top + (shape.row_height - shape.bar_height) / 2 - 2
+            label_y = bar_y + 12.5 - (6.5 if len(lines) == 2 else 0)
+            value_y = bar_y + 12.5
+            value_x = round(shape.label_width + primary_width + 6, 1)
         bars.append(
             Bar(
-                label=label,
-                y=index * row_height + 4,
+                key=key,
+                label_lines=lines,
+                y=round(bar_y, 1),
                 primary=primary,
                 secondary=secondary,
                 primary_width=round(primary_width, 1),
                 secondary_width=round(secondary_width, 1),
                 value_label=text,
-                value_x=round(label_width + primary_width + 6, 1),
+                value_x=value_x,
+                label_y=round(label_y, 1),
+                value_y=round(value_y, 1),
             )
         )
-    height = len(ordered) * row_height + 8
-    return BarChart(WIDTH, height, label_width, bar_height, bars, label_width, two_measures)
+    height = len(ordered) * shape.row_height + 8
+    return BarChart(
+        width=shape.width,
+        height=height,
+        label_x=2 if narrow else shape.label_width - 8,
+        label_anchor="start" if narrow else "end",
+        value_anchor="end" if narrow else "start",
+        bar_height=shape.bar_height,
+        axis_x=2 if narrow else shape.label_width,
+        bars=bars,
+        two_measures=two_measures,
+    )
 
 
 def oblast_name(code: str) -> str:
@@ -226,17 +334,20 @@ def oblast_name(code: str) -> str:
 
 
 def page_charts(figures: dict[str, Any], *, intermediaries: dict[str, str]) -> dict[str, Any]:
-    """Every chart of the figures page, from one figures result (exact or published)."""
+    """Every chart of the figures page, in both layouts, from one figures result (exact or published)."""
     oblasts = [
-        (oblast_name(code), cell["reported"], cell["repatriated"]) for code, cell in figures["by_oblast"].items()
+        (code, oblast_name(code), cell["reported"], cell["repatriated"]) for code, cell in figures["by_oblast"].items()
     ]
     via = [
-        (intermediaries.get(slug, slug) if slug != "unattributed" else _("No intermediary"), value, None)
+        (slug, intermediaries.get(slug, slug) if slug != "unattributed" else _("No intermediary"), value, None)
         for slug, value in figures["by_via"].items()
         if value != 0
     ]
     return {
-        "monthly": monthly_chart(figures["monthly"]),
-        "oblast": bar_chart(oblasts, two_measures=True),
-        "via": bar_chart(via, two_measures=False),
+        name: {layout: build(layout) for layout in ("wide", "narrow")}
+        for name, build in (
+            ("monthly", lambda layout: monthly_chart(figures["monthly"], layout=layout)),
+            ("oblast", lambda layout: bar_chart(oblasts, two_measures=True, layout=layout)),
+            ("via", lambda layout: bar_chart(via, two_measures=False, layout=layout)),
+        )
     }

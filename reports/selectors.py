@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from partners.models import Organisation, Role
+from partners.models import Organisation, Role, localized_name
 from reports.figures import AGE_BANDS, SEX_KEYS, UNATTRIBUTED, Figures
 from reports.models import Snapshot
 
@@ -103,6 +103,11 @@ def empty_figures(like: Figures) -> Figures:
 
 
 def intermediary_names(slugs: Any) -> dict[str, str]:
-    names = dict(Organisation.objects.filter(slug__in=list(slugs)).values_list("slug", "name"))
+    names = {
+        slug: localized_name(name, name_uk)
+        for slug, name, name_uk in Organisation.objects.filter(slug__in=list(slugs)).values_list(
+            "slug", "name", "name_uk"
+        )
+    }
     names.pop(UNATTRIBUTED, None)
     return names

@@ -245,7 +245,9 @@ def _about(snapshot: Snapshot, shown: selectors.Shown, user: User) -> list[tuple
             "k": snapshot.min_cell
         }
     elif shown.scope.value == "organisation":
-        variant = _("Exact, for staff only: the cases of %(organisation)s.") % {"organisation": user.organisation.name}
+        variant = _("Exact, for staff only: the cases of %(organisation)s.") % {
+            "organisation": user.organisation.display_name
+        }
     else:
         variant = _("Exact, for staff only: all organisations' cases.")
     finished = snapshot.finished_at or timezone.now()

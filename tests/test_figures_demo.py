@@ -42,7 +42,9 @@ def test_the_demo_figures_are_20000_reported_and_1189_repatriated(settings):
     client.get(reverse("login"))  # the first request loads the middleware, and its sign-in hooks, in this process
     assert client.login(username="analyst", password=PASSWORD)
     page = client.get(reverse("figures")).content.decode()
-    assert "as of Feb. 2, 2025" in page
+    assert "as of 2 Feb 2025" in page
     assert re.search(r'<span class="stat">20,000</span>', page)
     assert re.search(r'<span class="stat">1,189</span>', page)
-    assert page.count('class="chart chart-') == 3
+    # Three charts, each in a laptop and a phone layout.
+    assert page.count('class="chart chart-') == 6
+    assert page.count('data-layout="narrow"') == 3

@@ -394,7 +394,7 @@ def test_it_refuses_an_unknown_organisation(tmp_path: Path, ngo_a: Organisation)
         (
             [event_row(occurred_on="2023-03-01"), event_row(status="located", occurred_on="2023-02-01")],
             "events.csv:3: occurred_on: ",
-            "before the case's latest change (2023-03-01)",
+            "before the case's latest change (1 Mar 2023)",
         ),
         ([event_row(status="return_requested", via="ngo-b")], "events.csv:2: via: ", "not an intermediary"),
         ([event_row(status="return_requested", via="atlantis")], "events.csv:2: via: ", "No organisation has"),

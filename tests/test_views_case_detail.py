@@ -67,7 +67,7 @@ def test_it_shows_the_facts(client, caseworker, ngo_a):
         "2011",
         "age band 10–13 at the report",
         "Autonomous Republic of Crimea",
-        "Jan. 10, 2023",
+        "10 Jan 2023",
         "September 2022",
         "Boarding or cadet school",
         "Boarding school No. 9 (synthetic)",
@@ -90,7 +90,7 @@ def test_it_shows_the_timeline_with_via_notes_recorders_and_corrections(client, 
     assert "Found through a partner&#x27;s list." in text
     assert "Recorded by caseworker" in text and "Recorded by supervisor" in text
     assert text.count('class="badge correction"') == 1
-    assert "May 2, 2023" in text  # when it happened
+    assert "2 May 2023" in text  # when it happened
     assert 'id="timeline"' in text
 
 

@@ -11,6 +11,7 @@ from django.utils.formats import number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from casework.display import datetime_with_seconds
 from casework.models import UNKNOWN_AGE_BAND, Case, Oblast, Status
 
 register = template.Library()
@@ -82,3 +83,9 @@ def region_name(code: str) -> str:
 def status_label(status: str) -> str:
     """A status's name in the reader's language (cheaper than ``get_status_display`` in long tables)."""
     return str(Status(status).label) if status in Status.values else status
+
+
+@register.filter
+def with_seconds(value: Any) -> str:
+    """An audit time to the second, in the language's date and time format."""
+    return datetime_with_seconds(value) if value else ""
