@@ -63,6 +63,34 @@ def not_found(request: HttpRequest) -> HttpResponse:
     return render(request, "casework/not_found.html", status=404)
 
 
+def confirmed(request: HttpRequest) -> bool:
+    """Whether a POST comes from a confirmation step (an irreversible action asks first)."""
+    return request.POST.get("confirmed") == "1"
+
+
+def confirm_page(
+    request: HttpRequest,
+    *,
+    title: str,
+    question: str,
+    confirm_label: str,
+    cancel_url: str,
+    consequence: str = "",
+    nav: str = "",
+) -> HttpResponse:
+    """Ask before doing: the same POST again, with ``confirmed=1``, does it; nothing is changed yet."""
+    context = {
+        "title": title,
+        "question": question,
+        "consequence": consequence,
+        "confirm_label": confirm_label,
+        "cancel_url": cancel_url,
+        "action_url": request.get_full_path(),
+        "nav": nav,
+    }
+    return render(request, "confirm.html", context)
+
+
 def case_reader_required(view: View) -> View:
     """Signed in, and a role that may read case records."""
 
@@ -483,6 +511,18 @@ def case_share_revoke(request: HttpRequest, reference: str, share_id: int) -> Ht
     share = Share.objects.select_related("partner").filter(pk=share_id, case=case).first()
     if share is None:
         return not_found(request)
+    back = reverse("case-detail", kwargs={"reference": case.reference}) + "#sharing"
+    if share.revoked_at is None and not confirmed(request):
+        return confirm_page(
+            request,
+            title=_("Revoke the share with %(partner)s?") % {"partner": share.partner.display_name},
+            question=_("%(partner)s will no longer see case %(reference)s, from its very next request.")
+            % {"partner": share.partner.display_name, "reference": case.reference},
+            consequence=_("To give access again, share the case anew."),
+            confirm_label=_("Revoke the share"),
+            cancel_url=back,
+            nav="cases",
+        )
     revoked = partner_services.revoke_shares(owner=case.organisation, shares=[share], revoked_by=user, request=request)
     if revoked:
         messages.success(

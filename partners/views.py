@@ -24,7 +24,7 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from casework.views import forbidden, not_found
+from casework.views import confirm_page, confirmed, forbidden, not_found
 from partners import selectors, services, webhooks
 from partners.forms import TokenForm, WebhookForm
 from partners.models import Role, User, WebhookDelivery
@@ -114,6 +114,17 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseBase:
         return not_found(request)
     if token.revoked_at is not None:
         messages.info(request, _("That token had already been revoked."))
+    elif not confirmed(request):
+        return confirm_page(
+            request,
+            title=_("Revoke this API token?"),
+            question=_("The token “%(name)s” (%(prefix)s…) will stop working from the next request.")
+            % {"prefix": token.prefix, "name": token.name or "—"},
+            consequence=_("Whatever uses it (a partner's system, a script) is refused until it gets a new token."),
+            confirm_label=_("Revoke the token"),
+            cancel_url=reverse("organisation-tokens"),
+            nav="organisation",
+        )
     else:
         services.revoke_token(token=token, revoked_by=user)
         messages.success(
@@ -176,6 +187,16 @@ def webhook_deactivate(request: HttpRequest, endpoint_id: int) -> HttpResponseBa
         return not_found(request)
     if not endpoint.is_active:
         messages.info(request, _("That webhook was already inactive."))
+    elif not confirmed(request):
+        return confirm_page(
+            request,
+            title=_("Deactivate this webhook?"),
+            question=_("No more events will be sent to %(url)s.") % {"url": endpoint.url},
+            consequence=_("Events missed while it is inactive are not sent later. To receive them again, add the URL anew: it gets a new secret."),
+            confirm_label=_("Deactivate the webhook"),
+            cancel_url=reverse("organisation-webhooks"),
+            nav="organisation",
+        )
     else:
         webhooks.deactivate_endpoint(endpoint=endpoint, deactivated_by=user)
         messages.success(request, _("No more events will be sent to %(url)s.") % {"url": endpoint.url})

@@ -231,7 +231,7 @@ def test_it_shows_a_conflict_and_never_overwrites_a_newer_version(client, casewo
     response = client.post(edit_url(case), valid(placement="institution", reported_on="2023-01-10", version="1"))
     assert response.status_code == 409
     text = response.text
-    assert "Someone else changed this case" in text
+    assert "This case changed since you opened it" in text and "Someone else" not in text
     assert "you had version 1, it is now version 2" in text
     assert "Placement edited by supervisor" in text
     assert "With relatives" in text and "Orphanage or institution" in text  # now, and what was not saved

@@ -170,7 +170,7 @@ def test_it_revokes_a_share_and_the_partner_loses_the_case_on_its_next_request(
     existing = share(case, qatar)
     assert qatar_api.get(f"/api/v1/cases/{case.reference}/").status_code == 200
     client.force_login(supervisor)
-    response = client.post(f"/cases/{case.reference}/shares/{existing.pk}/revoke/")
+    response = client.post(f"/cases/{case.reference}/shares/{existing.pk}/revoke/", {"confirmed": "1"})
     assert response.status_code == 302 and response["Location"] == f"/cases/{case.reference}/#sharing"
     existing.refresh_from_db()
     assert existing.revoked_at is not None and existing.revoked_by == supervisor
@@ -182,10 +182,23 @@ def test_it_revokes_a_share_and_the_partner_loses_the_case_on_its_next_request(
     assert AccessLog.objects.filter(case=case, action="revoke", user=supervisor).count() == 1
 
 
+def test_it_asks_before_revoking_a_share_and_changes_nothing_until_confirmed(client, supervisor, case, qatar):
+    existing = share(case, qatar)
+    client.force_login(supervisor)
+    response = client.post(f"/cases/{case.reference}/shares/{existing.pk}/revoke/")
+    assert response.status_code == 200
+    assert "Revoke the share with State of Qatar?" in response.text
+    assert 'name="confirmed" value="1"' in response.text
+    assert f'href="/cases/{case.reference}/#sharing"' in response.text  # cancel goes back
+    existing.refresh_from_db()
+    assert existing.revoked_at is None
+    assert not AccessLog.objects.filter(case=case, action="revoke").exists()
+
+
 def test_it_says_so_when_a_share_was_already_revoked(client, supervisor, case, qatar):
     existing = share(case, qatar)
     client.force_login(supervisor)
-    client.post(f"/cases/{case.reference}/shares/{existing.pk}/revoke/")
+    client.post(f"/cases/{case.reference}/shares/{existing.pk}/revoke/", {"confirmed": "1"})
     response = client.post(f"/cases/{case.reference}/shares/{existing.pk}/revoke/", follow=True)
     assert "That share had already been revoked." in response.text
 

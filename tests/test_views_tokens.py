@@ -94,12 +94,21 @@ def test_it_explains_a_refused_token_and_creates_none(signed_in, posted, message
 def test_it_revokes_a_token_and_the_api_refuses_it_on_the_next_request(signed_in, ngo_a):
     token, plain = make_token(ngo_a, "read", name="Sync (synthetic)")
     assert api_status(plain) == 200
-    response = signed_in.post(f"/organisation/tokens/{token.pk}/revoke/")
+    response = signed_in.post(f"/organisation/tokens/{token.pk}/revoke/", {"confirmed": "1"})
     assert response.status_code == 302 and response["Location"] == URL
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert api_status(plain) == 401
     assert f"The token “Sync (synthetic)” ({token.prefix}) is revoked" in signed_in.get(URL).text
+
+
+def test_it_asks_before_revoking_a_token(signed_in, ngo_a):
+    token, plain = make_token(ngo_a, "read", name="Sync (synthetic)")
+    response = signed_in.post(f"/organisation/tokens/{token.pk}/revoke/")
+    assert response.status_code == 200
+    assert "Revoke this API token?" in response.text and 'name="confirmed" value="1"' in response.text
+    token.refresh_from_db()
+    assert token.revoked_at is None and api_status(plain) == 200
 
 
 def test_it_says_so_when_a_token_was_already_revoked(signed_in, ngo_a):

@@ -83,7 +83,11 @@ def test_it_deactivates_an_endpoint_and_gives_up_its_pending_deliveries(signed_i
     endpoint = endpoint_of(ngo_a)
     [pending] = deliveries(endpoint, 1)
     [delivered] = deliveries(endpoint, 1, state="delivered", attempts=1, last_status_code=200)
-    response = signed_in.post(f"/organisation/webhooks/{endpoint.pk}/deactivate/")
+    asked = signed_in.post(f"/organisation/webhooks/{endpoint.pk}/deactivate/")
+    assert asked.status_code == 200 and "Deactivate this webhook?" in asked.text
+    endpoint.refresh_from_db()
+    assert endpoint.is_active  # nothing changes before the confirmation
+    response = signed_in.post(f"/organisation/webhooks/{endpoint.pk}/deactivate/", {"confirmed": "1"})
     assert response.status_code == 302 and response["Location"] == URL
     endpoint.refresh_from_db()
     pending.refresh_from_db()
