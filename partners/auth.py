@@ -38,11 +38,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 from django_otp import DEVICE_ID_SESSION_KEY, verify_token  # type: ignore[import-untyped, unused-ignore]
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken  # type: ignore[import-untyped, unused-ignore]
@@ -186,18 +186,25 @@ def _locked_out(
     record_event(AuthEvent.Kind.LOCKED_OUT, request=request, user=user, username=username or "")
 
 
+# Set on a device being deleted by its owner: the owner's current session survives the removal.
+KEEP_SESSION_ATTRIBUTE = "_keep_session_key"
+
+
 def _device_removed(sender: Any, instance: Any, **kwargs: Any) -> None:
     # A removed device (a lost phone, reset by an admin) must not stay trusted in open sessions.
     if instance.confirmed:
-        end_sessions(instance.user_id)
+        end_sessions(instance.user_id, keep=getattr(instance, KEEP_SESSION_ATTRIBUTE, None))
 
 
 post_delete.connect(_device_removed, sender=TOTPDevice, dispatch_uid="partners.auth.totp_removed")
 post_delete.connect(_device_removed, sender=StaticDevice, dispatch_uid="partners.auth.static_removed")
 
 
-def end_sessions(*users: Any) -> int:
-    """End every session of the users (deactivation, a removed device), in one pass. Returns how many ended."""
+def end_sessions(*users: Any, keep: str | None = None) -> int:
+    """End every session of the users (deactivation, a removed device), in one pass. Returns how many ended.
+
+    ``keep``: a session key to spare (the session of a user removing their own device).
+    """
     if settings.SESSION_ENGINE not in DB_SESSION_ENGINES or not users:
         return 0  # the users' sessions cannot be listed; ModelBackend still refuses an inactive user
     user_ids = {str(getattr(user, "pk", user)) for user in users}
@@ -205,7 +212,7 @@ def end_sessions(*users: Any) -> int:
     ended = [
         session.session_key
         for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-        if session.get_decoded().get(SESSION_KEY) in user_ids
+        if session.session_key != keep and session.get_decoded().get(SESSION_KEY) in user_ids
     ]
     for key in ended:
         store(session_key=key).delete()
@@ -368,8 +375,17 @@ def verify(request: HttpRequest) -> HttpResponse:
                     remaining = StaticToken.objects.filter(device=device).count()
                     messages.warning(
                         request,
-                        _("You used a backup code. %(count)s are left: make new ones when few remain.")
-                        % {"count": remaining},
+                        format_html(
+                            '{} <a href="{}">{}</a>',
+                            ngettext(
+                                "You used a backup code. %(count)s is left: make new ones when few remain.",
+                                "You used a backup code. %(count)s are left: make new ones when few remain.",
+                                remaining,
+                            )
+                            % {"count": remaining},
+                            f"{reverse('two-factor-backup-codes')}?{urlencode({'next': reverse('account')})}",
+                            _("Make new backup codes"),
+                        ),
                     )
                 return redirect(next_url)
             refused = _refuse_code(request, form, throttled)
@@ -420,7 +436,10 @@ def setup(request: HttpRequest) -> HttpResponse:
     if confirmed_totp_devices(user):
         if second_factor_outstanding(request):
             return redirect(_with_next("two-factor-verify", next_url))
-        messages.info(request, _("Two-factor sign-in is already set up. To replace the app, ask an administrator."))
+        messages.info(
+            request,
+            _("Two-factor sign-in is already set up. To replace the app, remove it on your account page first."),
+        )
         return redirect(_with_next("two-factor-backup-codes", next_url))
     if second_factor_outstanding(request) and confirmed_backup_devices(user):
         # Someone who still has backup codes proves it with one before adding an app.

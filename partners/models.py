@@ -263,6 +263,8 @@ class AuthEvent(models.Model):
         OTP_FAILED = "otp_failed", _("Wrong second-factor code")
         OTP_SET_UP = "otp_set_up", _("Set up two-factor sign-in")
         BACKUP_CODES_MADE = "backup_codes_made", _("Made new backup codes")
+        OTP_DEVICE_REMOVED = "otp_device_removed", _("Removed an authenticator app")
+        PASSWORD_CHANGED = "password_changed", _("Changed their password")
         PERMISSION_DENIED = "permission_denied", _("Refused")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)

@@ -192,7 +192,7 @@ def webhook_deactivate(request: HttpRequest, endpoint_id: int) -> HttpResponseBa
             request,
             title=_("Deactivate this webhook?"),
             question=_("No more events will be sent to %(url)s.") % {"url": endpoint.url},
-            consequence=_("Events missed while it is inactive are not sent later. To receive them again, add the URL anew: it gets a new secret."),
+            consequence=_("Missed events are not sent later. To get events again, add the URL anew (new secret)."),
             confirm_label=_("Deactivate the webhook"),
             cancel_url=reverse("organisation-webhooks"),
             nav="organisation",
