@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= REDIS_URL=
 TEST_SECRET := test-only-secret-key-not-for-production-0123456789
 
-.PHONY: install messages demo test lint security bench clean
+DEMO_PORT ?= 8000
+
+.PHONY: install messages demo demo-check demo-reset test lint security bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +22,23 @@ install: $(VENV)/.installed
 messages: install
 	DJANGO_DEBUG=1 $(PY) manage.py compile_translations -v 0
 
-demo: messages
+# Before anything is installed or changed: the Python version, and a free port (a demo
+# already running keeps its data, logins and codes).
+demo-check:
+	@$(PYTHON) scripts/demo_check.py $(DEMO_PORT) $(PYTHON)
+
+demo: demo-check
+	@$(MAKE) --no-print-directory messages
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
-	$(DEMO_ENV) $(PY) manage.py seed_demo $(if $(DEMO_PASSWORD),--password "$(DEMO_PASSWORD)")
-	@# A first snapshot, so the figures page has numbers at once (published figures on stdout are not needed here).
-	$(DEMO_ENV) $(PY) manage.py figures --as-of 2025-02-02 --save --published > /dev/null
-	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) $(PY) manage.py seed_demo --port $(DEMO_PORT) $(if $(DEMO_PASSWORD),--password "$(DEMO_PASSWORD)")
+	@# A first snapshot, so the figures page has numbers at once (kept on a second run).
+	$(DEMO_ENV) $(PY) manage.py figures --as-of 2025-02-02 --save --unless-saved --published > /dev/null
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+# Start the demo over: a new database, new logins and codes.
+demo-reset: demo-check
+	rm -f db.sqlite3 db.sqlite3-journal .demo-logins.json
+	@$(MAKE) --no-print-directory demo
 
 test: messages
 	DJANGO_SECRET_KEY=$(TEST_SECRET) $(PY) -m pytest $(PYTEST_ARGS)
@@ -47,4 +60,4 @@ bench: messages
 	  DJANGO_ALLOWED_HOSTS=testserver,127.0.0.1 DJANGO_SECURE_SSL_REDIRECT=0 $(PY) -m bench
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles .demo-logins.json node_modules

@@ -89,31 +89,61 @@ DEMO_SEED = 2025
 DEMO_ADMIN_URL = "http://127.0.0.1:8000/admin/"
 FIRST_REPORT = dt.date(2022, 2, 24)
 
-DEMO_ORGANISATIONS: tuple[tuple[str, str], ...] = (
-    ("ngo-a", "NGO A (synthetic demo)"),
-    ("ngo-b", "NGO B (synthetic demo)"),
+DEMO_ORGANISATIONS: tuple[tuple[str, str, str], ...] = (
+    ("ngo-a", "NGO A (synthetic demo)", "ГО А (синтетичні демодані)"),
+    ("ngo-b", "NGO B (synthetic demo)", "ГО Б (синтетичні демодані)"),
 )
 # Created by partners/migrations/0002_intermediaries.py; recreated here if removed.
-INTERMEDIARIES: tuple[tuple[str, str], ...] = (
-    ("qatar", "State of Qatar"),
-    ("vatican", "Holy See (Vatican)"),
-    ("south-africa", "Republic of South Africa"),
-    ("icrc", "International Committee of the Red Cross"),
+INTERMEDIARIES: tuple[tuple[str, str, str], ...] = (
+    ("qatar", "State of Qatar", "Держава Катар"),
+    ("vatican", "Holy See (Vatican)", "Святий Престол (Ватикан)"),
+    ("south-africa", "Republic of South Africa", "Південно-Африканська Республіка"),
+    ("icrc", "International Committee of the Red Cross", "Міжнародний комітет Червоного Хреста"),
 )
-DEMO_INSTITUTIONS: tuple[tuple[str, str, str], ...] = (
-    ("crimea-01", "Children's home No. 1 (synthetic)", Institution.Kind.ORPHANAGE),
-    ("crimea-02", "Boarding school No. 2 (synthetic)", Institution.Kind.BOARDING_SCHOOL),
-    ("crimea-03", "Children's home No. 3 (synthetic)", Institution.Kind.ORPHANAGE),
-    ("crimea-04", "Health camp A (synthetic)", Institution.Kind.CAMP),
-    ("crimea-05", "Cadet school No. 1 (synthetic)", Institution.Kind.BOARDING_SCHOOL),
-    ("crimea-06", "Rehabilitation centre No. 1 (synthetic)", Institution.Kind.HOSPITAL),
-    ("crimea-07", "Sanatorium B (synthetic)", Institution.Kind.CAMP),
-    ("crimea-08", "Social shelter No. 4 (synthetic)", Institution.Kind.OTHER),
-    ("crimea-09", "Boarding school No. 5 (synthetic)", Institution.Kind.BOARDING_SCHOOL),
-    ("crimea-10", "Children's home No. 6 (synthetic)", Institution.Kind.ORPHANAGE),
-    ("crimea-11", "Children's hospital ward (synthetic)", Institution.Kind.HOSPITAL),
-    ("crimea-12", "Summer camp C (synthetic)", Institution.Kind.CAMP),
-    ("crimea-13", "Family-type home No. 2 (synthetic)", Institution.Kind.OTHER),
+DEMO_INSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("crimea-01", "Children's home No. 1 (synthetic)", "Дитячий будинок № 1 (синтетичний)", Institution.Kind.ORPHANAGE),
+    (
+        "crimea-02",
+        "Boarding school No. 2 (synthetic)",
+        "Школа-інтернат № 2 (синтетична)",
+        Institution.Kind.BOARDING_SCHOOL,
+    ),
+    ("crimea-03", "Children's home No. 3 (synthetic)", "Дитячий будинок № 3 (синтетичний)", Institution.Kind.ORPHANAGE),
+    ("crimea-04", "Health camp A (synthetic)", "Оздоровчий табір А (синтетичний)", Institution.Kind.CAMP),
+    (
+        "crimea-05",
+        "Cadet school No. 1 (synthetic)",
+        "Кадетська школа № 1 (синтетична)",
+        Institution.Kind.BOARDING_SCHOOL,
+    ),
+    (
+        "crimea-06",
+        "Rehabilitation centre No. 1 (synthetic)",
+        "Реабілітаційний центр № 1 (синтетичний)",
+        Institution.Kind.HOSPITAL,
+    ),
+    ("crimea-07", "Sanatorium B (synthetic)", "Санаторій Б (синтетичний)", Institution.Kind.CAMP),
+    ("crimea-08", "Social shelter No. 4 (synthetic)", "Соціальний притулок № 4 (синтетичний)", Institution.Kind.OTHER),
+    (
+        "crimea-09",
+        "Boarding school No. 5 (synthetic)",
+        "Школа-інтернат № 5 (синтетична)",
+        Institution.Kind.BOARDING_SCHOOL,
+    ),
+    ("crimea-10", "Children's home No. 6 (synthetic)", "Дитячий будинок № 6 (синтетичний)", Institution.Kind.ORPHANAGE),
+    (
+        "crimea-11",
+        "Children's hospital ward (synthetic)",
+        "Дитяче лікарняне відділення (синтетичне)",
+        Institution.Kind.HOSPITAL,
+    ),
+    ("crimea-12", "Summer camp C (synthetic)", "Літній табір В (синтетичний)", Institution.Kind.CAMP),
+    (
+        "crimea-13",
+        "Family-type home No. 2 (synthetic)",
+        "Будинок сімейного типу № 2 (синтетичний)",
+        Institution.Kind.OTHER,
+    ),
 )
 # (username, role, organisation slug, superuser)
 DEMO_USERS: tuple[tuple[str, str, str, bool], ...] = (
@@ -1021,7 +1051,7 @@ class Login:
 @dataclass
 class DemoResult:
     logins: list[Login]
-    password: str
+    password: str | None  # None: the demo was loaded before and its passwords were kept
     password_generated: bool
     password_warnings: list[str]
     created: bool
@@ -1035,37 +1065,38 @@ class DemoResult:
 
 def demo_case_count() -> int:
     """Cases the demo organisations hold: any at all means the demo data is loaded."""
-    return Case.objects.filter(organisation__slug__in=[slug for slug, _name in DEMO_ORGANISATIONS]).count()
+    return Case.objects.filter(organisation__slug__in=[slug for slug, _name, _name_uk in DEMO_ORGANISATIONS]).count()
 
 
 def _ensure_organisations() -> tuple[dict[str, Organisation], dict[str, Organisation]]:
     ngos = {}
-    for slug, name in DEMO_ORGANISATIONS:
+    for slug, name, name_uk in DEMO_ORGANISATIONS:
         ngos[slug], _created = Organisation.objects.update_or_create(
-            slug=slug, defaults={"name": name, "kind": Organisation.Kind.NGO}
+            slug=slug, defaults={"name": name, "name_uk": name_uk, "kind": Organisation.Kind.NGO}
         )
     vias = {}
-    for slug, name in INTERMEDIARIES:
+    for slug, name, name_uk in INTERMEDIARIES:
         vias[slug], _created = Organisation.objects.get_or_create(
-            slug=slug, defaults={"name": name, "kind": Organisation.Kind.INTERMEDIARY}
+            slug=slug, defaults={"name": name, "name_uk": name_uk, "kind": Organisation.Kind.INTERMEDIARY}
         )
     return ngos, vias
 
 
 def _ensure_institutions() -> list[Institution]:
     institutions = []
-    for code, name, kind in DEMO_INSTITUTIONS:
+    for code, name, name_uk, kind in DEMO_INSTITUTIONS:
         institution, _created = Institution.objects.update_or_create(
-            code=code, defaults={"name": name, "region": Oblast.CRIMEA.value, "kind": kind}
+            code=code, defaults={"name": name, "name_uk": name_uk, "region": Oblast.CRIMEA.value, "kind": kind}
         )
         institutions.append(institution)
     return institutions
 
 
-def _ensure_users(ngos: Mapping[str, Organisation], password: str) -> dict[str, User]:
+def _ensure_users(ngos: Mapping[str, Organisation], password: str | None) -> dict[str, User]:
+    """The demo users, with ``password`` when given (new users without one cannot sign in)."""
     users = {}
     for username, role, organisation, is_superuser in DEMO_USERS:
-        user, _created = User.objects.update_or_create(
+        user, created = User.objects.update_or_create(
             username=username,
             defaults={
                 "organisation": ngos[organisation],
@@ -1075,8 +1106,12 @@ def _ensure_users(ngos: Mapping[str, Organisation], password: str) -> dict[str, 
                 "is_active": True,
             },
         )
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        if password is not None:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        elif created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
         users[username] = user
     return users
 
@@ -1105,15 +1140,7 @@ def build_demo_cases(
     end = DEMO_AS_OF
     generator = _Generator(rng, today=DEMO_AS_OF, vias=vias, institutions=institutions, check=True)
     ngo_a, ngo_b = ngos["ngo-a"].pk, ngos["ngo-b"].pk
-    recorders = {
-        ngo_a: Recorders(
-            forward=(users["caseworker"].pk,) * 4 + (users["supervisor"].pk,),
-            supervisors=(users["supervisor"].pk,),
-            assignees=(users["caseworker"].pk,),
-        ),
-        # NGO B has no supervisor: its histories only move forward.
-        ngo_b: Recorders(forward=(users["caseworker-b"].pk,), assignees=(users["caseworker-b"].pk,)),
-    }
+    recorders = _demo_recorders(ngos, users)
     report_days = _report_days(FIRST_REPORT, dt.date(2025, 1, 31))
 
     # Cases counted in the figures: their final status is on the main path.
@@ -1201,6 +1228,96 @@ def build_demo_cases(
     return cases
 
 
+def _demo_recorders(ngos: Mapping[str, Organisation], users: Mapping[str, User]) -> dict[int, Recorders]:
+    ngo_a, ngo_b = ngos["ngo-a"].pk, ngos["ngo-b"].pk
+    return {
+        ngo_a: Recorders(
+            forward=(users["caseworker"].pk,) * 4 + (users["supervisor"].pk,),
+            supervisors=(users["supervisor"].pk,),
+            assignees=(users["caseworker"].pk,),
+        ),
+        # NGO B has no supervisor: its histories only move forward.
+        ngo_b: Recorders(forward=(users["caseworker-b"].pk,), assignees=(users["caseworker-b"].pk,)),
+    }
+
+
+# After DEMO_AS_OF the register goes on, so that its pages look like a live register's
+# on the day the demo is loaded: new reports, and open cases moving on (recent moves
+# more often than old ones). Everything is dated after DEMO_AS_OF, so the figures as
+# of that day stay exactly DEMO_REPORTED and DEMO_REPATRIATED.
+DEMO_NEW_CASES_PER_MONTH = 110
+DEMO_SHARE_MOVING_ON = 0.6  # of the cases open on DEMO_AS_OF
+DEMO_MEAN_DAYS_SINCE_MOVE = 110
+DEMO_RETURN_SHARE = 0.12  # of the moving cases, the ones that come home
+
+
+def continue_demo(
+    rng: random.Random,
+    cases: Sequence[CaseSpec],
+    *,
+    today: dt.date,
+    ngos: Mapping[str, Organisation],
+    users: Mapping[str, User],
+    vias: Mapping[str, Organisation],
+    institutions: Sequence[Institution],
+) -> list[CaseSpec]:
+    """Move the demo's open cases on and add new reports from the day after DEMO_AS_OF up to yesterday.
+
+    ``cases`` gain their later moves in place; the new cases are returned.
+    """
+    first, last = DEMO_AS_OF + dt.timedelta(days=1), today - dt.timedelta(days=1)
+    if last < first:
+        return []
+    generator = _Generator(rng, today=today, vias=vias, institutions=institutions, check=True)
+    recorders = _demo_recorders(ngos, users)
+    span = (last - first).days
+
+    def recent_day(earliest: dt.date) -> dt.date | None:
+        """A day after ``earliest``, more often recent than not (work on a case comes in bursts)."""
+        if earliest > last:
+            return None
+        back = min(int(rng.expovariate(1 / DEMO_MEAN_DAYS_SINCE_MOVE)), (last - earliest).days)
+        return last - dt.timedelta(days=back)
+
+    for case in cases:
+        status = case.status
+        if status in _SIDE or status == REUNIFIED or rng.random() >= DEMO_SHARE_MOVING_ON:
+            continue
+        at = _PATH.index(status)
+        if status == REPATRIATED:
+            target = _PATH.index(REUNIFIED)
+        elif rng.random() < DEMO_RETURN_SHARE:
+            target = _REPATRIATED_AT
+        else:
+            target = min(at + rng.choice((1, 1, 2)), _REPATRIATED_AT - 1)
+        if target <= at:
+            continue
+        steps = generator._forward(at, target)
+        earliest = max(first, case.changes[-1].occurred_on if case.changes else case.reported_on)
+        days = sorted(day for day in (recent_day(earliest) for _step in steps) if day is not None)
+        if len(days) != len(steps):
+            continue
+        returned = status in _RETURNED
+        for step, day in zip(steps, days, strict=True):
+            step.occurred_on = day
+            if (step.to in _RETURNED and not returned) or (step.to == RETURN_REQUESTED and rng.random() < 0.5):
+                step.via_slug = generator._pick_return_via(day)
+            returned = returned or step.to in _RETURNED
+        generator.record(case, steps, recorders=recorders[case.organisation_id])
+
+    added = []
+    ngo_a, ngo_b = ngos["ngo-a"].pk, ngos["ngo-b"].pk
+    for _index in range(int(span / 30.4 * DEMO_NEW_CASES_PER_MONTH)):
+        organisation = ngo_b if rng.random() < DEMO_NGO_B_CASES / DEMO_REPORTED else ngo_a
+        reported_on = first + dt.timedelta(days=int(rng.random() * (span + 1)))
+        case = generator.case(organisation_id=organisation, reported_on=reported_on, recorders=recorders[organisation])
+        age = (last - reported_on).days
+        final = REPATRIATED if age >= 60 and rng.random() < 0.04 else _final_status_by_age(rng, age)
+        generator.history(case, final=final, end=last, recorders=recorders[organisation])
+        added.append(case)
+    return added
+
+
 def demo_figures(cases: Iterable[CaseSpec]) -> tuple[int, int]:
     """Reported and repatriated on DEMO_AS_OF, when nothing in ``cases`` is dated later."""
     reported = repatriated = 0
@@ -1212,17 +1329,22 @@ def demo_figures(cases: Iterable[CaseSpec]) -> tuple[int, int]:
     return reported, repatriated
 
 
-def seed_demo(*, password: str | None = None) -> DemoResult:
+def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> DemoResult:
     """Create the demo organisations, institutions, users and cases, unless they exist.
 
-    When they exist, only the demo users' passwords are reset.
+    The cases' histories reach DEMO_AS_OF with exactly the demo's figures, and go
+    on after it up to the day before ``today``. When the data exists, nothing is
+    added and the demo users keep their passwords, unless ``password`` is given.
     """
     started = time.perf_counter()
-    generated = password is None
-    if password is None:
+    today = today or timezone.localdate()
+    existing = demo_case_count()
+    created = existing == 0
+    generated = password is None and created
+    if generated:
         password = secrets.token_urlsafe(18)
     warnings: list[str] = []
-    if not generated:
+    if password is not None and not generated:
         try:
             validate_password(password)
         except ValidationError as exc:
@@ -1232,16 +1354,13 @@ def seed_demo(*, password: str | None = None) -> DemoResult:
         ngos, vias = _ensure_organisations()
         institutions = _ensure_institutions()
         users = _ensure_users(ngos, password)
-        existing = demo_case_count()
-        created = existing == 0
         if created:
-            specs = build_demo_cases(
-                random.Random(DEMO_SEED),  # noqa: S311 (reproducible synthetic data, no secret)
-                ngos=ngos,
-                users=users,
-                vias=vias,
-                institutions=institutions,
+            rng = random.Random(DEMO_SEED)  # noqa: S311 (reproducible synthetic data, no secret)
+            specs = build_demo_cases(rng, ngos=ngos, users=users, vias=vias, institutions=institutions)
+            specs += continue_demo(
+                rng, specs, today=today, ngos=ngos, users=users, vias=vias, institutions=institutions
             )
+            specs.sort(key=lambda case: case.created_at)
             references = new_references(len(specs), taken=_taken_references)
             changes = _write_with_orm(specs, references, vias, changes_in_recording_order=True)
             cases = len(specs)
@@ -1383,7 +1502,7 @@ def generate_cases(
         vias = {
             o.slug: o
             for o in Organisation.objects.filter(
-                kind=Organisation.Kind.INTERMEDIARY, slug__in=[slug for slug, _name in INTERMEDIARIES]
+                kind=Organisation.Kind.INTERMEDIARY, slug__in=[slug for slug, _name, _name_uk in INTERMEDIARIES]
             )
         }
         generator = _Generator(

@@ -413,8 +413,8 @@ def _grouped(key: str) -> str:
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
-def new_backup_codes(user: Any) -> list[str]:
-    """Replace the user's backup codes with new ones; the old ones stop working."""
+def new_backup_codes(user: Any, *, count: int | None = None) -> list[str]:
+    """Replace the user's backup codes with new ones (OTP_BACKUP_CODES of them); the old ones stop working."""
     with transaction.atomic():
         device = StaticDevice.objects.filter(user=user).order_by("pk").first()
         if device is None:
@@ -423,7 +423,7 @@ def new_backup_codes(user: Any) -> list[str]:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
         StaticToken.objects.filter(device=device).delete()
-        codes = [StaticToken.random_token() for _index in range(settings.OTP_BACKUP_CODES)]
+        codes = [StaticToken.random_token() for _index in range(count or settings.OTP_BACKUP_CODES)]
         StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
     return codes
 

@@ -156,13 +156,21 @@ def schedule_nightly(*, today: dt.date | None = None) -> Snapshot:
     return snapshot
 
 
-def create_command_snapshot(*, as_of: dt.date) -> Snapshot:
-    """A snapshot asked for from the command line, computed through the same task."""
-    with transaction.atomic():
-        snapshot = Snapshot.objects.create(
-            as_of=as_of, trigger=Snapshot.Trigger.COMMAND, min_cell=settings.FIGURES_MIN_CELL
-        )
-        queue_snapshot(snapshot.pk)
+def create_command_snapshot(*, as_of: dt.date, reuse: bool = False) -> Snapshot:
+    """A snapshot asked for from the command line, computed here with the task's code; returned once done.
+
+    ``reuse``: when a snapshot as of that date is already done, return it instead of computing another
+    (so that a script, such as ``make demo``, can run again without piling up snapshots).
+    """
+    if reuse:
+        done = Snapshot.objects.filter(as_of=as_of, state=Snapshot.State.DONE).order_by("-finished_at").first()
+        if done is not None:
+            return done
+    snapshot = Snapshot.objects.create(
+        as_of=as_of, trigger=Snapshot.Trigger.COMMAND, min_cell=settings.FIGURES_MIN_CELL
+    )
+    compute_snapshot(snapshot.pk)
+    snapshot.refresh_from_db()
     return snapshot
 
 

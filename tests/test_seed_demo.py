@@ -11,13 +11,15 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import models, transaction
 from django.test import override_settings
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
 
 from casework.models import Case, Institution, StatusChange
 from casework.references import REFERENCE_RE
@@ -26,6 +28,9 @@ from casework.services import Move, check_move
 from partners.models import Organisation, Role, User
 
 AS_OF = dt.date(2025, 2, 2)
+# A line of backup codes in the demo's output: a username, then codes of eight letters and digits.
+CODES_LINE = r"^  (supervisor|orgadmin|admin)\s+((?:[a-z0-9]{8}(?:  |$))+)"
+SUPERVISOR_CODES = r"^  supervisor\s+((?:[a-z0-9]{8}(?:  |$))+)"
 PASSWORD = "synthetic-demo-password-for-tests"
 SIDE = {"duplicate", "withdrawn"}
 RETURNED = {"repatriated", "reunified"}
@@ -165,13 +170,18 @@ def replay_errors(case_ids: Iterable[int] | None = None, *, today: dt.date) -> I
 
 
 @pytest.fixture(scope="module")
-def demo_output(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+def logins_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo") / "logins.json"
+
+
+@pytest.fixture(scope="module")
+def demo_output(django_db_setup: None, django_db_blocker: Any, logins_file: Path) -> Iterator[str]:
     """Run seed_demo once; everything it wrote is rolled back after the module's tests."""
     # The same fast hasher as the tests' autouse fixture, which a module fixture runs before.
     fast_hashing = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
     with django_db_blocker.unblock(), fast_hashing, transaction.atomic():
         out = io.StringIO()
-        call_command("seed_demo", password=PASSWORD, stdout=out, stderr=io.StringIO())
+        call_command("seed_demo", password=PASSWORD, logins_file=str(logins_file), stdout=out, stderr=io.StringIO())
         yield out.getvalue()
         transaction.set_rollback(True)
 
@@ -186,30 +196,46 @@ def test_it_has_exactly_the_published_figures(demo: str) -> None:
     assert (result["reported"], result["repatriated"]) == (20_000, 1_189)
 
 
-def test_it_has_the_same_figures_on_any_later_day(demo: str) -> None:
-    result = figures(dt.date(2026, 11, 25))
-    assert (result["reported"], result["repatriated"]) == (20_000, 1_189)
+def test_it_goes_on_after_the_figures_day_up_to_yesterday(demo: str) -> None:
+    """A live register on the day the demo is loaded: new reports and moves after the figures' day."""
+    today = timezone.localdate()
+    recent = today - dt.timedelta(days=90)
+    assert Case.objects.filter(reported_on__gt=AS_OF).count() >= 1_000
+    assert StatusChange.objects.filter(occurred_on__gt=AS_OF, case__reported_on__lte=AS_OF).count() >= 1_000
+    assert StatusChange.objects.filter(occurred_on__gt=recent).count() >= 500
+    assert StatusChange.objects.filter(occurred_on__gt=AS_OF, to_status__in=RETURNED).exists()
+    # Nothing from today or later: the demo was recorded before the day it is loaded.
+    assert not Case.objects.filter(reported_on__gte=today).exists()
+    assert not StatusChange.objects.filter(occurred_on__gte=today).exists()
+    # "No change in 90 days" is a part of the open cases, not all of them.
+    open_cases = Case.objects.exclude(status__in=[*SIDE, "reunified"])
+    moved_recently = open_cases.filter(status_changes__occurred_on__gt=recent).distinct().count()
+    assert 0.2 < moved_recently / open_cases.count() < 0.8
+
+
+def test_its_later_history_leaves_the_figures_as_of_the_day_alone(demo: str) -> None:
+    # The same independent replay, later: more children reported and home than on the figures' day.
+    later = figures(timezone.localdate())
+    assert later["reported"] > 20_000 and later["repatriated"] > 1_189
 
 
 def test_it_counts_both_organisations(demo: str) -> None:
-    counted = Case.objects.exclude(status__in=SIDE)
+    counted = Case.objects.filter(reported_on__lte=AS_OF).exclude(status__in=SIDE)
     in_ngo_b = counted.filter(organisation__slug="ngo-b").count()
     assert 0 < in_ngo_b < counted.filter(organisation__slug="ngo-a").count()
+    # Moves after the figures' day are along the main path only: the same 20,000 are counted.
     assert counted.count() == 20_000
-    # The total is the counted cases plus the duplicates and withdrawn ones.
-    assert Case.objects.count() == 20_000 + Case.objects.filter(status__in=SIDE).count()
+    assert Case.objects.filter(reported_on__lte=AS_OF).count() == 20_000 + Case.objects.filter(status__in=SIDE).count()
 
 
-def test_it_dates_nothing_after_the_figures_day(demo: str) -> None:
-    assert not Case.objects.filter(reported_on__gt=AS_OF).exists()
-    assert not Case.objects.filter(displaced_on__gt=AS_OF).exists()
-    assert not StatusChange.objects.filter(occurred_on__gt=AS_OF).exists()
+def test_it_dates_nothing_before_the_invasion_or_after_the_report(demo: str) -> None:
     first = Case.objects.order_by("reported_on").values_list("reported_on", flat=True).first()
     assert first is not None and first >= dt.date(2022, 2, 24)
+    assert not Case.objects.filter(displaced_on__gt=models.F("reported_on")).exists()
 
 
 def test_it_writes_histories_the_status_machine_accepts(demo: str) -> None:
-    errors = list(replay_errors(today=AS_OF))
+    errors = list(replay_errors(today=timezone.localdate()))
     assert errors == [], "\n".join(errors[:20])
 
 
@@ -253,7 +279,7 @@ def test_it_writes_varied_realistic_records(demo: str) -> None:
         assert cases.filter(**{flag: True}).exists(), flag
     assert cases.exclude(placement="").values("placement").distinct().count() >= 5
     years_reported = {day.year for day in cases.values_list("reported_on", flat=True).distinct()}
-    assert years_reported == {2022, 2023, 2024, 2025}
+    assert years_reported >= {2022, 2023, 2024, 2025}
 
 
 def test_it_keeps_personal_data_out(demo: str) -> None:
@@ -305,10 +331,12 @@ def test_it_creates_the_demo_users(demo: str) -> None:
     assert "http://127.0.0.1:8000/admin/" in demo
 
 
-def test_it_adds_nothing_when_run_again_and_resets_the_passwords(demo: str) -> None:
+def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str, logins_file: Path) -> None:
     counts = (Case.objects.count(), StatusChange.objects.count(), Organisation.objects.count(), User.objects.count())
+    codes_before = re.findall(CODES_LINE, demo, re.MULTILINE)
+    assert len(codes_before) == 3 and all(len(line.split()) == 5 for _name, line in codes_before)
     out = io.StringIO()
-    call_command("seed_demo", stdout=out, stderr=io.StringIO())
+    call_command("seed_demo", logins_file=str(logins_file), stdout=out, stderr=io.StringIO())
     output = out.getvalue()
     assert counts == (
         Case.objects.count(),
@@ -316,12 +344,36 @@ def test_it_adds_nothing_when_run_again_and_resets_the_passwords(demo: str) -> N
         Organisation.objects.count(),
         User.objects.count(),
     )
-    assert "already loaded" in output
-    match = re.search(r"^Password for all of them \(random, for this run\): (\S+)$", output, re.MULTILINE)
-    assert match is not None
-    password = match.group(1)
-    assert len(password) >= 16
+    assert "already loaded" in output and "passwords were kept" in output
+    assert f"Password for all of them (as given): {PASSWORD}" in output
     for user in User.objects.filter(username__in=["caseworker", "supervisor", "admin", "caseworker-b"]):
-        assert user.check_password(password)
-        assert not user.check_password(PASSWORD)
+        assert user.check_password(PASSWORD)
+    # The same backup codes, still working.
+    assert re.findall(CODES_LINE, output, re.MULTILINE) == codes_before
     assert "http://127.0.0.1:8000/admin/" in output
+
+
+def test_a_used_backup_code_is_no_longer_printed(demo: str, logins_file: Path) -> None:
+    line = re.search(SUPERVISOR_CODES, demo, re.MULTILINE)
+    assert line is not None
+    used, *rest = line.group(1).split()
+    StaticToken.objects.filter(device__user__username="supervisor", token=used).delete()
+    out = io.StringIO()
+    call_command("seed_demo", logins_file=str(logins_file), stdout=out, stderr=io.StringIO())
+    again = re.search(SUPERVISOR_CODES, out.getvalue(), re.MULTILINE)
+    assert again is not None and again.group(1).split() == rest
+
+
+def test_a_new_password_is_set_only_when_asked_for(demo: str, logins_file: Path) -> None:
+    out = io.StringIO()
+    call_command(
+        "seed_demo",
+        password="another-synthetic-password-42",
+        logins_file=str(logins_file),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    assert "the password was changed" in out.getvalue()
+    assert User.objects.get(username="caseworker").check_password("another-synthetic-password-42")
+    assert "another-synthetic-password-42" in logins_file.read_text()
+    assert oct(logins_file.stat().st_mode & 0o777) == "0o600"

@@ -43,8 +43,14 @@ class Command(BaseCommand):
             action="store_true",
             help="also store them as a snapshot, shown on the figures page (all organisations' cases)",
         )
+        parser.add_argument(
+            "--unless-saved",
+            action="store_true",
+            help="with --save: when a snapshot as of that date is already stored, print it and store no other",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.started = timezone.now()
         as_of = options["as_of"] or timezone.localdate()
         if as_of > timezone.localdate():
             raise CommandError(f"{as_of.isoformat()} is in the future: figures can only describe the past.")
@@ -57,7 +63,7 @@ class Command(BaseCommand):
         if options["save"]:
             if organisation_id is not None:
                 raise CommandError("A snapshot covers every organisation: leave out --organisation with --save.")
-            figures = self._save(as_of, published=options["published"])
+            figures = self._save(as_of, published=options["published"], reuse=options["unless_saved"])
         else:
             with consistent_read():
                 figures = compute_figures(as_of=as_of, organisation_id=organisation_id)
@@ -69,14 +75,13 @@ class Command(BaseCommand):
             output = exports.to_csv(figures, hxl=options["format"] == "hxl")
         self.stdout.write(output, ending="")
 
-    def _save(self, as_of: dt.date, *, published: bool) -> dict[str, Any]:
+    def _save(self, as_of: dt.date, *, published: bool, reuse: bool) -> dict[str, Any]:
         """Compute a snapshot here, with the code the task runs, and return its figures."""
-        snapshot = Snapshot.objects.create(
-            as_of=as_of, trigger=Snapshot.Trigger.COMMAND, min_cell=settings.FIGURES_MIN_CELL
-        )
-        state = services.compute_snapshot(snapshot.pk)
-        snapshot.refresh_from_db()
-        if state != Snapshot.State.DONE or snapshot.exact is None or snapshot.published is None:
-            raise CommandError(f"Snapshot {snapshot.pk} was not computed: {snapshot.error or state}")
-        self.stderr.write(f"Stored snapshot {snapshot.pk} ({snapshot.duration_ms} ms).")
+        snapshot = services.create_command_snapshot(as_of=as_of, reuse=reuse)
+        if snapshot.state != Snapshot.State.DONE or snapshot.exact is None or snapshot.published is None:
+            raise CommandError(f"Snapshot {snapshot.pk} was not computed: {snapshot.error or snapshot.state}")
+        if snapshot.trigger == Snapshot.Trigger.COMMAND and snapshot.requested_at >= self.started:
+            self.stderr.write(f"Stored snapshot {snapshot.pk} ({snapshot.duration_ms} ms).")
+        else:
+            self.stderr.write(f"Snapshot {snapshot.pk} as of {as_of.isoformat()} was already stored: none added.")
         return dict(snapshot.published if published else snapshot.exact)
