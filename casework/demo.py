@@ -101,15 +101,30 @@ INTERMEDIARIES: tuple[tuple[str, str, str], ...] = (
     ("icrc", "International Committee of the Red Cross", "Міжнародний комітет Червоного Хреста"),
 )
 DEMO_INSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("crimea-01", "Children's home No. 1 (synthetic)", "Дитячий будинок № 1 (синтетичний)", Institution.Kind.ORPHANAGE),
+    (
+        "crimea-01",
+        "Children's home No. 1 (synthetic)",
+        "Дитячий будинок № 1 (синтетичний)",
+        Institution.Kind.ORPHANAGE,
+    ),
     (
         "crimea-02",
         "Boarding school No. 2 (synthetic)",
         "Школа-інтернат № 2 (синтетична)",
         Institution.Kind.BOARDING_SCHOOL,
     ),
-    ("crimea-03", "Children's home No. 3 (synthetic)", "Дитячий будинок № 3 (синтетичний)", Institution.Kind.ORPHANAGE),
-    ("crimea-04", "Health camp A (synthetic)", "Оздоровчий табір А (синтетичний)", Institution.Kind.CAMP),
+    (
+        "crimea-03",
+        "Children's home No. 3 (synthetic)",
+        "Дитячий будинок № 3 (синтетичний)",
+        Institution.Kind.ORPHANAGE,
+    ),
+    (
+        "crimea-04",
+        "Health camp A (synthetic)",
+        "Оздоровчий табір А (синтетичний)",
+        Institution.Kind.CAMP,
+    ),
     (
         "crimea-05",
         "Cadet school No. 1 (synthetic)",
@@ -122,22 +137,42 @@ DEMO_INSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
         "Реабілітаційний центр № 1 (синтетичний)",
         Institution.Kind.HOSPITAL,
     ),
-    ("crimea-07", "Sanatorium B (synthetic)", "Санаторій Б (синтетичний)", Institution.Kind.CAMP),
-    ("crimea-08", "Social shelter No. 4 (synthetic)", "Соціальний притулок № 4 (синтетичний)", Institution.Kind.OTHER),
+    (
+        "crimea-07",
+        "Sanatorium B (synthetic)",
+        "Санаторій Б (синтетичний)",
+        Institution.Kind.CAMP,
+    ),
+    (
+        "crimea-08",
+        "Social shelter No. 4 (synthetic)",
+        "Соціальний притулок № 4 (синтетичний)",
+        Institution.Kind.OTHER,
+    ),
     (
         "crimea-09",
         "Boarding school No. 5 (synthetic)",
         "Школа-інтернат № 5 (синтетична)",
         Institution.Kind.BOARDING_SCHOOL,
     ),
-    ("crimea-10", "Children's home No. 6 (synthetic)", "Дитячий будинок № 6 (синтетичний)", Institution.Kind.ORPHANAGE),
+    (
+        "crimea-10",
+        "Children's home No. 6 (synthetic)",
+        "Дитячий будинок № 6 (синтетичний)",
+        Institution.Kind.ORPHANAGE,
+    ),
     (
         "crimea-11",
         "Children's hospital ward (synthetic)",
         "Дитяче лікарняне відділення (синтетичне)",
         Institution.Kind.HOSPITAL,
     ),
-    ("crimea-12", "Summer camp C (synthetic)", "Літній табір В (синтетичний)", Institution.Kind.CAMP),
+    (
+        "crimea-12",
+        "Summer camp C (synthetic)",
+        "Літній табір В (синтетичний)",
+        Institution.Kind.CAMP,
+    ),
     (
         "crimea-13",
         "Family-type home No. 2 (synthetic)",

@@ -14,7 +14,8 @@ def python_problem(version=None, executable="python3"):
     version = tuple(version or sys.version_info[:2])
     if version >= MINIMUM:
         return None
-    return f"make demo needs Python {MINIMUM[0]}.{MINIMUM[1]} or newer; {executable} is {version[0]}.{version[1]}. Run: make demo PYTHON=python3.11"
+    found = "{}.{}".format(*version[:2])
+    return "make demo needs Python 3.11 or newer; " + executable + " is " + found + ". Run: make demo PYTHON=python3.11"
 
 
 def port_problem(port, host="127.0.0.1"):
