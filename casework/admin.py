@@ -40,7 +40,7 @@ def _log(request: HttpRequest, action: str, case_ids: list[int]) -> None:
 
 @admin.register(Institution)
 class InstitutionAdmin(admin.ModelAdmin[Institution]):
-    list_display = ["code", "name", "region", "kind"]
+    list_display = ["code", "name", "name_uk", "region", "kind"]
     list_filter = ["kind", "region"]
     search_fields = ["code", "name"]
 

@@ -16,7 +16,7 @@ from partners.models import AuthEvent, Organisation, User
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin[Organisation]):
-    list_display = ["slug", "name", "kind"]
+    list_display = ["slug", "name", "name_uk", "kind"]
     list_filter = ["kind"]
     search_fields = ["slug", "name"]
     ordering = ["slug"]
@@ -39,6 +39,10 @@ class UserAdmin(BaseUserAdmin[User]):
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
+    # Recorded by the sign-in, never typed.
+    readonly_fields = ["last_login", "date_joined"]
+    # Plain multiple choice lists: the two-box widget's icons fail accessibility checks.
+    filter_horizontal = ()
     add_fieldsets = (
         (
             None,

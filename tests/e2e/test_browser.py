@@ -87,7 +87,7 @@ def test_a_caseworker_creates_a_case_and_records_a_return_via_qatar(page, people
     assert "Via State of Qatar" in last
     assert "Returned with a group of children." in last
     assert "Recorded by caseworker" in last
-    assert "June 20, 2023" in last
+    assert "20 Jun 2023" in last
     assert "Repatriated" in page.locator("h1").inner_text()
 
 

@@ -1,0 +1,270 @@
+"""Every page type, for every role, in English and Ukrainian, on a laptop and a phone: axe-core and the width.
+
+axe-core comes from the npm registry (package.json, pinned; ``npm ci`` in CI)
+and is injected into each page. No page may have a critical or serious
+violation, and no page may be wider than its viewport (390 px on a phone),
+the Django admin included. The charts of the figures page must have the same
+geometry in both languages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from casework import services
+from casework.models import Case, Institution
+from partners import services as partner_services
+from partners import webhooks
+from partners.models import Organisation, Role, User
+from reports import services as report_services
+from tests.e2e.conftest import CHROMIUM
+from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
+
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+UK_CATALOG = Path(settings.BASE_DIR) / "locale" / "uk" / "LC_MESSAGES" / "django.mo"
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Chromium at {CHROMIUM} (Debian's chromium)"),
+    pytest.mark.skipif(not AXE.exists(), reason="needs axe-core: run `npm ci` (.ci/run does)"),
+    pytest.mark.skipif(not UK_CATALOG.exists(), reason="needs the compiled Ukrainian catalog: run `make messages`"),
+]
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 900}
+# (language, viewport): both languages on a phone, English on a laptop.
+SCREENS = [("en", PHONE), ("uk", PHONE), ("en", LAPTOP)]
+
+
+@pytest.fixture
+def register(transactional_db) -> dict[str, Any]:
+    """A small synthetic register with something on every page."""
+    ngo_a = OrganisationFactory(slug="ngo-a", name="NGO A (synthetic)", name_uk="ГО А (синтетична)")
+    ngo_b = OrganisationFactory(slug="ngo-b", name="NGO B (synthetic)")
+    qatar, _created = Organisation.objects.update_or_create(
+        slug="qatar",
+        defaults={"name": "State of Qatar", "name_uk": "Держава Катар", "kind": Organisation.Kind.INTERMEDIARY},
+    )
+    people = {
+        role: UserFactory(username=role, organisation=ngo_a, role=role)
+        for role in (Role.CASEWORKER, Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN)
+    }
+    people["admin"] = User.objects.create_superuser(
+        username="admin", password="correct-horse-battery-staple", organisation=ngo_a
+    )
+    institution = InstitutionFactory(
+        code="crimea-01", name="Children's home No. 1 (synthetic)", kind=Institution.Kind.ORPHANAGE
+    )
+    actor = services.Actor.for_user(people[Role.SUPERVISOR])
+    cases: list[Case] = []
+    for index in range(12):
+        case = CaseFactory(
+            organisation=ngo_a,
+            reported_on=dt.date(2023, 1, 10) + dt.timedelta(days=9 * index),
+            oblast=("UA-14", "UA-65", "UA-23", "UA-43")[index % 4],
+            institution=institution if index % 3 == 0 else None,
+            assigned_to=people[Role.CASEWORKER],
+            notes="Reported through the family hotline." if index == 0 else "",
+        )
+        day = case.reported_on + dt.timedelta(days=30)
+        services.change_status(case=case, actor=actor, to_status="verified", occurred_on=day, expected_version=1)
+        if index % 2 == 0:
+            services.change_status(
+                case=case,
+                actor=actor,
+                to_status="repatriated",
+                occurred_on=day + dt.timedelta(days=60),
+                expected_version=2,
+                via=qatar,
+            )
+        cases.append(case)
+    CaseFactory(organisation=ngo_b)
+    partner_services.share_cases(
+        owner=ngo_a,
+        partner=qatar,
+        cases=cases[:3],
+        scope="update",
+        expires_at=None,
+        shared_by=people[Role.SUPERVISOR],
+    )
+    partner_services.create_token(organisation=ngo_a, scope="read", created_by=people[Role.ORG_ADMIN], name="Sync")
+    webhooks.create_endpoint(
+        organisation=ngo_a, url="https://partner.example.org/hook", created_by=people[Role.ORG_ADMIN]
+    )
+    report_services.create_command_snapshot(as_of=dt.date(2024, 6, 30))
+    return {"cases": cases, "people": people, "institution": institution}
+
+
+def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
+    case = register["cases"][0]
+    reference = case.reference
+    return {
+        "anonymous": ["/accounts/login/", "/no-such-page/"],
+        Role.CASEWORKER: [
+            "/",
+            "/cases/",
+            "/cases/?status=verified&sort=-changed",
+            f"/cases/{reference}/",
+            f"/cases/{reference}/edit/",
+            "/cases/new/",
+            "/institutions/",
+            f"/institutions/{register['institution'].code}/",
+            "/figures/",
+            "/accounts/",
+            "/accounts/password/",
+        ],
+        Role.SUPERVISOR: [
+            f"/cases/{reference}/",
+            f"/cases/{reference}/access/",
+            "/cases/share/?status=verified",
+            "/figures/?variant=published",
+        ],
+        Role.ANALYST: ["/figures/", "/figures/?variant=published", "/accounts/"],
+        Role.ORG_ADMIN: ["/organisation/tokens/", "/organisation/webhooks/"],
+        "admin": [
+            "/admin/",
+            f"/admin/casework/case/{case.pk}/change-status/",
+            "/admin/casework/case/add/",
+            "/admin/partners/user/add/",
+            *_admin_pages(),
+        ],
+    }
+
+
+def _admin_pages() -> list[str]:
+    """Every model of the admin: its list, and the page of its first object when it has one."""
+    from django.contrib import admin
+    from django.urls import reverse
+
+    pages = []
+    for model in admin.site._registry:
+        meta = model._meta
+        pages.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
+        first = model._default_manager.order_by("pk").first()
+        if first is not None:
+            pages.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[first.pk]))
+    return pages
+
+
+def _browser_context(browser: Any, live_server: Any, user: User | None, language: str, viewport: dict[str, int]) -> Any:
+    context = browser.new_context(viewport=viewport, locale="uk-UA" if language == "uk" else "en-GB")
+    cookies = [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+    if user is not None:
+        client = Client()
+        client.force_login(user)  # a whole sign-in, second factor included (tests/conftest.py)
+        cookies.append(
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        )
+    context.add_cookies(cookies)
+    return context
+
+
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
+def _axe_problems(page: Any) -> list[str]:
+    # Evaluated by the driver, not as a <script>: the page's strict CSP stays on and untouched.
+    page.evaluate(_axe_source())
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"
+    )
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['targets']}"
+        for violation in violations
+        if violation["impact"] in {"serious", "critical"}
+    ]
+
+
+def _too_wide(page: Any) -> str | None:
+    width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return f"{width} px wide in a {viewport} px viewport" if width > viewport else None
+
+
+@pytest.mark.parametrize(("language", "viewport"), SCREENS, ids=[f"{lang}-{vp['width']}" for lang, vp in SCREENS])
+def test_every_page_of_every_role_passes_axe_and_fits_the_screen(browser, live_server, register, language, viewport):
+    problems: list[str] = []
+    for who, paths in _pages(register).items():
+        user = None if who == "anonymous" else register["people"][who]
+        context = _browser_context(browser, live_server, user, language, viewport)
+        page = context.new_page()
+        try:
+            for path in paths:
+                response = page.goto(f"{live_server.url}{path}")
+                assert response is not None and response.status < 500, f"{who} {path}: {response and response.status}"
+                assert page.locator("html").get_attribute("lang") == language, f"{who} {path}"
+                for problem in _axe_problems(page):
+                    problems.append(f"{who} {path}: {problem}")
+                too_wide = _too_wide(page)
+                if too_wide:
+                    problems.append(f"{who} {path}: {too_wide}")
+        finally:
+            context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def _chart_geometry(page: Any, layout: str) -> list[dict[str, Any]]:
+    return page.evaluate(
+        """layout => [...document.querySelectorAll(`svg.chart-${layout}`)].map(svg => ({
+            viewBox: svg.getAttribute('viewBox'),
+            rects: [...svg.querySelectorAll('rect')].map(r => [r.dataset.key, r.getAttribute('x'), r.getAttribute('y'),
+                                                              r.getAttribute('width'), r.getAttribute('height')]),
+            lines: [...svg.querySelectorAll('polyline, polygon')].map(p => p.getAttribute('points')),
+            ticks: [...svg.querySelectorAll('line')].map(l => [l.getAttribute('x1'), l.getAttribute('y1'),
+                                                              l.getAttribute('x2'), l.getAttribute('y2')]),
+        }))""",
+        layout,
+    )
+
+
+def test_the_charts_have_the_same_geometry_in_both_languages(browser, live_server, register):
+    geometry: dict[tuple[str, str], Any] = {}
+    for language in ("en", "uk"):
+        for layout, viewport in (("wide", LAPTOP), ("narrow", PHONE)):
+            context = _browser_context(browser, live_server, register["people"][Role.ANALYST], language, viewport)
+            page = context.new_page()
+            page.goto(f"{live_server.url}/figures/")
+            shapes = _chart_geometry(page, layout)
+            # The layout meant for the screen is the one shown; the other is hidden.
+            assert page.locator(f"svg.chart-{layout}").first.is_visible()
+            other = "narrow" if layout == "wide" else "wide"
+            assert not page.locator(f"svg.chart-{other}").first.is_visible()
+            context.close()
+            assert len(shapes) == 3 and all(shape["rects"] or shape["lines"] for shape in shapes)
+            # SVG reads numbers with a decimal point only: "264,0" would break the chart.
+            numbers = json.dumps(shapes)
+            assert not re.search(r'"-?\d+,\d+"', numbers), numbers[:400]
+            geometry[language, layout] = shapes
+    assert geometry["en", "wide"] == geometry["uk", "wide"]
+    assert geometry["en", "narrow"] == geometry["uk", "narrow"]
+
+
+@pytest.fixture
+def analyst_page(browser, live_server, register) -> Iterator[Any]:
+    context = _browser_context(browser, live_server, register["people"][Role.ANALYST], "uk", PHONE)
+    yield context.new_page()
+    context.close()
+
+
+def test_the_ukrainian_figures_page_reads_in_ukrainian_on_a_phone(analyst_page, live_server):
+    analyst_page.goto(f"{live_server.url}/figures/")
+    text = analyst_page.locator("main").inner_text()
+    assert "Показники" in text and "Держава Катар" in text
+    assert "State of Qatar" not in text
+    assert re.search(r"\d{2}\.\d{2}\.\d{4}", text)  # 30.06.2024
+    assert _too_wide(analyst_page) is None
