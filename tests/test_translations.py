@@ -23,9 +23,7 @@ SOURCES = ("config", "casework", "partners", "reports", "templates", "locale", "
 
 def _pending(catalog: polib.POFile) -> list[str]:
     return [
-        entry.msgid
-        for entry in catalog
-        if not entry.obsolete and (not entry.translated() or "fuzzy" in entry.flags)
+        entry.msgid for entry in catalog if not entry.obsolete and (not entry.translated() or "fuzzy" in entry.flags)
     ]
 
 
@@ -51,4 +49,6 @@ def test_every_string_of_the_code_and_templates_is_in_the_catalog(tmp_path):
     )
     extracted = polib.pofile(str(tmp_path / "locale" / "uk" / "LC_MESSAGES" / "django.po"))
     missing = _pending(extracted)
-    assert missing == [], "Translate these (make messages, then locale/uk/LC_MESSAGES/django.po):\n" + "\n".join(missing)
+    assert missing == [], "Translate these (make messages, then locale/uk/LC_MESSAGES/django.po):\n" + "\n".join(
+        missing
+    )
