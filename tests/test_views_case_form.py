@@ -232,7 +232,7 @@ def test_it_shows_a_conflict_and_never_overwrites_a_newer_version(client, casewo
     assert response.status_code == 409
     text = response.text
     assert "This case changed since you opened it" in text and "Someone else" not in text
-    assert "you had version 1, it is now version 2" in text
+    assert "the form showed version 1, the case is now at version 2" in text
     assert "Placement edited by supervisor" in text
     assert "With relatives" in text and "Orphanage or institution" in text  # now, and what was not saved
     assert f'href="/cases/{case.reference}/"' in text and f'href="{edit_url(case)}"' in text
