@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prepare() -> tuple[str, int] | None:
+    from accounts.models import Organisation
     from casework.models import Case
-    from partners import services
-    from partners.models import Organisation, Share
+    from partners import tokens
+    from partners.models import Share
 
     owner = Organisation.objects.filter(slug=LARGE).first()
     if owner is None or not Case.objects.filter(organisation=owner).exists():
@@ -55,7 +56,7 @@ def _prepare() -> tuple[str, int] | None:
                 [partner.pk, owner.pk, partner.pk, SHARED - have],
             )
             cursor.execute("ANALYZE partners_share")
-    _token, plain = services.create_token(organisation=partner, scope="read", created_by=None, name="bench")
+    _token, plain = tokens.create_token(organisation=partner, scope="read", created_by=None, name="bench")
     total = Case.objects.filter(organisation=owner).count()
     return plain, total
 

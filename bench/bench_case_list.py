@@ -18,9 +18,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
+from accounts.models import Organisation, Role, User
 from bench.common import Row
 from casework.models import Case
-from partners.models import Organisation, Role, User
 
 ORGANISATION = "bench-large"
 SIZE = 1_000_000

@@ -32,9 +32,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Organisation
 from bench.common import Row, peak_rss_mb
 from casework.models import Case, StatusChange
-from partners.models import Organisation
 from reports.figures import compute_figures, compute_figures_by_organisation, consistent_read
 
 SIZES: tuple[tuple[str, int], ...] = (("bench-10k", 10_000), ("bench-100k", 100_000), ("bench-large", 1_000_000))

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from accounts.models import Organisation
 from bench.common import Row, peak_rss_mb
 from casework.importer import apply_import, plan_import
 from casework.models import Case, Institution, Oblast, Placement, Sex, Source
-from partners.models import Organisation
 
 CASES = 20_000
 TARGET_RATE = 10_000  # cases per second

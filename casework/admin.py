@@ -175,7 +175,7 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "assigned_to":
             # Named by username, and only people who could take the case: the reader's organisation.
-            from partners.models import User
+            from accounts.models import User
 
             user: Any = request.user
             people = User.objects.filter(is_active=True).order_by("username")

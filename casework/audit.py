@@ -11,7 +11,7 @@ from django.utils import timezone
 from casework.models import AccessLog
 
 if TYPE_CHECKING:
-    from partners.models import ApiToken, User
+    from accounts.models import ApiToken, User
 
 
 def client_address(request: HttpRequest | Any | None) -> str | None:

@@ -39,6 +39,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from psycopg import sql
 
+from accounts.models import Organisation, Role, User
 from casework.models import (
     MAIN_PATH,
     RETURNED_STATUSES,
@@ -54,7 +55,6 @@ from casework.models import (
 )
 from casework.references import ALPHABET, new_references
 from casework.services import Move, MoveKind, check_move, classify_move
-from partners.models import Organisation, Role, User
 
 T = TypeVar("T")
 

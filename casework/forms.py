@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Organisation, Role, User
 from casework import selectors, services
 from casework.collation import alphabetical_choices
 from casework.models import (
@@ -31,7 +32,7 @@ from casework.models import (
     StatusChange,
 )
 from casework.references import REFERENCE_RE, normalise_reference
-from partners.models import Organisation, Role, ShareScope, User
+from partners.models import ShareScope
 
 ISO_DATE = "%Y-%m-%d"
 CLOSING_KINDS = frozenset({services.MoveKind.DUPLICATE, services.MoveKind.WITHDRAW})

@@ -41,11 +41,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from accounts.models import Organisation
 from casework.models import Case, DisplacedPrecision, Institution, Placement, Source, Status, StatusChange
 from casework.references import new_references
 from casework.screening import linkage_digest
 from casework.services import Move, check_move, validate_case_values
-from partners.models import Organisation
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite

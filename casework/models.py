@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from partners.models import localized_name
+from accounts.models import localized_name
 
 
 class Oblast(models.TextChoices):
@@ -136,7 +136,7 @@ class Case(models.Model):
     reference = models.CharField(_("reference"), max_length=11, unique=True, editable=False)
     # Indexed through the composite indexes that start with it (Meta.indexes).
     organisation = models.ForeignKey(
-        "partners.Organisation",
+        "accounts.Organisation",
         verbose_name=_("organisation"),
         on_delete=models.PROTECT,
         related_name="cases",
@@ -277,7 +277,7 @@ class StatusChange(models.Model):
         db_index=False,
     )
     recorded_by_token = models.ForeignKey(
-        "partners.ApiToken",
+        "accounts.ApiToken",
         verbose_name=_("recorded by API token"),
         on_delete=models.PROTECT,
         null=True,
@@ -288,7 +288,7 @@ class StatusChange(models.Model):
     # Free text naming a non-user recorder, e.g. "import" or a partner token.
     recorded_via = models.CharField(_("recorded through"), max_length=100, blank=True)
     via = models.ForeignKey(
-        "partners.Organisation",
+        "accounts.Organisation",
         verbose_name=_("via intermediary"),
         on_delete=models.PROTECT,
         null=True,
@@ -423,7 +423,7 @@ class AccessLog(models.Model):
         related_name="+",
     )
     token = models.ForeignKey(
-        "partners.ApiToken",
+        "accounts.ApiToken",
         verbose_name=_("API token"),
         on_delete=models.PROTECT,
         null=True,
@@ -431,7 +431,7 @@ class AccessLog(models.Model):
         related_name="+",
     )
     organisation = models.ForeignKey(
-        "partners.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+        "accounts.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
     )
     case = models.ForeignKey(
         Case, verbose_name=_("case"), on_delete=models.PROTECT, null=True, blank=True, related_name="access_log"

@@ -14,6 +14,7 @@ from django.db.models import Case as SqlCase
 from django.db.models import Count, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 
+from accounts.models import Organisation, Role
 from casework.models import (
     CLOSED_STATUSES,
     MAIN_PATH,
@@ -26,10 +27,10 @@ from casework.models import (
     StatusChange,
 )
 from casework.references import normalise_reference
-from partners.models import Organisation, Role, Share
+from partners.models import Share
 
 if TYPE_CHECKING:
-    from partners.models import User
+    from accounts.models import User
 
 # Roles that may read case records (analysts see aggregate figures only).
 CASE_READER_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ORG_ADMIN})

@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import Organisation, Role
 from casework.models import (
     MAIN_PATH,
     RISK_FLAGS,
@@ -40,10 +41,9 @@ from casework.models import (
 )
 from casework.references import new_reference
 from casework.screening import linkage_digest, screen_text
-from partners.models import Organisation, Role
 
 if TYPE_CHECKING:
-    from partners.models import ApiToken, User
+    from accounts.models import ApiToken, User
 
 logger = logging.getLogger(__name__)
 

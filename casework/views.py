@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import User
 from casework import selectors, services
 from casework.audit import log_access
 from casework.forms import CaseFilter, CaseForm, ShareForm, StatusChangeForm
@@ -39,7 +40,7 @@ from casework.models import AccessLog, Case
 from casework.references import normalise_reference
 from casework.screening import find_personal_data
 from partners import services as partner_services
-from partners.models import Share, ShareScope, User
+from partners.models import Share, ShareScope
 
 CASES_PER_PAGE = 50
 ACCESS_LOG_PER_PAGE = 50

@@ -12,14 +12,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from partners import auth
+from accounts import two_factor
 
 
 class SecureAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         # The second-factor middleware stops an unverified session before it gets here;
         # this check holds even if that middleware were ever left out.
-        return super().has_permission(request) and auth.second_factor_passed(request)
+        return super().has_permission(request) and two_factor.second_factor_passed(request)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """No password form of its own: the project's sign-in, with its lockout and second factor, is the only one."""
@@ -27,7 +27,7 @@ class SecureAdminSite(admin.AdminSite):
         if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
             next_url = reverse("admin:index", current_app=self.name)
         if request.user.is_authenticated:
-            if auth.second_factor_outstanding(request):
+            if two_factor.second_factor_outstanding(request):
                 return HttpResponseRedirect(f"{reverse('two-factor-verify')}?{urlencode({'next': next_url})}")
             # Signed in, second factor passed, and still not allowed: not staff.
             raise PermissionDenied

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "config.apps.OTPTOTPConfig",
     "config.apps.OTPStaticConfig",
     "config.apps.AxesConfig",
+    "accounts",
     "partners",
     "casework",
     "reports",
@@ -69,9 +70,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "config.security.SessionLifetimeMiddleware",
-    "config.security.SecondFactorMiddleware",
-    "config.security.RefusalLogMiddleware",
+    "accounts.sessions.SessionLifetimeMiddleware",
+    "accounts.two_factor.SecondFactorMiddleware",
+    "accounts.events.RefusalLogMiddleware",
     "config.security.PrivatePagesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -106,7 +107,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_USER_MODEL = "partners.User"
+AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -119,15 +120,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-# The lockout check runs before the password check (partners.auth.LockoutBackend, django-axes).
+# The lockout check runs before the password check (accounts.lockout.LockoutBackend, django-axes).
 AUTHENTICATION_BACKENDS = [
-    "partners.auth.LockoutBackend",
+    "accounts.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
 # Two-factor sign-in (django-otp: an authenticator app, and one-time backup codes).
 # Always asked of superusers, staff, supervisors and organisation admins; of everyone
-# when OTP_REQUIRED_FOR_ALL is on. See partners.auth.
+# when OTP_REQUIRED_FOR_ALL is on. See accounts.two_factor.
 OTP_REQUIRED_FOR_ALL = env_bool("OTP_REQUIRED_FOR_ALL", False)
 OTP_TOTP_ISSUER = "Children's return register"
 # Each wrong code doubles the wait before the next one is checked (1 s, 2 s, 4 s ...).
@@ -144,15 +145,15 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # The address is REMOTE_ADDR only: X-Forwarded-For and the like are trivially spoofed.
-AXES_CLIENT_IP_CALLABLE = "partners.auth.client_ip"
+AXES_CLIENT_IP_CALLABLE = "accounts.requests.client_address"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # A successful sign-in does not clear the count: that would let anyone with an account
 # clear the failures against other accounts from the same address.
 AXES_RESET_ON_SUCCESS = False
-AXES_LOCKOUT_CALLABLE = "partners.auth.lockout_response"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
-# Successful sign-ins are recorded once, as AuthEvent rows (partners.auth), not again by axes.
+# Successful sign-ins are recorded once, as AuthEvent rows (accounts.events), not again by axes.
 AXES_DISABLE_ACCESS_LOG = True
 # Never store what was typed in the sign-in form beyond the username.
 AXES_SENSITIVE_PARAMETERS = ["username", "password", "csrfmiddlewaretoken", "otp_token", "token"]

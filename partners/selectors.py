@@ -8,8 +8,9 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.models import ApiToken, Organisation
 from casework.models import Case, StatusChange
-from partners.models import ApiToken, Organisation, Share, WebhookDelivery, WebhookEndpoint
+from partners.models import Share, WebhookDelivery, WebhookEndpoint
 
 DENSE_THRESHOLD = 2_000
 

@@ -24,10 +24,12 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import Role, User
 from casework.views import confirm_page, confirmed, forbidden, not_found
-from partners import selectors, services, webhooks
+from partners import selectors, webhooks
+from partners import tokens as token_services
 from partners.forms import TokenForm, WebhookForm
-from partners.models import Role, User, WebhookDelivery
+from partners.models import WebhookDelivery
 
 DELIVERIES_PER_PAGE = 25
 View = Callable[..., HttpResponseBase]
@@ -89,7 +91,7 @@ def tokens(request: HttpRequest) -> HttpResponseBase:
     form = TokenForm(request.POST)
     if form.is_valid():
         try:
-            token, plain = services.create_token(
+            token, plain = token_services.create_token(
                 organisation=user.organisation,
                 scope=form.cleaned_data["scope"],
                 created_by=user,
@@ -126,7 +128,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseBase:
             nav="organisation",
         )
     else:
-        services.revoke_token(token=token, revoked_by=user)
+        token_services.revoke_token(token=token, revoked_by=user)
         messages.success(
             request,
             _("The token “%(name)s” (%(prefix)s) is revoked: it stops working from the next request.")

@@ -25,8 +25,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import Organisation, User
+from accounts.permissions import can_manage_organisation
 from casework.models import StatusChange
-from partners.models import Organisation, Role, Share, User, WebhookDelivery, WebhookEndpoint
+from partners.models import Share, WebhookDelivery, WebhookEndpoint
 
 SIGNATURE_HEADER = "Register-Signature"
 EVENT_TYPE = "case.status_changed"
@@ -56,9 +58,7 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_seconds: int = 30
 
 def create_endpoint(*, organisation: Organisation, url: str, created_by: User | None) -> tuple[WebhookEndpoint, str]:
     """Register a URL; return the endpoint and its signing secret (shown once)."""
-    if created_by is not None and not (
-        created_by.is_superuser or (created_by.role == Role.ORG_ADMIN and created_by.organisation_id == organisation.pk)
-    ):
+    if created_by is not None and not can_manage_organisation(created_by, organisation.pk):
         raise PermissionDenied(_("Only the organisation's admin may manage its webhooks."))
     schemes = ["https", "http"] if settings.WEBHOOK_ALLOW_HTTP else ["https"]
     try:
@@ -78,10 +78,7 @@ def deactivate_endpoint(*, endpoint: WebhookEndpoint, deactivated_by: User | Non
 
     Returns how many pending deliveries were given up.
     """
-    if deactivated_by is not None and not (
-        deactivated_by.is_superuser
-        or (deactivated_by.role == Role.ORG_ADMIN and deactivated_by.organisation_id == endpoint.organisation_id)
-    ):
+    if deactivated_by is not None and not can_manage_organisation(deactivated_by, endpoint.organisation_id):
         raise PermissionDenied(_("Only the organisation's admin may manage its webhooks."))
     with transaction.atomic():
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)

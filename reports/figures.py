@@ -62,8 +62,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
+from accounts.models import Organisation
 from casework.models import RETURNED_STATUSES, SIDE_STATUSES, Case, Oblast, Sex, StatusChange
-from partners.models import Organisation
 
 AGE_BANDS: tuple[str, ...] = ("0-4", "5-9", "10-13", "14-17", "18+", "unknown")
 # Upper bounds (exclusive) of the age bands with a known age, in years.

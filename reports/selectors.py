@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from partners.models import Organisation, Role, localized_name
+from accounts.models import Organisation, Role, localized_name
 from reports.figures import AGE_BANDS, SEX_KEYS, UNATTRIBUTED, Figures
 from reports.models import Snapshot
 
 if TYPE_CHECKING:
-    from partners.models import User
+    from accounts.models import User
 
 EXACT_ALL_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN})
 

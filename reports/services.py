@@ -25,14 +25,14 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from partners.models import Role
+from accounts.models import Role
 from reports import broker
 from reports.disclosure import publish
 from reports.figures import FiguresInconsistent, compute_figures_by_organisation, consistent_read, data_fingerprint
 from reports.models import Snapshot
 
 if TYPE_CHECKING:
-    from partners.models import User
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import User
 from casework.models import Sex
-from partners.models import User
 from reports import broker, exports, selectors, services
 from reports.charts import fmt, oblast_name, page_charts
 from reports.disclosure import describe_hidden

@@ -31,9 +31,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 
+from accounts.sessions import LAST_SEEN_KEY, SESSION_STARTED_KEY  # noqa: E402
+from accounts.two_factor import mark_second_factor_passed  # noqa: E402
 from casework.models import Case  # noqa: E402
-from config.security import LAST_SEEN_KEY, SESSION_STARTED_KEY  # noqa: E402
-from partners.auth import mark_second_factor_passed  # noqa: E402
 from partners.models import User  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from accounts.models import ApiToken, Organisation
 from casework.models import Case
-from partners import services
-from partners.models import ApiToken, Organisation, Share
+from partners import services, tokens
+from partners.models import Share
 from tests.factories import CaseFactory, OrganisationFactory
 
 
 def make_token(organisation: Organisation, scope: str = "read", **changes) -> tuple[ApiToken, str]:
-    token, plain = services.create_token(organisation=organisation, scope=scope, created_by=None)
+    token, plain = tokens.create_token(organisation=organisation, scope=scope, created_by=None)
     if changes:
         for name, value in changes.items():
             setattr(token, name, value)

@@ -6,8 +6,8 @@ import os
 import pytest
 from django.db import connection
 
+from accounts.models import Organisation, Role, User
 from casework.models import Case
-from partners.models import Organisation, Role, User
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
 
 
@@ -83,7 +83,7 @@ def _plain_static_storage(settings) -> None:
     }
 
 
-# --- two-factor sign-in (partners.auth) ---------------------------------------------------
+# --- two-factor sign-in (accounts.two_factor) ---------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def _signed_in_sessions_have_passed_the_second_factor(monkeypatch):
     """
     from django.test.client import ClientMixin
 
-    from partners.auth import mark_second_factor_passed
+    from accounts.two_factor import mark_second_factor_passed
 
     original = ClientMixin._login
 

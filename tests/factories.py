@@ -6,9 +6,9 @@ import datetime as dt
 
 import factory
 
+from accounts.models import Organisation, Role, User
 from casework.models import Case, Institution, Oblast, Sex
 from casework.references import new_reference
-from partners.models import Organisation, Role, User
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):

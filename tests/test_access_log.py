@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts.models import Organisation, User
 from casework import services
 from casework.models import AccessLog, Case
-from partners.models import Organisation, User
 from tests.api_helpers import make_token, share
 from tests.factories import CaseFactory, InstitutionFactory
 

@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.models import User
 from casework import services
 from casework.models import Case, StatusChange
-from partners.models import User
 from tests.factories import CaseFactory
 
 

@@ -44,7 +44,7 @@ def owner(db):
 
 @pytest.fixture
 def partner(db):
-    from partners.models import Organisation
+    from accounts.models import Organisation
 
     return Organisation.objects.get(slug="qatar")
 

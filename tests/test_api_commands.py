@@ -11,7 +11,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from partners.models import ApiToken, Organisation, Share
+from accounts.models import ApiToken, Organisation
+from partners.models import Share
 from tests.factories import CaseFactory, OrganisationFactory
 
 

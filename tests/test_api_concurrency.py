@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from accounts.models import Organisation
 from casework.models import Case, StatusChange
-from partners.models import IdempotencyRecord, Organisation
+from partners.models import IdempotencyRecord
 from tests.api_helpers import make_token, share
 from tests.conftest import requires_postgres
 from tests.factories import CaseFactory, OrganisationFactory

@@ -22,7 +22,7 @@ from tests.factories import CaseFactory, OrganisationFactory
 
 @pytest.fixture
 def api_schema(db, settings):
-    from partners.models import Organisation
+    from accounts.models import Organisation
 
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
     owner = OrganisationFactory(slug="ngo-owner")

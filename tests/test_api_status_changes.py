@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import Organisation
 from casework.models import AccessLog, StatusChange
-from partners.models import Organisation
 from tests.api_helpers import make_token, share
 from tests.factories import CaseFactory, OrganisationFactory
 

@@ -12,8 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.models import Organisation
 from casework import services as case_services
-from partners.models import Organisation
 from reports.figures import compute_figures
 from reports.models import Snapshot
 from tests.factories import CaseFactory

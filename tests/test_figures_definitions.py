@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from accounts.models import Organisation, Role, User
 from casework import services
 from casework.models import RETURNED_STATUSES, SIDE_STATUSES, Case, Oblast, Status, StatusChange
-from partners.models import Organisation, Role, User
 from reports.figures import (
     AGE_BANDS,
     FiguresInconsistent,

@@ -17,8 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from accounts.models import Organisation
 from casework import services as case_services
-from partners.models import Organisation
 from reports import broker, services
 from reports.models import Snapshot
 from reports.tasks import compute_snapshot_task

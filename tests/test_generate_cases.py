@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.models import Organisation, User
 from casework import demo
 from casework.models import Case, StatusChange
 from casework.references import REFERENCE_RE
-from partners.models import Organisation, User
 from tests.test_seed_demo import replay_errors
 
 

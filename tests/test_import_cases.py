@@ -14,10 +14,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from accounts.models import Organisation
 from casework.importer import ImportErrors, apply_import, plan_import
 from casework.models import Case, Institution, Status, StatusChange
 from casework.screening import linkage_digest
-from partners.models import Organisation
 from tests.factories import InstitutionFactory
 
 CASE_HEADER = [

@@ -15,11 +15,11 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from accounts.models import Organisation, User
 from casework import services
 from casework.collation import alphabetical, collation_key
 from casework.forms import CaseFilter, CaseForm
 from casework.models import Case, Oblast
-from partners.models import Organisation, User
 from tests.factories import CaseFactory, InstitutionFactory
 
 UK = {"HTTP_ACCEPT_LANGUAGE": "uk"}

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from partners.models import Organisation, User
+from accounts.models import Organisation, User
 
 
 def test_it_has_the_intermediaries_from_the_migration(db):

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from partners.models import AuthEvent, User
+from accounts.models import AuthEvent, User
 from tests.factories import CaseFactory
 from tests.test_security_two_factor import PASSWORD, sign_in, signed_in_with_second_factor
 
@@ -85,7 +85,7 @@ def admin_client(ngo_a) -> Client:
 
 def test_the_admin_lists_events_read_only_with_search_and_filter(admin_client, caseworker):
     sign_in(Client(), "caseworker", password="not-the-password")
-    url = "/admin/partners/authevent/"
+    url = "/admin/accounts/authevent/"
     page = admin_client.get(url, {"q": "caseworker"})
     assert page.status_code == 200
     assert list(page.context["cl"].result_list.values_list("kind", flat=True)) == ["sign_in_failed"]

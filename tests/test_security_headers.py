@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import path
 
 import config.urls
-from partners.models import User
+from accounts.models import User
 from tests.api_helpers import auth, make_token, share
 from tests.factories import CaseFactory, InstitutionFactory
 from tests.test_security_two_factor import PASSWORD, sign_in, signed_in_with_second_factor

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
 
-from partners.models import AuthEvent
+from accounts.models import AuthEvent
 
 PASSWORD = "correct-horse-battery-staple"  # tests.factories.UserFactory's
 ATTACKER = "203.0.113.7"  # documentation addresses (RFC 5737)
@@ -121,7 +121,7 @@ def test_every_failure_and_the_lock_are_recorded_and_logged(caseworker):
             records.append(record)
 
     handler = Collect()
-    logger = logging.getLogger("partners.auth")
+    logger = logging.getLogger("accounts.events")
     logger.addHandler(handler)
     try:
         fail_until_locked()

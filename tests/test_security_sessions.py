@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
 
 import config.settings as project_settings
-from config.security import LAST_SEEN_KEY, SESSION_STARTED_KEY
-from partners.models import User
+from accounts.models import User
+from accounts.sessions import LAST_SEEN_KEY, SESSION_STARTED_KEY
 from tests.test_security_two_factor import PASSWORD, sign_in, signed_in_with_second_factor
 
 
@@ -86,7 +86,7 @@ def test_deactivating_in_the_admin_ends_every_session_at_once(admin_client, case
     sign_in(laptop, "caseworker")
     sign_in(phone, "caseworker")
     assert sessions_of(caseworker) == 2
-    page = admin_client.get(f"/admin/partners/user/{caseworker.pk}/change/")
+    page = admin_client.get(f"/admin/accounts/user/{caseworker.pk}/change/")
     form = page.context["adminform"].form
     data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
     data.update(
@@ -101,7 +101,7 @@ def test_deactivating_in_the_admin_ends_every_session_at_once(admin_client, case
         }
     )
     data.pop("is_active")  # an unticked box
-    response = admin_client.post(f"/admin/partners/user/{caseworker.pk}/change/", data)
+    response = admin_client.post(f"/admin/accounts/user/{caseworker.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     caseworker.refresh_from_db()
     assert not caseworker.is_active
@@ -112,7 +112,7 @@ def test_deactivating_in_the_admin_ends_every_session_at_once(admin_client, case
 def test_the_admin_action_deactivates_and_signs_out(admin_client, caseworker, supervisor):
     sign_in(Client(), "caseworker")
     response = admin_client.post(
-        "/admin/partners/user/",
+        "/admin/accounts/user/",
         {"action": "deactivate_and_sign_out", "_selected_action": [caseworker.pk]},
     )
     assert response.status_code == 302
@@ -123,7 +123,7 @@ def test_the_admin_action_deactivates_and_signs_out(admin_client, caseworker, su
 
 
 def test_the_service_deactivates_several_users_but_never_the_actor(caseworker, supervisor, org_admin):
-    from partners.services import deactivate_users
+    from accounts.services import deactivate_users
 
     for name in ("caseworker", "supervisor"):
         sign_in(Client(), name)

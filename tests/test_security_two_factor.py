@@ -18,9 +18,9 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import AuthEvent, Role, User
+from accounts.two_factor import SECOND_FACTOR_PASSED_KEY
 from config.admin import SecureAdminSite
-from partners.auth import SECOND_FACTOR_PASSED_KEY
-from partners.models import AuthEvent, Role, User
 from tests.factories import UserFactory
 
 PASSWORD = "correct-horse-battery-staple"  # tests.factories.UserFactory's

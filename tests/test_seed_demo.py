@@ -21,11 +21,11 @@ from django.test import override_settings
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 
+from accounts.models import Organisation, Role, User
 from casework.models import Case, Institution, StatusChange
 from casework.references import REFERENCE_RE
 from casework.screening import screen_text
 from casework.services import Move, check_move
-from partners.models import Organisation, Role, User
 
 AS_OF = dt.date(2025, 2, 2)
 # A line of backup codes in the demo's output: a username, then codes of eight letters and digits.

@@ -8,9 +8,9 @@ import itertools
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.models import Organisation, User
 from casework import services
 from casework.models import Case, Status, StatusChange
-from partners.models import Organisation, User
 from tests.factories import CaseFactory, OrganisationFactory
 
 MAIN = ["reported", "verified", "located", "return_requested", "repatriated", "reunified"]

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from accounts.models import Organisation, Role
 from casework import services
 from casework.models import MAIN_PATH, Status, StatusChange
-from partners.models import Organisation, Role
 from tests.conftest import ensure_intermediaries
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
 

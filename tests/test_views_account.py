@@ -7,7 +7,7 @@ from django.test import Client
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from partners.models import AuthEvent, Role
+from accounts.models import AuthEvent, Role
 from tests.factories import UserFactory
 from tests.test_security_two_factor import PASSWORD, set_up_two_factor, sign_in, signed_in_with_second_factor
 

@@ -10,8 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import Organisation
 from casework.models import AccessLog
-from partners.models import Organisation, Share
+from partners.models import Share
 from tests.api_helpers import make_token, share
 from tests.factories import CaseFactory, UserFactory
 

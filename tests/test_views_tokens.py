@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from partners.models import ApiToken
+from accounts.models import ApiToken
 from tests.api_helpers import make_token
 from tests.factories import OrganisationFactory, UserFactory
 

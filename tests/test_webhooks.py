@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from celery.exceptions import Retry
 
+from accounts.models import Organisation
 from casework import services as case_services
 from partners import webhooks
-from partners.models import Organisation, WebhookDelivery
+from partners.models import WebhookDelivery
 from partners.tasks import deliver_webhook, sweep_webhooks
 from tests.api_helpers import share
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory

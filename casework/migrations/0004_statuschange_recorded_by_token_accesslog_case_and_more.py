@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('casework', '0003_accesslog'),
         ('partners', '0003_apitoken_webhookendpoint_idempotencyrecord_share_and_more'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('partners', '0001_initial'),
     ]
 
     operations = [
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='accesslog',
             name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='user'),
         ),
         migrations.AddIndex(
             model_name='accesslog',

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('casework', '0006_retentionrun'),
         ('partners', '0003_apitoken_webhookendpoint_idempotencyrecord_share_and_more'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('partners', '0001_initial'),
     ]
 
     operations = [
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='statuschange',
             name='recorded_by',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by'),
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='recorded by'),
         ),
         migrations.AlterField(
             model_name='statuschange',

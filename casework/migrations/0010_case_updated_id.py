@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('casework', '0009_fewer_indexes'),
         ('partners', '0004_authevent'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('partners', '0001_initial'),
     ]
 
     operations = [

@@ -7,8 +7,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from partners import services
-from partners.models import ApiToken
+from accounts.models import ApiToken
+from partners import tokens
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         keyword, _, raw = header.partition(" ")
         if keyword.lower() != self.keyword.lower() or not raw.strip():
             raise exceptions.AuthenticationFailed("Send the token as: Authorization: Bearer <token>.")
-        token = services.authenticate_token(raw)
+        token = tokens.authenticate_token(raw)
         if token is None:
             raise exceptions.AuthenticationFailed("The token is unknown, revoked or expired.")
         return TokenPrincipal(token), token

@@ -10,9 +10,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import Organisation
 from casework.models import Case, DisplacedPrecision, Institution, Oblast, Placement, Sex, Status, StatusChange
 from casework.services import PARTNER_TARGETS
-from partners.models import Organisation
 from partners.selectors import intermediaries
 
 _DATETIME = serializers.DateTimeField()

@@ -30,6 +30,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from accounts.models import ApiToken, Organisation
 from casework import services
 from casework.audit import log_access
 from casework.models import AccessLog, Case, Oblast, Status
@@ -46,7 +47,7 @@ from partners.api.serializers import (
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
 )
-from partners.models import ApiToken, IdempotencyRecord, Organisation, ShareScope
+from partners.models import IdempotencyRecord, ShareScope
 from partners.selectors import api_case_history, api_cases, intermediaries
 from reports.selectors import latest_snapshot
 

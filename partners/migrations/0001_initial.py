@@ -3,7 +3,7 @@
 import django.contrib.auth.validators
 import django.db.models.deletion
 import django.utils.timezone
-import partners.models
+import django.contrib.auth.models
 from django.db import migrations, models
 
 
@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'users',
             },
             managers=[
-                ('objects', partners.models.OrganisationUserManager()),
+                ('objects', django.contrib.auth.models.UserManager()),
             ],
         ),
     ]

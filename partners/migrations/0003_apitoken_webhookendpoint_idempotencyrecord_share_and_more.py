@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('expires_at', models.DateTimeField(blank=True, null=True, verbose_name='expires at')),
                 ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used')),
                 ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='revoked at')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='created by')),
                 ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='api_tokens', to='partners.organisation', verbose_name='organisation')),
             ],
             options={
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 ('salt', models.CharField(editable=False, max_length=32)),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='created by')),
                 ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='webhooks', to='partners.organisation', verbose_name='organisation')),
             ],
             options={
@@ -75,10 +75,10 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='shared at')),
                 ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='revoked at')),
                 ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shares', to='casework.case', verbose_name='case')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='shared by')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='shared by')),
                 ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shares_given', to='partners.organisation', verbose_name='owner')),
                 ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shares_received', to='partners.organisation', verbose_name='partner')),
-                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='revoked by')),
+                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='revoked by')),
             ],
             options={
                 'verbose_name': 'share',

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('partners', '0001_initial'),
     ]
 
     operations = [
@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 ('source_last_change_id', models.BigIntegerField(blank=True, null=True, verbose_name='last status change id')),
                 ('source_last_case_update', models.DateTimeField(blank=True, null=True, verbose_name='last case update')),
                 ('error', models.TextField(blank=True, verbose_name='error')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by')),
+                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='partners.user', verbose_name='requested by')),
             ],
             options={
                 'verbose_name': 'figures snapshot',

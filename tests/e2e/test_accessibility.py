@@ -21,11 +21,12 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from accounts.models import Organisation, Role, User
 from casework import services
 from casework.models import Case, Institution
 from partners import services as partner_services
+from partners import tokens as partner_tokens
 from partners import webhooks
-from partners.models import Organisation, Role, User
 from reports import services as report_services
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
@@ -96,7 +97,7 @@ def register(transactional_db) -> dict[str, Any]:
         expires_at=None,
         shared_by=people[Role.SUPERVISOR],
     )
-    partner_services.create_token(organisation=ngo_a, scope="read", created_by=people[Role.ORG_ADMIN], name="Sync")
+    partner_tokens.create_token(organisation=ngo_a, scope="read", created_by=people[Role.ORG_ADMIN], name="Sync")
     webhooks.create_endpoint(
         organisation=ngo_a, url="https://partner.example.org/hook", created_by=people[Role.ORG_ADMIN]
     )
@@ -134,7 +135,7 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             "/admin/",
             f"/admin/casework/case/{case.pk}/change-status/",
             "/admin/casework/case/add/",
-            "/admin/partners/user/add/",
+            "/admin/accounts/user/add/",
             *_admin_pages(),
         ],
     }

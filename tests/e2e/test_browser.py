@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from partners.models import Organisation, Role
+from accounts.models import Organisation, Role
 from tests.e2e.conftest import CHROMIUM, PASSWORD
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
 

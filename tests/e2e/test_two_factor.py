@@ -11,7 +11,7 @@ import re
 import pytest
 from django_otp.oath import totp
 
-from partners.models import Role
+from accounts.models import Role
 from tests.e2e.conftest import CHROMIUM, PASSWORD
 from tests.factories import OrganisationFactory, UserFactory
 

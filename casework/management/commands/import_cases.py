@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import ngettext
 
+from accounts.models import Organisation
 from casework.importer import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, apply_import, plan_import
-from partners.models import Organisation
 
 
 class Command(BaseCommand):

@@ -19,9 +19,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_otp.plugins.otp_static.models import StaticToken  # type: ignore[import-untyped, unused-ignore]
 
+from accounts.models import User
+from accounts.permissions import second_factor_required
+from accounts.two_factor import new_backup_codes
 from casework.demo import DEMO_AS_OF, DemoResult, seed_demo
-from partners.auth import new_backup_codes, second_factor_required
-from partners.models import User
 
 BANNER = "SYNTHETIC DEMO DATA: invented organisations, institutions and cases; no real person's data."
 DEMO_BACKUP_CODES = 5

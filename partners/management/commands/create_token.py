@@ -3,9 +3,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from partners import services
-from partners.management.commands._errors import command_error
-from partners.models import Organisation, ShareScope
+from accounts.management.commands._errors import command_error
+from accounts.models import Organisation
+from partners import tokens
+from partners.models import ShareScope
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         except Organisation.DoesNotExist:
             raise CommandError(f"organisation: no organisation has the slug {options['organisation']!r}.") from None
         try:
-            token, plain = services.create_token(
+            token, plain = tokens.create_token(
                 organisation=organisation,
                 scope=options["scope"],
                 created_by=None,

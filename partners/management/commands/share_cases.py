@@ -5,11 +5,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.management.commands._errors import command_error
+from accounts.models import Organisation
 from casework.models import Case
 from casework.references import normalise_reference
 from partners import services
-from partners.management.commands._errors import command_error
-from partners.models import Organisation, ShareScope
+from partners.models import ShareScope
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from partners.models import Organisation
+from accounts.models import Organisation
 from reports import exports, services
 from reports.disclosure import publish
 from reports.figures import compute_figures, consistent_read

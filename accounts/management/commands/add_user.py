@@ -3,9 +3,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from partners import services
-from partners.management.commands._errors import command_error
-from partners.models import Organisation, Role
+from accounts import services
+from accounts.management.commands._errors import command_error
+from accounts.models import Organisation, Role
 
 
 class Command(BaseCommand):

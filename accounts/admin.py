@@ -9,9 +9,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from partners import services
-from partners.auth import end_sessions
-from partners.models import AuthEvent, Organisation, User
+from accounts import services
+from accounts.models import AuthEvent, Organisation, User
+from accounts.sessions import end_sessions
 
 
 @admin.register(Organisation)

@@ -1,0 +1,68 @@
+"""Forms of the sign-in and account pages, and the form helper every app's forms share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
+
+
+class ServiceErrorsForm(forms.Form):
+    """A form that shows a service's refusals next to the fields they concern."""
+
+    # The services name some fields differently from the forms.
+    service_field_names: dict[str, str] = {}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        for field_name, messages in error.message_dict.items():
+            target = self.service_field_names.get(field_name, field_name)
+            for message in messages:
+                self.add_error(target if target in self.fields else None, message)
+
+
+class CodeForm(forms.Form):
+    token = forms.CharField(
+        label=gettext_lazy("Code"),
+        help_text=gettext_lazy("The 6-digit code your authenticator app shows now, or one of your backup codes."),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false", "autofocus": True}
+        ),
+    )
+
+    def clean_token(self) -> str:
+        # People copy codes with spaces or dashes; backup codes are lower case.
+        token: str = self.cleaned_data["token"]
+        return "".join(ch for ch in token if ch.isalnum()).lower()
+
+
+class SetupCodeForm(CodeForm):
+    token = forms.CharField(
+        label=gettext_lazy("Code from the app"),
+        help_text=gettext_lazy("After adding the account, type the 6-digit code the app shows."),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false", "autofocus": True}
+        ),
+    )
+
+
+class PasswordForm(PasswordChangeForm):
+    """Django's form, with the browser told which fields are which (password managers fill them right)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].widget.attrs.update(autocomplete="current-password", autofocus=True)
+        self.fields["new_password1"].widget.attrs["autocomplete"] = "new-password"
+        self.fields["new_password2"].widget.attrs["autocomplete"] = "new-password"
+
+
+class RemoveAppForm(forms.Form):
+    password = forms.CharField(
+        label=gettext_lazy("Your password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        strip=False,
+    )

@@ -1,0 +1,152 @@
+"""Who may do what (DESIGN.md section 5): the one home of every role rule.
+
+Every door (views, services, selectors, the admin, the API, commands) asks
+these predicates; none writes a role rule of its own. A predicate takes
+anything with ``role`` and ``is_superuser`` (a user, or a service's actor), and
+for rules about an organisation's own things, the organisation concerned.
+
+| action                                   | caseworker | supervisor | analyst | org admin | superuser |
+|------------------------------------------|------------|------------|---------|-----------|-----------|
+| read case records (own organisation's)   | yes        | yes        | no      | yes       | yes       |
+| create, edit, move cases forward         | yes        | yes        | no      | no        | yes       |
+| correct, withdraw, mark duplicate        | no         | yes        | no      | no        | yes       |
+| share cases, read a case's access log,   | no         | yes        | no      | no        | yes       |
+| export case lists                        |            |            |         |           |           |
+| manage the organisation's people, API    | no         | no         | no      | own org   | yes       |
+| tokens and webhooks                      |            |            |         |           |           |
+| ask for new figures (snapshots)          | no         | yes        | yes     | no        | yes       |
+| prepare a release / approve one          | no         | yes / yes  | yes / no| no        | yes / yes |
+| pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
+
+Partner tokens act only through shares (partners.selectors); the exact
+figures each reader sees are decided in ``exact_figures_scope``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from accounts.models import Role
+
+
+class HasRole(Protocol):
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def is_superuser(self) -> bool: ...
+
+
+CASE_READER_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ORG_ADMIN})
+CASE_EDITOR_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR})
+SNAPSHOT_REQUESTER_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST})
+RELEASE_PREPARER_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST})
+RELEASE_APPROVER_ROLES = frozenset({Role.SUPERVISOR})
+ROLES_WITH_SECOND_FACTOR = frozenset({Role.SUPERVISOR, Role.ORG_ADMIN})
+
+
+def _active(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", True) and getattr(user, "is_active", True))
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def can_read_cases(user: Any) -> bool:
+    """Case records (an analyst sees aggregate figures only)."""
+    return _active(user) and (bool(user.is_superuser) or user.role in CASE_READER_ROLES)
+
+
+def can_edit_cases(who: HasRole) -> bool:
+    """Create cases, edit their fields and move them forward."""
+    return bool(who.is_superuser) or who.role in CASE_EDITOR_ROLES
+
+
+def can_correct_cases(who: HasRole) -> bool:
+    """Move a case backwards (a correction), withdraw it, or mark it a duplicate."""
+    return bool(who.is_superuser) or who.role == Role.SUPERVISOR
+
+
+def can_share_cases(user: Any) -> bool:
+    """Share cases with partners and revoke shares."""
+    return can_read_cases(user) and can_correct_cases(user)
+
+
+def can_read_access_log(user: Any) -> bool:
+    """Who read or changed a case."""
+    return can_share_cases(user)
+
+
+def can_export_cases(user: Any) -> bool:
+    """The case list as a file: anonymised fields, every exported case logged."""
+    return can_share_cases(user)
+
+
+# --- the organisation --------------------------------------------------------------------
+
+
+def can_manage_organisation(user: Any, organisation_id: int | None = None) -> bool:
+    """Manage an organisation's people, API tokens and webhooks: its admin, or a superuser.
+
+    Without ``organisation_id``: whether the user manages their own organisation at all.
+    """
+    if not _active(user):
+        return False
+    if user.is_superuser:
+        return True
+    if user.role != Role.ORG_ADMIN:
+        return False
+    return organisation_id is None or organisation_id == user.organisation_id
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+class FiguresScope(enum.Enum):
+    ALL = "all"  # exact figures of every organisation's cases
+    ORGANISATION = "organisation"  # exact figures of the reader's organisation's cases
+    PUBLISHED = "published"  # published figures only
+
+
+EXACT_ALL_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN})
+
+
+def exact_figures_scope(user: Any) -> FiguresScope:
+    """Which exact figures a reader may see: all cases, their organisation's, or none (published only)."""
+    if not _active(user):
+        return FiguresScope.PUBLISHED
+    if user.is_superuser or user.role in EXACT_ALL_ROLES:
+        return FiguresScope.ALL
+    if user.role == Role.CASEWORKER:
+        return FiguresScope.ORGANISATION
+    return FiguresScope.PUBLISHED
+
+
+def can_request_snapshots(user: Any) -> bool:
+    return _active(user) and (bool(user.is_superuser) or user.role in SNAPSHOT_REQUESTER_ROLES)
+
+
+def can_prepare_release(user: Any) -> bool:
+    return _active(user) and (bool(user.is_superuser) or user.role in RELEASE_PREPARER_ROLES)
+
+
+def can_approve_release(user: Any) -> bool:
+    return _active(user) and (bool(user.is_superuser) or user.role in RELEASE_APPROVER_ROLES)
+
+
+# --- signing in ----------------------------------------------------------------------------
+
+
+def second_factor_required(user: Any) -> bool:
+    """Superusers, staff (the admin), supervisors and organisation admins; everyone with OTP_REQUIRED_FOR_ALL."""
+    if user is None or not user.is_authenticated:
+        return False
+    return bool(
+        settings.OTP_REQUIRED_FOR_ALL
+        or user.is_superuser
+        or user.is_staff
+        or getattr(user, "role", None) in ROLES_WITH_SECOND_FACTOR
+    )
