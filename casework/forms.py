@@ -13,7 +13,9 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation, Role, User
+from accounts.forms import ServiceErrorsForm
+from accounts.models import Organisation, User
+from accounts.permissions import CASE_EDITOR_ROLES
 from casework import selectors, services
 from casework.collation import alphabetical_choices
 from casework.models import (
@@ -32,7 +34,6 @@ from casework.models import (
     StatusChange,
 )
 from casework.references import REFERENCE_RE, normalise_reference
-from partners.models import ShareScope
 
 ISO_DATE = "%Y-%m-%d"
 CLOSING_KINDS = frozenset({services.MoveKind.DUPLICATE, services.MoveKind.WITHDRAW})
@@ -251,69 +252,6 @@ class CaseFilter(django_filters.FilterSet):
         return described
 
 
-# --- sharing cases with a partner ----------------------------------------------
-
-
-# A share's end date, at the latest (longer is what an empty date is for).
-MAX_SHARE_DAYS = 20 * 365
-
-
-class ShareForm(forms.Form):
-    """The terms of a share; partners.services.share_cases applies the rules."""
-
-    partner = forms.ModelChoiceField(
-        label=_("Partner organisation"),
-        queryset=Organisation.objects.none(),
-        to_field_name="slug",
-        empty_label=_("Choose a partner"),
-    )
-    scope = forms.ChoiceField(
-        label=_("Access"),
-        choices=ShareScope.choices,
-        initial=ShareScope.READ,
-        widget=forms.RadioSelect,
-        help_text=_("Read and update lets the partner report forward moves of the case through the API."),
-    )
-    expires_on = forms.DateField(
-        label=_("Shared until (optional)"),
-        required=False,
-        widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),
-        help_text=_("The share ends after this day. Leave it empty to share until you revoke it."),
-    )
-
-    def __init__(self, data: Any = None, *, user: User, **kwargs: Any) -> None:
-        super().__init__(data, **kwargs)
-        partner: Any = self.fields["partner"]
-        partner.queryset = selectors.share_partners(user)
-        partner.label_from_instance = lambda organisation: (
-            f"{organisation.display_name} ({organisation.get_kind_display()})"
-        )
-        self.fields["expires_on"].widget.attrs["min"] = timezone.localdate().isoformat()
-
-    def clean_expires_on(self) -> dt.date | None:
-        day: dt.date | None = self.cleaned_data.get("expires_on")
-        if day is not None and day > timezone.localdate() + dt.timedelta(days=MAX_SHARE_DAYS):
-            raise ValidationError(
-                _("Choose an end date within %(years)s years, or leave it empty for a share without end."),
-                params={"years": MAX_SHARE_DAYS // 365},
-            )
-        return day
-
-    def expires_at(self) -> dt.datetime | None:
-        """The end of the chosen day, in the server's time zone."""
-        day = self.cleaned_data.get("expires_on")
-        if day is None:
-            return None
-        return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        names = {"expires": "expires_on"}
-        for field_name, messages in error.message_dict.items():
-            target = names.get(field_name, field_name)
-            for message in messages:
-                self.add_error(target if target in self.fields else None, message)
-
-
 # --- creating and editing a case ---------------------------------------------
 
 
@@ -334,7 +272,7 @@ def name_birth_date_identifier(name: str, birth_date: dt.date) -> str:
     return f"{name.strip()}|{birth_date.isoformat()}"
 
 
-class CaseForm(forms.Form):
+class CaseForm(ServiceErrorsForm):
     """Every field of a case record (DESIGN.md section 2). The rules are checked by the services."""
 
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, initial=Sex.UNKNOWN, widget=forms.RadioSelect)
@@ -428,9 +366,7 @@ class CaseForm(forms.Form):
         super().__init__(data, **kwargs)
         self.case = case
         self.actor = actor
-        assignees = Q(
-            organisation_id=actor.organisation_id, is_active=True, role__in=[Role.CASEWORKER, Role.SUPERVISOR]
-        )
+        assignees = Q(organisation_id=actor.organisation_id, is_active=True, role__in=CASE_EDITOR_ROLES)
         if case is not None and case.assigned_to_id is not None:
             # Keep the current assignee choosable even if no longer a caseworker, or saving would unassign.
             assignees |= Q(pk=case.assigned_to_id)
@@ -440,7 +376,7 @@ class CaseForm(forms.Form):
         if case is None:
             del self.fields["version"]
             self.fields["reported_on"].initial = timezone.localdate()
-            if actor.user is not None and actor.role in {Role.CASEWORKER, Role.SUPERVISOR}:
+            if actor.user is not None and actor.role in CASE_EDITOR_ROLES:
                 self.fields["assigned_to"].initial = actor.user.pk
         else:
             self.fields["version"].required = True
@@ -512,13 +448,6 @@ class CaseForm(forms.Form):
                 )
             )
         return found
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        """Show the service's refusals next to the fields they concern."""
-        for field_name, messages in error.message_dict.items():
-            target = field_name if field_name in self.fields else None
-            for message in messages:
-                self.add_error(target, message)
 
     def fieldsets(self) -> list[tuple[Any, list[forms.BoundField]]]:
         """The fields grouped for the page, in reading order."""

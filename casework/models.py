@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import localized_name
@@ -44,8 +45,9 @@ class Oblast(models.TextChoices):
     KHERSON = "UA-65", _("Kherson oblast")
     KHMELNYTSKYI = "UA-68", _("Khmelnytskyi oblast")
     CHERKASY = "UA-71", _("Cherkasy oblast")
-    CHERNIVTSI = "UA-74", _("Chernivtsi oblast")
-    CHERNIHIV = "UA-77", _("Chernihiv oblast")
+    # ISO 3166-2:UA: UA-74 is Chernihiv oblast, UA-77 Chernivtsi oblast.
+    CHERNIHIV = "UA-74", _("Chernihiv oblast")
+    CHERNIVTSI = "UA-77", _("Chernivtsi oblast")
 
 
 class Sex(models.TextChoices):
@@ -337,6 +339,34 @@ class StatusChange(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise PermissionError("Status changes are append-only and cannot be deleted.")
+
+
+class StatusEvent(models.Model):
+    """The outbox: a status change to be announced, written in the transaction that recorded the change.
+
+    Whoever follows cases (partners' webhooks) claims unprocessed events and marks them processed
+    when they have acted on them; a change whose announcement failed stays unprocessed and is
+    claimed again by the periodic sweep. casework itself never needs to know who follows.
+    """
+
+    status_change = models.OneToOneField(
+        StatusChange, verbose_name=_("status change"), on_delete=models.PROTECT, related_name="event"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("status event")
+        verbose_name_plural = _("status events")
+        ordering = ["id"]
+        # The sweep reads the few unprocessed events; processed ones are never scanned.
+        indexes = [
+            models.Index(fields=["id"], name="statusevent_unprocessed", condition=models.Q(processed_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status_change_id} ({'processed' if self.processed_at else 'pending'})"
 
 
 class CaseEdit(models.Model):

@@ -14,7 +14,7 @@ from django.db.models import Case as SqlCase
 from django.db.models import Count, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 
-from accounts.models import Organisation, Role
+from accounts.permissions import can_read_cases
 from casework.models import (
     CLOSED_STATUSES,
     MAIN_PATH,
@@ -27,22 +27,9 @@ from casework.models import (
     StatusChange,
 )
 from casework.references import normalise_reference
-from partners.models import Share
 
 if TYPE_CHECKING:
     from accounts.models import User
-
-# Roles that may read case records (analysts see aggregate figures only).
-CASE_READER_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ORG_ADMIN})
-
-
-def can_read_cases(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.role in CASE_READER_ROLES)
-
-
-def can_share(user: User) -> bool:
-    """Sharing cases with partners, and reading who accessed a case, are a supervisor's (DESIGN.md section 5)."""
-    return can_read_cases(user) and (user.is_superuser or user.role == Role.SUPERVISOR)
 
 
 def visible_cases(user: User) -> QuerySet[Case]:
@@ -187,16 +174,6 @@ def case_edits(case: Case) -> QuerySet[CaseEdit]:
 
 
 # --- sharing with partners and the access log ---------------------------------------
-
-
-def live_shares(case: Case) -> QuerySet[Share]:
-    """The shares of a case that give a partner access now (not revoked, not expired)."""
-    return Share.objects.active().filter(case=case).select_related("partner", "created_by").order_by("partner__name")
-
-
-def share_partners(user: User) -> QuerySet[Organisation]:
-    """Whom a user's organisation may share with: every other organisation, intermediaries and NGOs alike."""
-    return Organisation.objects.exclude(pk=user.organisation_id).order_by("name", "slug")
 
 
 def case_access_log(case: Case) -> QuerySet[AccessLog]:

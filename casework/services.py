@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,9 @@ from django.db.models import Max
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Organisation, Role
+from accounts import permissions
+from accounts.models import Organisation
+from casework import signals
 from casework.models import (
     MAIN_PATH,
     RISK_FLAGS,
@@ -38,6 +40,7 @@ from casework.models import (
     Source,
     Status,
     StatusChange,
+    StatusEvent,
 )
 from casework.references import new_reference
 from casework.screening import linkage_digest, screen_text
@@ -88,9 +91,20 @@ class StaleVersion(Exception):
         )
 
 
+# What a grant (a partner's share of a case) allows, as read under the case's row lock: "update",
+# "read", or None for no live grant. Given by the door that knows grants (partners), so that
+# casework need not know them.
+GrantScope = Callable[[int], "str | None"]
+UPDATE_GRANT = "update"
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a user, or a system door (import, partner token) acting for an organisation."""
+    """Who is acting: a user, or a system door (import, partner token) acting for an organisation.
+
+    A partner's token acts on another organisation's cases only through a grant: ``grant_scope``
+    says, for a case id and under that case's lock, what the grant allows now.
+    """
 
     organisation_id: int
     role: str
@@ -98,6 +112,7 @@ class Actor:
     label: str = ""
     is_superuser: bool = False
     token: ApiToken | None = None
+    grant_scope: GrantScope | None = None
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
@@ -109,12 +124,13 @@ class Actor:
         )
 
     @classmethod
-    def for_token(cls, token: ApiToken) -> Actor:
+    def for_token(cls, token: ApiToken, *, grant_scope: GrantScope) -> Actor:
         return cls(
             organisation_id=token.organisation_id,
             role=PARTNER_ROLE,
             token=token,
             label=f"API token {token.prefix}",
+            grant_scope=grant_scope,
         )
 
     @property
@@ -123,11 +139,11 @@ class Actor:
 
     @property
     def can_correct(self) -> bool:
-        return self.is_superuser or self.role == Role.SUPERVISOR
+        return permissions.can_correct_cases(self)
 
     @property
     def can_edit(self) -> bool:
-        return self.is_superuser or self.role in {Role.CASEWORKER, Role.SUPERVISOR}
+        return permissions.can_edit_cases(self)
 
     def describe(self) -> str:
         if self.user is not None:
@@ -274,15 +290,12 @@ def _scoped_case_for_update(*, case_id: int, actor: Actor) -> Case:
         raise CaseNotFound from None
     if actor.is_superuser or case.organisation_id == actor.organisation_id:
         return case
-    if actor.is_partner:
-        from partners.models import Share, ShareScope
-
-        # Checked under the case's lock: a share revoked a moment ago no longer counts.
-        shares = Share.objects.active().filter(case_id=case.pk, partner_id=actor.organisation_id)
-        scopes = set(shares.values_list("scope", flat=True))
-        if ShareScope.UPDATE in scopes:
+    if actor.is_partner and actor.grant_scope is not None:
+        # Read under the case's lock: a share revoked a moment ago no longer counts.
+        scope = actor.grant_scope(case.pk)
+        if scope == UPDATE_GRANT:
             return case
-        if scopes:
+        if scope is not None:
             raise NotPermitted(_("This case is shared with your organisation for reading only."))
     raise CaseNotFound
 
@@ -376,7 +389,10 @@ def change_status(
         locked.version += 1
         locked.last_change_at = now
         locked.save(update_fields=["status", "version", "last_change_at", "updated_at"])
-        transaction.on_commit(partial(_announce_status_change, change.pk))
+        # Announced to whoever follows the case (partners' webhooks) through the outbox, written in
+        # this transaction: the announcement cannot be lost, and casework needs to know nobody.
+        StatusEvent.objects.create(status_change=change)
+        transaction.on_commit(partial(signals.status_change_recorded.send, sender=StatusChange, change_id=change.pk))
     case.status, case.version, case.last_change_at = locked.status, locked.version, locked.last_change_at
     return change
 
@@ -447,18 +463,6 @@ def validate_case_values(values: Mapping[str, Any], *, today: dt.date) -> dict[s
         except ValidationError as exc:
             errors.setdefault("notes", []).extend(exc.message_dict["notes"])
     return errors
-
-
-def _announce_status_change(change_id: int) -> None:
-    """After commit: queue the webhook events for the partners the case is shared with."""
-    from partners.tasks import fan_out_status_change
-
-    try:
-        fan_out_status_change.delay(change_id)
-    except Exception:
-        # The change is committed; a broker outage must not turn it into an error.
-        # The periodic sweep (partners.tasks.sweep_unannounced_changes) catches up.
-        logger.exception("Could not queue webhook events for status change %s", change_id)
 
 
 def _generate_unique_reference() -> str:

@@ -1,10 +1,12 @@
 """The caseworker pages: thin doors onto casework.selectors (reads) and casework.services (writes).
 
-Permissions (DESIGN.md section 5): every page needs a signed-in user; case
+Permissions (accounts.permissions): every page needs a signed-in user; case
 pages need a role that reads cases (an analyst is refused with 403); another
 organisation's case, or an unknown reference, is a 404 and never appears in
 a list or a count. Creating, editing and moving cases need a role that edits;
-sharing with partners and reading a case's access log need a supervisor.
+reading a case's access log and exporting need a supervisor. Other apps add
+sections to the case page and the case list (casework.sections): partners'
+sharing is one.
 
 Every page that shows cases writes the access log (casework.audit): one row
 per case shown, in one query, and none for a refused or missing case.
@@ -12,9 +14,8 @@ per case shown, in one query, and none for a refused or missing case.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -27,32 +28,21 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
-from casework import selectors, services
+from accounts import permissions
+from accounts.requests import signed_in_user
+from casework import exports, sections, selectors, services
 from casework.audit import log_access
-from casework.forms import CaseFilter, CaseForm, ShareForm, StatusChangeForm
+from casework.forms import CaseFilter, CaseForm, StatusChangeForm
 from casework.models import AccessLog, Case
-from casework.references import normalise_reference
 from casework.screening import find_personal_data
-from partners import services as partner_services
-from partners.models import Share, ShareScope
 
 CASES_PER_PAGE = 50
 ACCESS_LOG_PER_PAGE = 50
-# One bulk share at most: beyond this, narrow the filter (and keep each write a reasonable size).
-MAX_BULK_SHARE = 10_000
 View = Callable[..., HttpResponseBase]
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User), "views below run behind login_required"
-    return user
+_user = signed_in_user
 
 
 def forbidden(request: HttpRequest, message: str | None = None) -> HttpResponse:
@@ -98,7 +88,7 @@ def case_reader_required(view: View) -> View:
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not selectors.can_read_cases(_user(request)):
+        if not permissions.can_read_cases(_user(request)):
             return forbidden(request, _("Your role gives access to aggregate figures only, not to case records."))
         return view(request, *args, **kwargs)
 
@@ -111,7 +101,7 @@ def case_editor_required(view: View) -> View:
     @case_reader_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not services.Actor.for_user(_user(request)).can_edit:
+        if not permissions.can_edit_cases(_user(request)):
             return forbidden(request, _("Your role may read cases but not create, edit or move them."))
         return view(request, *args, **kwargs)
 
@@ -119,12 +109,12 @@ def case_editor_required(view: View) -> View:
 
 
 def supervisor_required(view: View) -> View:
-    """A reader whose role may share cases with partners and read who accessed them."""
+    """A reader whose role may share cases with partners, export them and read who accessed them."""
 
     @case_reader_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not selectors.can_share(_user(request)):
+        if not permissions.can_read_access_log(_user(request)):
             return forbidden(request, _("Only a supervisor may share cases and see who accessed them."))
         return view(request, *args, **kwargs)
 
@@ -156,15 +146,20 @@ def _log(request: HttpRequest, action: str, cases: Any) -> None:
 @require_GET
 def home(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
-    if not selectors.can_read_cases(user):
+    if not permissions.can_read_cases(user):
         return redirect("figures")  # an analyst's home: the figures
     summary = selectors.home_summary(user, now=timezone.now())
-    actor = services.Actor.for_user(user)
-    return render(
-        request,
-        "casework/home.html",
-        {"nav": "home", "summary": summary, "can_edit": actor.can_edit, "idle_days": selectors.IDLE_DAYS},
-    )
+    # The page names cases (references and statuses): each is logged as listed, once.
+    shown = {case.pk: case for case in (*summary.idle_cases, *summary.assigned_cases)}
+    shown.update((change.case_id, change.case) for change in summary.latest_changes)
+    _log(request, AccessLog.Action.LIST, shown.values())
+    context = {
+        "nav": "home",
+        "summary": summary,
+        "can_edit": permissions.can_edit_cases(user),
+        "idle_days": selectors.IDLE_DAYS,
+    }
+    return render(request, "casework/home.html", context)
 
 
 # --- case list ----------------------------------------------------------------------
@@ -175,97 +170,55 @@ def home(request: HttpRequest) -> HttpResponseBase:
 def case_list(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
     filters = CaseFilter(request.GET, queryset=selectors.case_rows(user), request=request)
-    can_share = selectors.can_share(user)
     context: dict[str, Any] = {
         "nav": "cases",
         "filters": filters,
-        "can_edit": services.Actor.for_user(user).can_edit,
-        "can_share": can_share,
+        "can_edit": permissions.can_edit_cases(user),
+        "can_export": permissions.can_export_cases(user),
     }
     if not filters.is_valid():
         # A bad filter or sort value: say which, list nothing rather than something unasked for.
         return render(request, "casework/case_list.html", context, status=400)
     page = _paginate(request, filters.qs)
     _log(request, AccessLog.Action.LIST, page.object_list)
-    context["page"] = page
-    context["sort"] = filters.sort_key
-    if can_share:
-        context["share_form"] = ShareForm(user=user)
-        context["filter_query"] = _filter_query(request.GET)
+    filter_query = filter_query_of(request.GET)
+    context.update(
+        page=page,
+        sort=filters.sort_key,
+        filter_query=filter_query,
+        sections=sections.case_list_sections(
+            request, sections.CaseListState(filter_query=filter_query, count=page.paginator.count)
+        ),
+    )
     return render(request, "casework/case_list.html", context)
-
-
-EXPORT_LIMIT = 50_000
-EXPORT_COLUMNS = (
-    "reference",
-    "status",
-    "sex",
-    "birth_year",
-    "age_band",
-    "oblast",
-    "reported_on",
-    "displaced_on",
-    "placement",
-    "institution",
-    "risk_flags",
-    "last_change_at",
-)
 
 
 @supervisor_required
 @require_GET
 def case_export(request: HttpRequest) -> HttpResponseBase:
-    """The filtered case list as CSV: supervisors only, every exported case logged.
-
-    Notes and identifiers never leave in an export: only the anonymised fields of the list.
-    """
+    """The filtered case list as CSV: supervisors only, every exported case logged (casework.exports)."""
     user = _user(request)
-    filters = CaseFilter(request.GET, queryset=selectors.case_rows(user).select_related("institution"), request=request)
-    back = f"{reverse('case-list')}?{_filter_query(request.GET)}"
+    filters = CaseFilter(request.GET, queryset=selectors.case_rows(user), request=request)
+    back = f"{reverse('case-list')}?{filter_query_of(request.GET)}"
     if not filters.is_valid():
         messages.error(request, _("The filter is not valid: correct it, then export again."))
         return redirect(back)
-    cases = list(filters.qs[: EXPORT_LIMIT + 1])
-    if len(cases) > EXPORT_LIMIT:
+    try:
+        cases = exports.export_cases(user=user, cases=filters.qs, request=request)
+    except exports.ExportTooLarge:
         messages.error(
             request,
             _("An export holds at most %(limit)s cases: narrow the filter.")
-            % {"limit": formats.number_format(EXPORT_LIMIT, force_grouping=True)},
+            % {"limit": formats.number_format(exports.EXPORT_LIMIT, force_grouping=True)},
         )
         return redirect(back)
-    log_access(
-        action=AccessLog.Action.EXPORT,
-        door=AccessLog.Door.EXPORT,
-        organisation_id=user.organisation_id,
-        case_ids=[case.pk for case in cases],
-        user=user,
-        request=request,
-    )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="cases-{timezone.localdate().isoformat()}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(EXPORT_COLUMNS)
-    for case in cases:
-        writer.writerow(
-            [
-                case.reference,
-                case.status,
-                case.sex,
-                case.birth_year or "",
-                case.age_band,
-                case.oblast,
-                case.reported_on.isoformat(),
-                case.displaced_on.isoformat() if case.displaced_on else "",
-                case.placement,
-                case.institution.code if case.institution else "",
-                " ".join(case.risk_flags),
-                case.last_change_at.isoformat() if case.last_change_at else "",
-            ]
-        )
+    exports.write_csv(cases, response)
     return response
 
 
-def _filter_query(query: QueryDict) -> str:
+def filter_query_of(query: QueryDict) -> str:
     """The list's filters and sort as a query string, without the page number."""
     kept = query.copy()
     kept.pop("page", None)
@@ -385,29 +338,28 @@ def _status_form(case: Case, actor: services.Actor) -> StatusChangeForm | None:
     return status_form
 
 
-def _detail(
+def render_case_page(
     request: HttpRequest,
     case: Case,
     *,
-    status_form: StatusChangeForm | None,
-    share_form: ShareForm | None = None,
+    status_form: StatusChangeForm | bool | None = True,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    """The case page. ``status_form`` True: a blank one when the reader may move the case.
+    ``overrides``: parts of a section's context (another app's form sent back with its errors)."""
     user = _user(request)
     actor = services.Actor.for_user(user)
-    can_share = selectors.can_share(user)
     context: dict[str, Any] = {
         "nav": "cases",
         "case": case,
         "history": list(selectors.case_history(case)),
         "edits": list(selectors.case_edits(case)),
         "can_edit": actor.can_edit,
-        "status_form": status_form,
-        "can_share": can_share,
+        "can_read_access_log": permissions.can_read_access_log(user),
+        "status_form": _status_form(case, actor) if status_form is True else status_form or None,
+        "sections": sections.case_page_sections(request, case, overrides=overrides),
     }
-    if can_share:
-        context["shares"] = list(selectors.live_shares(case))
-        context["share_form"] = share_form or ShareForm(user=user)
     _log(request, AccessLog.Action.VIEW, [case])
     return render(request, "casework/case_detail.html", context, status=status)
 
@@ -421,7 +373,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponseBase:
         return not_found(request)
     if case.reference != reference:
         return redirect("case-detail", reference=case.reference)  # e.g. typed in lower case
-    return _detail(request, case, status_form=_status_form(case, services.Actor.for_user(user)))
+    return render_case_page(request, case)
 
 
 def _posted_version(request: HttpRequest) -> int | None:
@@ -458,168 +410,7 @@ def case_status(request: HttpRequest, reference: str) -> HttpResponseBase:
                 _("Status changed to “%(status)s”.") % {"status": change.get_to_status_display()},
             )
             return redirect(reverse("case-detail", kwargs={"reference": case.reference}) + "#timeline")
-    return _detail(request, case, status_form=form, status=400)
-
-
-# --- sharing with partners ------------------------------------------------------------
-
-
-def _shared_message(count: int, partner: Any, scope: str) -> str:
-    scope_label = str(ShareScope(scope).label) if scope in ShareScope.values else scope
-    return ngettext(
-        "%(count)s case shared with %(partner)s (%(scope)s).",
-        "%(count)s cases shared with %(partner)s (%(scope)s).",
-        count,
-    ) % {"count": formats.number_format(count, force_grouping=True), "partner": partner.name, "scope": scope_label}
-
-
-@supervisor_required
-@require_POST
-def case_share(request: HttpRequest, reference: str) -> HttpResponseBase:
-    user = _user(request)
-    case = selectors.get_visible_case(user, reference)
-    if case is None:
-        return not_found(request)
-    form = ShareForm(request.POST, user=user)
-    if form.is_valid():
-        partner = form.cleaned_data["partner"]
-        try:
-            partner_services.share_cases(
-                owner=case.organisation,
-                partner=partner,
-                cases=[case],
-                scope=form.cleaned_data["scope"],
-                expires_at=form.expires_at(),
-                shared_by=user,
-                request=request,
-            )
-        except ValidationError as refusal:
-            form.add_service_errors(refusal)
-        else:
-            messages.success(request, _shared_message(1, partner, form.cleaned_data["scope"]))
-            return redirect(reverse("case-detail", kwargs={"reference": case.reference}) + "#sharing")
-    status_form = _status_form(case, services.Actor.for_user(user))
-    return _detail(request, case, status_form=status_form, share_form=form, status=400)
-
-
-@supervisor_required
-@require_POST
-def case_share_revoke(request: HttpRequest, reference: str, share_id: int) -> HttpResponseBase:
-    user = _user(request)
-    case = selectors.get_visible_case(user, reference)
-    if case is None:
-        return not_found(request)
-    share = Share.objects.select_related("partner").filter(pk=share_id, case=case).first()
-    if share is None:
-        return not_found(request)
-    back = reverse("case-detail", kwargs={"reference": case.reference}) + "#sharing"
-    if share.revoked_at is None and not confirmed(request):
-        return confirm_page(
-            request,
-            title=_("Revoke the share with %(partner)s?") % {"partner": share.partner.display_name},
-            question=_("%(partner)s will no longer see case %(reference)s, from its very next request.")
-            % {"partner": share.partner.display_name, "reference": case.reference},
-            consequence=_("To give access again, share the case anew."),
-            confirm_label=_("Revoke the share"),
-            cancel_url=back,
-            nav="cases",
-        )
-    revoked = partner_services.revoke_shares(owner=case.organisation, shares=[share], revoked_by=user, request=request)
-    if revoked:
-        messages.success(
-            request,
-            _("The share with %(partner)s is revoked: the partner no longer sees this case.")
-            % {"partner": share.partner.display_name},
-        )
-    else:
-        messages.info(request, _("That share had already been revoked."))
-    return redirect(reverse("case-detail", kwargs={"reference": case.reference}) + "#sharing")
-
-
-def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
-@supervisor_required
-@require_http_methods(["GET", "POST"])
-def case_share_bulk(request: HttpRequest) -> HttpResponseBase:
-    """Share several cases at once: the cases ticked in the list, or every case the list's filter matches.
-
-    Sharing by filter takes a confirmation step that shows the count; the count is
-    checked again when confirmed, so that nothing is shared that the user did not see counted.
-    """
-    user = _user(request)
-    by_filter = request.method == "GET" or request.POST.get("mode") == "filter"
-    # Sharing by filter starts with a preview (a link, or the list's button): the count and the terms, to confirm.
-    preview = by_filter and (request.method == "GET" or "expected" not in request.POST)
-    if preview:
-        terms = request.GET if request.method == "GET" else request.POST
-        form = ShareForm(
-            user=user, initial={name: terms.get(name) for name in ShareForm.base_fields if terms.get(name)}
-        )
-    else:
-        form = ShareForm(request.POST, user=user)
-    context: dict[str, Any] = {"nav": "cases", "form": form, "by_filter": by_filter, "limit": MAX_BULK_SHARE}
-    if by_filter:
-        raw_query = request.GET.urlencode() if request.method == "GET" else request.POST.get("filter", "")
-        query = QueryDict(raw_query, mutable=True)
-        for name in ShareForm.base_fields:
-            query.pop(name, None)  # the link may carry the terms too; they are not filters
-        filters = CaseFilter(query, queryset=selectors.case_rows(user), request=request)
-        filter_query = _filter_query(query)
-        context.update(
-            filters=filters,
-            filter_query=filter_query,
-            back=reverse("case-list") + (f"?{filter_query}" if filter_query else ""),
-        )
-        if not filters.is_valid():
-            return render(request, "casework/share_cases.html", context, status=400)
-        # The ids only: sharing needs nothing else, and thousands of full rows would be wasted memory.
-        matching = filters.qs.select_related(None).order_by().only("id", "organisation_id")
-        if preview:
-            context["count"] = matching.count()
-            return render(request, "casework/share_cases.html", context)
-        cases = list(matching[: MAX_BULK_SHARE + 1])
-        context["count"] = len(cases)
-        try:
-            expected = int(request.POST.get("expected", ""))
-        except ValueError:
-            expected = -1
-        if len(cases) != expected:
-            context.update(count_changed=True, confirmed_count=max(expected, 0))
-            return render(request, "casework/share_cases.html", context, status=409)
-    else:
-        references = [normalise_reference(value) for value in request.POST.getlist("case")[:MAX_BULK_SHARE]]
-        cases = list(selectors.visible_cases(user).filter(reference__in=references).order_by("reference"))
-        context.update(cases=cases, count=len(cases), back=_safe_next(request, reverse("case-list")))
-        if not cases:
-            context["nothing_selected"] = True
-            return render(request, "casework/share_cases.html", context, status=400)
-    if not cases or len(cases) > MAX_BULK_SHARE:
-        return render(request, "casework/share_cases.html", context, status=400)
-    if not form.is_valid():
-        return render(request, "casework/share_cases.html", context, status=400)
-    partner = form.cleaned_data["partner"]
-    try:
-        partner_services.share_cases(
-            owner=user.organisation,
-            partner=partner,
-            cases=cases,
-            scope=form.cleaned_data["scope"],
-            expires_at=form.expires_at(),
-            shared_by=user,
-            request=request,
-        )
-    except ValidationError as refusal:
-        form.add_service_errors(refusal)
-        return render(request, "casework/share_cases.html", context, status=400)
-    messages.success(request, _shared_message(len(cases), partner, form.cleaned_data["scope"]))
-    return redirect(context["back"])
+    return render_case_page(request, case, status_form=form, status=400)
 
 
 @supervisor_required

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class PartnersConfig(AppConfig):
     name = "partners"
     verbose_name = _("Partners: shares, webhooks")
+
+    def ready(self) -> None:
+        # Partners' sections on casework's pages (sharing), and the receiver of casework's status events.
+        from partners import announcements, sharing
+
+        sharing.register_sections()
+        announcements.connect()

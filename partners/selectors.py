@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import ApiToken, Organisation
+from accounts.models import ApiToken, Organisation, User
 from casework.models import Case, StatusChange
-from partners.models import Share, WebhookDelivery, WebhookEndpoint
+from casework.references import normalise_reference
+from casework.selectors import visible_cases
+from partners.models import Share, ShareScope, WebhookDelivery, WebhookEndpoint
 
 DENSE_THRESHOLD = 2_000
 
@@ -51,6 +54,16 @@ def api_cases(organisation_id: int, *, at: datetime.datetime | None = None) -> Q
     )
 
 
+def share_scope(organisation_id: int, case_id: int) -> str | None:
+    """What a live share of the case gives the organisation now: "update", "read", or None (no live share)."""
+    scopes = set(
+        Share.objects.active().filter(case_id=case_id, partner_id=organisation_id).values_list("scope", flat=True)
+    )
+    if ShareScope.UPDATE in scopes:
+        return ShareScope.UPDATE
+    return ShareScope.READ if scopes else None
+
+
 def api_case_history(case: Case) -> QuerySet[StatusChange]:
     return StatusChange.objects.filter(case=case).select_related("via").order_by("occurred_on", "id")
 
@@ -88,3 +101,27 @@ def organisation_deliveries(organisation_id: int) -> QuerySet[WebhookDelivery]:
         .annotate(case_reference=F("status_change__case__reference"))
         .order_by("-created_at", "-id")
     )
+
+
+# --- sharing -----------------------------------------------------------------------
+
+
+def live_shares(case: Case) -> QuerySet[Share]:
+    """The shares of a case that give a partner access now (not revoked, not expired)."""
+    return Share.objects.active().filter(case=case).select_related("partner", "created_by").order_by("partner__name")
+
+
+def share_partners(organisation_id: int) -> QuerySet[Organisation]:
+    """Whom an organisation may share with: every other organisation, intermediaries and NGOs alike."""
+    return Organisation.objects.exclude(pk=organisation_id).order_by("name", "slug")
+
+
+def cases_matching(filtered: QuerySet[Case]) -> QuerySet[Case]:
+    """The cases a list's filter matches, for sharing: their ids only (thousands of whole rows would be waste)."""
+    return filtered.select_related(None).order_by().only("id", "organisation_id")
+
+
+def cases_by_reference(user: User, references: Iterable[str]) -> list[Case]:
+    """The cases ticked on a list, among those the user may see (anything else is ignored)."""
+    wanted = [normalise_reference(value) for value in references]
+    return list(visible_cases(user).filter(reference__in=wanted).order_by("reference"))

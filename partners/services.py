@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -75,6 +76,51 @@ def share_cases(
                 request=request,
             )
     return shares
+
+
+class CountChanged(Exception):
+    """The cases to share are no longer the ones the user saw counted: nothing was shared."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
+def share_counted_cases(
+    *,
+    owner: Organisation,
+    partner: Organisation,
+    cases: QuerySet[Case],
+    expected_count: int,
+    limit: int,
+    scope: str,
+    expires_at: datetime.datetime | None,
+    shared_by: User | None,
+    request: Any = None,
+) -> list[Share]:
+    """Share the cases a filter matches, provided they are still as many as the user confirmed.
+
+    Cases added or changed since the count was shown would be shared unseen: then nothing is
+    shared and ``CountChanged`` says how many match now.
+    """
+    chosen = list(cases[: limit + 1])
+    if len(chosen) != expected_count:
+        raise CountChanged(len(chosen))
+    if len(chosen) > limit:
+        raise ValidationError(
+            {"cases": [_("Share at most %(limit)s cases at once: narrow the filter.") % {"limit": limit}]}
+        )
+    if not chosen:
+        raise ValidationError({"cases": [_("No case matches the filter.")]})
+    return share_cases(
+        owner=owner,
+        partner=partner,
+        cases=chosen,
+        scope=scope,
+        expires_at=expires_at,
+        shared_by=shared_by,
+        request=request,
+    )
 
 
 def revoke_shares(*, owner: Organisation, shares: Iterable[Share], revoked_by: User | None, request: Any = None) -> int:

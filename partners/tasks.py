@@ -1,4 +1,9 @@
-"""Celery tasks of the partner API: webhook fan-out and delivery. They take ids, never objects."""
+"""Celery tasks of the partner door: announcing status changes and delivering webhooks. They take ids, never objects.
+
+``announce_status_changes`` and ``sweep_webhooks`` take no argument: beat runs
+them (config/settings.py, CELERY_BEAT_SCHEDULE). ``deliver_webhook`` is queued
+for one delivery.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,25 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from casework.models import StatusChange
-from partners import webhooks
-from partners.models import Share, WebhookDelivery
+from partners import announcements, webhooks
+from partners.models import WebhookDelivery
 
 MAX_DELIVERY_RETRIES = 8
+# A pending delivery not attempted for this long lost its task (a worker died, the broker was down).
+STALE_DELIVERY = datetime.timedelta(minutes=15)
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(ConnectionError,),
-    retry_backoff=True,
-    max_retries=5,
-    time_limit=60,
-    soft_time_limit=50,
-)
-def fan_out_status_change(change_id: int) -> int:
-    delivery_ids = webhooks.plan_deliveries(change_id)
-    for delivery_id in delivery_ids:
-        deliver_webhook.delay(delivery_id)
-    return len(delivery_ids)
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
+def announce_status_changes() -> int:
+    """Claim the outbox's unprocessed status events and queue their webhook deliveries (nudged, and on beat)."""
+    planned = 0
+    while True:
+        claimed, delivery_ids = announcements.claim_and_plan()
+        for delivery_id in delivery_ids:
+            deliver_webhook.delay(delivery_id)
+        planned += len(delivery_ids)
+        if claimed < announcements.BATCH:
+            return planned
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_DELIVERY_RETRIES, time_limit=60, soft_time_limit=45)
@@ -45,20 +49,11 @@ def deliver_webhook(self, delivery_id: int) -> bool:  # type: ignore[no-untyped-
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def sweep_webhooks() -> int:
-    """Beat: plan events missed while the broker was down, and re-queue deliveries left pending."""
-    now = timezone.now()
-    recent = (
-        StatusChange.objects.filter(recorded_at__gte=now - datetime.timedelta(days=1))
-        .filter(case__shares__in=Share.objects.active(), case__shares__partner__webhooks__is_active=True)
-        .values_list("pk", flat=True)
-        .distinct()
-    )
-    for change_id in list(recent[:5000]):
-        webhooks.plan_deliveries(change_id)
-    cutoff = now - datetime.timedelta(minutes=15)
+    """Beat: re-queue deliveries left pending (their task was lost). Returns how many."""
+    cutoff = timezone.now() - STALE_DELIVERY
     stale = list(
         WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING)
-        .filter(Q(last_attempt_at__lt=cutoff) | Q(last_attempt_at__isnull=True, created_at__lt=cutoff) | Q(attempts=0))
+        .filter(Q(last_attempt_at__lt=cutoff) | Q(last_attempt_at__isnull=True, created_at__lt=cutoff))
         .values_list("pk", flat=True)[:1000]
     )
     for delivery_id in stale:

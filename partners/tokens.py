@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import hmac
 import secrets
+from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
@@ -13,6 +14,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken, Organisation, TokenScope, User
 from accounts.permissions import can_manage_organisation
+from casework.services import Actor
+from partners.selectors import share_scope
 
 TOKEN_PREFIX = "rr"  # noqa: S105 (a marker, not a secret)
 
@@ -77,3 +80,8 @@ def revoke_token(*, token: ApiToken, revoked_by: User | None) -> None:
     if revoked_by is not None and not can_manage_organisation(revoked_by, token.organisation_id):
         raise PermissionDenied(_("Only the organisation's admin may revoke its API tokens."))
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def token_actor(token: ApiToken) -> Actor:
+    """The actor a token writes as: its organisation, through the shares of other organisations' cases."""
+    return Actor.for_token(token, grant_scope=partial(share_scope, token.organisation_id))

@@ -31,6 +31,10 @@ from casework.models import StatusChange
 from partners.models import Share, WebhookDelivery, WebhookEndpoint
 
 SIGNATURE_HEADER = "Register-Signature"
+# Why a delivery was given up without sending (shown in the delivery log).
+SHARE_ENDED = "not sent: the case is no longer shared"
+DEACTIVATED = "webhook deactivated"
+GIVEN_UP = frozenset({SHARE_ENDED, DEACTIVATED})
 EVENT_TYPE = "case.status_changed"
 
 
@@ -83,7 +87,7 @@ def deactivate_endpoint(*, endpoint: WebhookEndpoint, deactivated_by: User | Non
     with transaction.atomic():
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
         given_up = WebhookDelivery.objects.filter(endpoint=endpoint, state=WebhookDelivery.State.PENDING).update(
-            state=WebhookDelivery.State.FAILED, last_error="webhook deactivated"
+            state=WebhookDelivery.State.FAILED, last_error=DEACTIVATED
         )
     endpoint.is_active = False
     return given_up
@@ -134,9 +138,25 @@ class DeliveryFailed(Exception):
 
 def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
     """Send one delivery once. Returns True when delivered; raises DeliveryFailed to be retried."""
-    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    delivery = WebhookDelivery.objects.select_related("endpoint", "status_change").filter(pk=delivery_id).first()
     if delivery is None or delivery.state == WebhookDelivery.State.DELIVERED:
         return True
+    if delivery.state == WebhookDelivery.State.FAILED and delivery.last_error in GIVEN_UP:
+        return False
+    # At sending time, not only when planned: a share revoked (or a webhook deactivated) since then
+    # stops the event, and the case never reaches the partner.
+    if (
+        not delivery.endpoint.is_active
+        or not Share.objects.active()
+        .filter(case_id=delivery.status_change.case_id, partner_id=delivery.endpoint.organisation_id)
+        .exists()
+    ):
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            state=WebhookDelivery.State.FAILED,
+            last_error=SHARE_ENDED if delivery.endpoint.is_active else DEACTIVATED,
+            last_attempt_at=timezone.now(),
+        )
+        return False
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
     request = urllib.request.Request(  # noqa: S310 (the scheme is checked when the URL is registered)

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from casework import views
+from casework import exports
 from casework.models import AccessLog
 from tests.factories import CaseFactory
 
@@ -47,7 +47,7 @@ def test_it_refuses_a_bad_filter_or_too_many_cases_with_a_message(client, superv
     client.force_login(supervisor)
     bad = client.get("/cases/export.csv", {"status": "lost"}, follow=True)
     assert "The filter is not valid" in bad.text
-    monkeypatch.setattr(views, "EXPORT_LIMIT", 1)
+    monkeypatch.setattr(exports, "EXPORT_LIMIT", 1)
     many = client.get("/cases/export.csv", follow=True)
     assert "An export holds at most 1 cases" in many.text
     assert not AccessLog.objects.filter(action="export").exists()

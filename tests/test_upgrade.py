@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "fda3422"
 PASSWORD = "synthetic-upgrade-password-42"
 
-FILL = f"""
+FILL = """
 import datetime as dt
 from casework.audit import log_access
 from casework.models import AccessLog, Case, StatusChange
@@ -39,7 +39,9 @@ cases = list(Case.objects.filter(organisation=ngo_a, status="located").order_by(
 services.share_cases(owner=ngo_a, partner=qatar, cases=cases, scope="update", expires_at=None, shared_by=supervisor)
 token, plain = services.create_token(organisation=qatar, scope="update", created_by=None, name="upgrade")
 open("token.txt", "w").write(plain)
-endpoint, _secret = webhooks.create_endpoint(organisation=qatar, url="https://partner.example.org/hook", created_by=None)
+endpoint, _secret = webhooks.create_endpoint(
+    organisation=qatar, url="https://partner.example.org/hook", created_by=None
+)
 change = StatusChange.objects.filter(case=cases[0]).order_by("id").last()
 webhooks.plan_deliveries(change.pk)
 log_access(action=AccessLog.Action.VIEW, door=AccessLog.Door.API, organisation_id=qatar.pk,
@@ -152,7 +154,8 @@ def test_a_database_of_the_earlier_release_migrates_with_every_row_kept(earlier_
         if table in {"django_migrations", "django_content_type", "auth_permission"}:
             continue  # new migrations recorded; content types move rather than multiply (checked below)
         assert after.get(table) == rows, f"{table}: {rows} rows before, {after.get(table)} after"
-    assert after["django_content_type"] == before["django_content_type"]
+    # New models get content types; the moved ones keep theirs (checked below: none left under partners).
+    assert after["django_content_type"] >= before["django_content_type"]
     assert after["auth_permission"] >= before["auth_permission"]
 
     check = f"""

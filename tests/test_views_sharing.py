@@ -17,6 +17,11 @@ from tests.api_helpers import make_token, share
 from tests.factories import CaseFactory, UserFactory
 
 
+def section(response, name: str) -> dict:
+    """The context of a section that partners adds to casework's pages (casework.sections)."""
+    return next(shown.context for shown in response.context["sections"] if shown.name == name)
+
+
 def page_queries(queries) -> list[str]:
     bookkeeping = ('UPDATE "django_session"', "SAVEPOINT", "RELEASE SAVEPOINT")
     return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(bookkeeping)]
@@ -56,7 +61,7 @@ def test_it_offers_a_supervisor_every_other_organisation_as_partner(client, supe
     response = client.get(f"/cases/{case.reference}/")
     assert response.status_code == 200
     assert 'id="sharing"' in response.text
-    choices = [value for value, _label in response.context["share_form"].fields["partner"].choices if value]
+    choices = [value for value, _label in section(response, "sharing")["share_form"].fields["partner"].choices if value]
     slugs = [str(value) for value in choices]
     assert "qatar" in slugs and "ngo-b" in slugs and "vatican" in slugs  # intermediaries and NGOs alike
     assert "ngo-a" not in slugs  # never the own organisation
@@ -218,7 +223,7 @@ def test_it_lists_only_live_shares(client, supervisor, case, qatar):
     Share.objects.filter(pk=ended.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
     client.force_login(supervisor)
     response = client.get(f"/cases/{case.reference}/")
-    assert [s.pk for s in response.context["shares"]] == [live.pk]
+    assert [s.pk for s in section(response, "sharing")["shares"]] == [live.pk]
 
 
 # --- ticked cases, from the list ---------------------------------------------------------
@@ -228,7 +233,7 @@ def test_it_shows_a_supervisor_checkboxes_and_the_bulk_form_around_the_list(clie
     cases = CaseFactory.create_batch(3, organisation=ngo_a)
     client.force_login(supervisor)
     text = client.get("/cases/", {"status": "reported"}).text
-    assert '<form method="post" action="/cases/share/"' in text
+    assert '<form method="post" class="bulk-form"' in text and 'formaction="/cases/share/"' in text
     for case in cases:
         assert f'name="case" value="{case.reference}"' in text
     assert 'name="mode" value="filter"' in text and "Share all 3 cases matching the filter" in text

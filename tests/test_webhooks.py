@@ -12,9 +12,10 @@ from celery.exceptions import Retry
 
 from accounts.models import Organisation
 from casework import services as case_services
+from casework.models import StatusEvent
 from partners import webhooks
 from partners.models import WebhookDelivery
-from partners.tasks import deliver_webhook, sweep_webhooks
+from partners.tasks import announce_status_changes, deliver_webhook, sweep_webhooks
 from tests.api_helpers import share
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
 
@@ -176,8 +177,11 @@ def test_it_catches_up_on_missed_events(setup):
         webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
         move(case, supervisor)  # on_commit never runs inside the test transaction: as if the broker was down
         assert not WebhookDelivery.objects.exists()
-        sweep_webhooks.apply()
+        assert StatusEvent.objects.get().processed_at is None  # the outbox holds the change
+        announce_status_changes.apply()  # the periodic sweep
         assert WebhookDelivery.objects.get().state == "delivered"
+        assert StatusEvent.objects.get().processed_at is not None
+        announce_status_changes.apply()
         sweep_webhooks.apply()
     assert len(receiver.received) == 1
 

@@ -66,6 +66,10 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    from partners.api.preconditions import Problem
+
+    if isinstance(exc, Problem):
+        return error_response(exc.status, code=exc.code, message=exc.message, fields=exc.fields, headers=exc.headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import json
-import re
 from typing import Any, cast
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.http import http_date
@@ -35,8 +32,10 @@ from casework import services
 from casework.audit import log_access
 from casework.models import AccessLog, Case, Oblast, Status
 from casework.references import normalise_reference
+from partners.api import preconditions
 from partners.api.authentication import BearerTokenAuthentication
 from partners.api.errors import error_response
+from partners.api.preconditions import Problem, etag
 from partners.api.serializers import (
     ErrorSerializer,
     IntermediarySerializer,
@@ -47,8 +46,9 @@ from partners.api.serializers import (
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
 )
-from partners.models import IdempotencyRecord, ShareScope
+from partners.models import ShareScope
 from partners.selectors import api_case_history, api_cases, intermediaries
+from partners.tokens import token_actor
 from reports.selectors import latest_snapshot
 
 ERRORS = {
@@ -243,10 +243,6 @@ class CaseListView(PartnerView, generics.ListAPIView[Case]):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
 def _visible_case(view: PartnerView, reference: str) -> Case:
     case = api_cases(view.token.organisation_id).filter(reference=normalise_reference(reference)).first()
     if case is None:
@@ -263,10 +259,7 @@ class CaseDetailView(PartnerView):
         history = list(api_case_history(case))
         self.log(AccessLog.Action.VIEW, [case.pk])
         data = PartnerCaseDetailSerializer(case, context={"history": history}).data
-        return Response(data, headers={"ETag": _etag(case.version)})
-
-
-_ETAG_RE = re.compile(r'^(?:W/)?"?(\d+)"?$')
+        return Response(data, headers={"ETag": etag(case.version)})
 
 
 @extend_schema(
@@ -295,111 +288,52 @@ class StatusChangeCreateView(PartnerView):
     def post(self, request: Request, reference: str) -> Response:
         case = _visible_case(self, reference)
         if self.token.scope != ShareScope.UPDATE:
-            return error_response(403, code="token_scope", message="This token can only read.")
+            raise Problem(403, code="token_scope", message="This token can only read.")
         if getattr(case, "access", "owner") == ShareScope.READ:
-            return error_response(403, code="share_scope", message="This case is shared with you for reading only.")
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key:
-            return error_response(
-                428,
-                code="idempotency_key_required",
-                message="Send an Idempotency-Key header.",
-                fields={"Idempotency-Key": ["This header is required."]},
-            )
-        if len(key) > 200:
-            return error_response(
-                400,
-                code="invalid",
-                message="The Idempotency-Key is too long.",
-                fields={"Idempotency-Key": ["At most 200 characters."]},
-            )
-        raw_if_match = request.headers.get("If-Match", "").strip()
-        if not raw_if_match:
-            return error_response(
-                428,
-                code="if_match_required",
-                message="Send If-Match with the case's ETag.",
-                fields={"If-Match": ["This header is required."]},
-            )
-        match = _ETAG_RE.match(raw_if_match)
-        if match is None:
-            return error_response(
-                400,
-                code="invalid",
-                message='If-Match must be the case\'s ETag, e.g. "3".',
-                fields={"If-Match": ["Not an ETag of this API."]},
-            )
-        if not isinstance(request.data, dict):
-            return error_response(400, code="invalid", message="Send a JSON object.")
-        fingerprint = hashlib.sha256(
-            json.dumps([request.path, raw_if_match, request.data], sort_keys=True, default=str).encode()
-        ).hexdigest()
+            raise Problem(403, code="share_scope", message="This case is shared with you for reading only.")
+        key = preconditions.idempotency_key(request)
+        version, raw_if_match = preconditions.if_match_version(request)
+        preconditions.json_object(request)
+        fingerprint = preconditions.fingerprint(request, raw_if_match)
         serializer = StatusChangeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        organisation_id = self.token.organisation_id
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(
-                        organisation_id=organisation_id, key=key, fingerprint=fingerprint, status_code=0, response={}
-                    )
-            except IntegrityError:
-                # The same key was used before (or is being used right now: the insert
-                # waited for that request to commit). Replay its response.
-                return self._replay(organisation_id, key, fingerprint)
-            try:
-                change = services.change_status(
-                    case=case,
-                    actor=services.Actor.for_token(self.token),
-                    to_status=data["status"],
-                    occurred_on=data["occurred_on"],
-                    expected_version=int(match.group(1)),
-                    via=cast(Organisation | None, data.get("via")),
-                    note=data.get("note", ""),
-                )
-            except services.StaleVersion as conflict:
-                transaction.set_rollback(True)
-                return error_response(
-                    412,
-                    code="stale_version",
-                    message=f"The case is at version {conflict.current_version}: {'; '.join(conflict.changes)}",
-                    headers={"ETag": _etag(conflict.current_version)},
-                )
-            except services.NotPermitted as refusal:
-                transaction.set_rollback(True)
-                return error_response(403, code="not_permitted", message=str(refusal))
-            except DjangoValidationError as invalid:
-                transaction.set_rollback(True)
-                fields = {
-                    ("status" if k == "to_status" else k): [str(m) for m in v] for k, v in invalid.message_dict.items()
-                }
-                return error_response(422, code="move_refused", message="The move breaks a rule.", fields=fields)
-            case.refresh_from_db()
-            body = {
-                "change": PartnerStatusChangeSerializer(change).data,
-                "case": PartnerCaseSerializer(case).data,
-            }
-            headers = {"ETag": _etag(change.version), "Location": f"/api/v1/cases/{case.reference}/"}
-            payload = json.loads(json.dumps(body, default=str))
-            IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=201, response=payload, headers=headers)
-            self.log(AccessLog.Action.STATUS_CHANGE, [case.pk])
-        return Response(payload, status=201, headers=headers)
-
-    def _replay(self, organisation_id: int, key: str, fingerprint: str) -> Response:
-        record = IdempotencyRecord.objects.filter(organisation_id=organisation_id, key=key).first()
-        if record is None or record.status_code == 0:
-            return error_response(409, code="in_progress", message="A request with this key is still in progress.")
-        if record.fingerprint != fingerprint:
-            return error_response(
-                422,
-                code="idempotency_key_reused",
-                message="This Idempotency-Key was used with another request; use a new key.",
-                fields={"Idempotency-Key": ["Already used with a different body."]},
-            )
-        return Response(
-            record.response, status=record.status_code, headers={**record.headers, "Idempotent-Replayed": "true"}
+        return preconditions.run_once(
+            organisation_id=self.token.organisation_id,
+            key=key,
+            fingerprint=fingerprint,
+            write=lambda: self._record(case, serializer.validated_data, version),
         )
+
+    def _record(self, case: Case, data: dict[str, Any], version: int) -> Response:
+        try:
+            change = services.change_status(
+                case=case,
+                actor=token_actor(self.token),
+                to_status=data["status"],
+                occurred_on=data["occurred_on"],
+                expected_version=version,
+                via=cast(Organisation | None, data.get("via")),
+                note=data.get("note", ""),
+            )
+        except services.StaleVersion as conflict:
+            return error_response(
+                412,
+                code="stale_version",
+                message=f"The case is at version {conflict.current_version}: {'; '.join(conflict.changes)}",
+                headers={"ETag": etag(conflict.current_version)},
+            )
+        except services.NotPermitted as refusal:
+            return error_response(403, code="not_permitted", message=str(refusal))
+        except DjangoValidationError as invalid:
+            fields = {
+                ("status" if k == "to_status" else k): [str(m) for m in v] for k, v in invalid.message_dict.items()
+            }
+            return error_response(422, code="move_refused", message="The move breaks a rule.", fields=fields)
+        case.refresh_from_db()
+        self.log(AccessLog.Action.STATUS_CHANGE, [case.pk])
+        body = {"change": PartnerStatusChangeSerializer(change).data, "case": PartnerCaseSerializer(case).data}
+        headers = {"ETag": etag(change.version), "Location": f"/api/v1/cases/{case.reference}/"}
+        return Response(body, status=201, headers=headers)
 
 
 @extend_schema(
