@@ -307,9 +307,16 @@ from celery.schedules import crontab  # noqa: E402
 FIGURES_QUEUE = env_str("FIGURES_QUEUE", "")
 FIGURES_TASK_TIME_LIMIT = env_int("FIGURES_TASK_TIME_LIMIT", 20 * 60, minimum=10)
 FIGURES_TASK_SOFT_TIME_LIMIT = max(5, FIGURES_TASK_TIME_LIMIT - 60)
+# Every task that takes no argument is periodic, and is here (tests/test_celery_schedule.py checks it).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # The figures of the day that ended, every night.
     "figures-nightly": {"task": "reports.nightly_snapshot", "schedule": crontab(hour=2, minute=30)},
+    # The retention policy (access log, closed cases' free text), every night.
+    "retention-nightly": {"task": "casework.tasks.apply_retention_policy", "schedule": crontab(hour=3, minute=30)},
+    # Status changes whose announcement was not nudged (a broker outage): claimed from the outbox.
+    "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
+    # Webhook deliveries whose task was lost (a worker died): queued again.
+    "sweep-webhooks": {"task": "partners.tasks.sweep_webhooks", "schedule": 300.0},
 }
 # A broker that does not answer makes a publish fail in seconds, not minutes
 # (the page then says new snapshots are unavailable). The visibility timeout,

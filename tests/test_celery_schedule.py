@@ -1,0 +1,55 @@
+"""Every periodic task the code defines is in the beat schedule, and the schedule names only tasks that exist.
+
+A task that takes no argument has nothing to be called with but the clock: it
+is periodic. A task that takes ids is queued by the code and never scheduled.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from django.conf import settings
+
+from config.celery_app import app
+
+OUR_APPS = ("accounts.", "casework.", "partners.", "reports.")
+
+
+def _our_tasks() -> dict[str, object]:
+    app.loader.import_default_modules()
+    return {name: task for name, task in app.tasks.items() if name.startswith(OUR_APPS)}
+
+
+def _takes_arguments(task: object) -> bool:
+    run = task.run  # type: ignore[attr-defined]
+    parameters = [
+        parameter
+        for parameter in inspect.signature(run).parameters.values()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return bool(parameters)
+
+
+def test_every_task_without_arguments_is_scheduled():
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    periodic = {name for name, task in _our_tasks().items() if not _takes_arguments(task)}
+    assert periodic, "no periodic task found: the task modules were not loaded"
+    assert periodic - scheduled == set(), "periodic tasks missing from CELERY_BEAT_SCHEDULE"
+
+
+def test_the_schedule_names_existing_tasks_that_take_no_arguments():
+    tasks = _our_tasks()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in tasks, f"{entry['task']} is scheduled but no such task exists"
+        assert not _takes_arguments(tasks[entry["task"]]), f"{entry['task']} needs arguments beat cannot give"
+
+
+def test_the_retention_the_figures_and_the_sweeps_are_all_scheduled():
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {
+        "reports.nightly_snapshot",
+        "casework.tasks.apply_retention_policy",
+        "partners.tasks.announce_status_changes",
+        "partners.tasks.sweep_webhooks",
+    } <= scheduled
