@@ -20,7 +20,7 @@ from django.db import connection, transaction
 
 from accounts.models import Organisation
 from bench.common import Row, peak_rss_mb
-from casework.importer import apply_import, plan_import
+from casework.importing import apply_import, plan_import
 from casework.models import Case, Institution, Oblast, Placement, Sex, Source
 
 CASES = 20_000

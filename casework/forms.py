@@ -395,8 +395,6 @@ class CaseForm(ServiceErrorsForm):
             data["displaced_precision"] = ""
         elif not data.get("displaced_precision"):
             data["displaced_precision"] = DisplacedPrecision.DAY
-        if data.get("displaced_on") and data["displaced_precision"] == DisplacedPrecision.MONTH:
-            data["displaced_on"] = data["displaced_on"].replace(day=1)
         name = (data.get("identifier_name") or "").strip()
         birth_date = data.get("identifier_birth_date")
         if bool(name) != bool(birth_date) and "identifier_birth_date" not in self.errors:

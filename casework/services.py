@@ -3,7 +3,7 @@
 Views, the admin, the API, the import command and tasks are doors onto these
 functions. ``check_move`` holds the rules of the status machine;
 ``change_status`` applies one move under a row lock; ``plan_import`` (in
-``casework.importer``) replays a file's moves through ``check_move`` too.
+``casework.importing``) replays a file's moves through ``check_move`` too.
 """
 
 from __future__ import annotations
@@ -415,6 +415,15 @@ EDITABLE_FIELDS: tuple[str, ...] = (
 )
 
 
+def normalise_case_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A deportation date known to the month only is kept as the month's first day."""
+    normal = dict(values)
+    displaced_on = normal.get("displaced_on")
+    if isinstance(displaced_on, dt.date) and normal.get("displaced_precision") == DisplacedPrecision.MONTH:
+        normal["displaced_on"] = displaced_on.replace(day=1)
+    return normal
+
+
 def validate_case_values(values: Mapping[str, Any], *, today: dt.date) -> dict[str, list[str]]:
     """Check the fields of a case record; return errors keyed by field (empty when valid)."""
     errors: dict[str, list[str]] = {}
@@ -480,7 +489,7 @@ def create_case(*, actor: Actor, values: Mapping[str, Any], identifiers: Iterabl
     unknown = set(values) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not case fields: {sorted(unknown)}")
-    data = {"sex": Sex.UNKNOWN, "source": "", "placement": "", "notes": "", **values}
+    data = normalise_case_values({"sex": Sex.UNKNOWN, "source": "", "placement": "", "notes": "", **values})
     errors = validate_case_values(data, today=timezone.localdate())
     _check_assignee(data.get("assigned_to"), actor, errors)
     if errors:
@@ -531,7 +540,7 @@ def update_case(*, case: Case, actor: Actor, expected_version: int, values: Mapp
         locked = _scoped_case_for_update(case_id=case.pk, actor=actor)
         _check_version(locked, expected_version)
         current = {name: getattr(locked, name) for name in EDITABLE_FIELDS}
-        merged = {**current, **values}
+        merged = normalise_case_values({**current, **values})
         errors = validate_case_values(merged, today=timezone.localdate())
         _check_assignee(merged.get("assigned_to"), actor, errors)
         if merged["reported_on"] != locked.reported_on and isinstance(merged["reported_on"], dt.date):

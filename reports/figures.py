@@ -63,11 +63,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from accounts.models import Organisation
-from casework.models import RETURNED_STATUSES, SIDE_STATUSES, Case, Oblast, Sex, StatusChange
+from casework.models import AGE_BANDS as CASE_AGE_BANDS
+from casework.models import RETURNED_STATUSES, SIDE_STATUSES, UNKNOWN_AGE_BAND, Case, Oblast, Sex, StatusChange
 
-AGE_BANDS: tuple[str, ...] = ("0-4", "5-9", "10-13", "14-17", "18+", "unknown")
-# Upper bounds (exclusive) of the age bands with a known age, in years.
-_AGE_BAND_LIMITS: tuple[int, ...] = (5, 10, 14, 18)
+# The bands of casework.models (the one rule), as keys in order, and their upper bounds (exclusive) in years.
+AGE_BANDS: tuple[str, ...] = (*(key for _low, _high, key in CASE_AGE_BANDS), UNKNOWN_AGE_BAND)
+_AGE_BAND_LIMITS: tuple[int, ...] = tuple(high + 1 for _low, high, _key in CASE_AGE_BANDS if high is not None)
 UNATTRIBUTED = "unattributed"
 SEX_KEYS: tuple[str, ...] = tuple(Sex.values)
 

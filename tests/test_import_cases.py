@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import Organisation
-from casework.importer import ImportErrors, apply_import, plan_import
+from casework.importing import ImportErrors, apply_import, plan_import
 from casework.models import Case, Institution, Status, StatusChange
 from casework.screening import linkage_digest
 from tests.factories import InstitutionFactory

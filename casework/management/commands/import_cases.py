@@ -1,4 +1,4 @@
-"""``manage.py import_cases``: a door onto ``casework.importer``."""
+"""``manage.py import_cases``: a door onto ``casework.importing``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import ngettext
 
 from accounts.models import Organisation
-from casework.importer import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, apply_import, plan_import
+from casework.importing import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, apply_import, plan_import
 
 
 class Command(BaseCommand):

@@ -1,0 +1,130 @@
+"""What the import's steps share: the files' columns, the results and the problems found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, NamedTuple
+
+from accounts.models import Organisation
+from casework.models import Placement, Source, Status
+
+if TYPE_CHECKING:
+    pass
+
+
+# A path, or an open binary file (e.g. an uploaded file) whose ``name`` names it in messages.
+ImportSource = str | os.PathLike[str] | IO[bytes]
+
+SOURCE_REF_KIND = "source_ref"
+RECORDED_VIA = "import"
+
+CASE_COLUMNS: tuple[str, ...] = (
+    "source_ref",
+    "sex",
+    "birth_year",
+    "oblast",
+    "reported_on",
+    "displaced_on",
+    "placement",
+    "institution",
+    "source",
+)
+CASE_REQUIRED: frozenset[str] = frozenset({"source_ref", "sex", "oblast", "reported_on"})
+EVENT_COLUMNS: tuple[str, ...] = ("source_ref", "status", "occurred_on", "via", "duplicate_of", "note")
+EVENT_REQUIRED: frozenset[str] = frozenset({"source_ref", "status", "occurred_on"})
+
+# check_move and validate_case_values name model fields; the files name columns.
+MOVE_FIELD_COLUMNS = {"to_status": "status"}
+CASE_FIELD_COLUMNS = {"displaced_precision": "displaced_on"}
+
+CODE_LISTS: dict[str, list[str]] = {"placement": Placement.values, "source": Source.values}
+# Choices' ``values`` is rebuilt on every access: too slow to ask per row.
+STATUSES: frozenset[str] = frozenset(Status.values)
+
+DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+YEAR_RE = re.compile(r"\d{4}", re.ASCII)
+
+# Rows per INSERT; large batches keep the number of round trips low.
+DEFAULT_BATCH_SIZE = 5000
+# How many rows pass between two progress bar updates (updating per row costs more than the row).
+PROGRESS_STEP = 1000
+
+
+# --- results and errors ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One reason a file cannot be imported. (Not named ImportError: that is a Python builtin.)"""
+
+    file: str
+    line: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+
+
+class ImportErrors(Exception):
+    """The files cannot be imported; ``errors`` lists every problem found. Nothing was written."""
+
+    def __init__(self, errors: Sequence[ImportProblem]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+
+@dataclass(slots=True)
+class PlannedCase:
+    line: int
+    source_ref_hash: str
+    sex: str
+    birth_year: int | None
+    oblast: str
+    reported_on: dt.date
+    displaced_on: dt.date | None
+    displaced_precision: str
+    placement: str
+    institution_id: int | None
+    source: str
+    # After replaying the case's events.
+    status: str = Status.REPORTED.value
+    version: int = 1
+
+
+class PlannedEvent(NamedTuple):  # a tuple: tens of thousands are made, and quickly
+    line: int
+    case_index: int  # into ImportPlan.cases
+    from_status: str
+    to_status: str
+    occurred_on: dt.date
+    via_id: int | None
+    # The surviving case of a duplicate: a case of this file (an index) or one imported earlier (an id).
+    duplicate_of_index: int | None
+    duplicate_of_id: int | None
+    note: str
+    is_correction: bool
+    version: int
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """Checked files, ready for ``apply_import``."""
+
+    organisation: Organisation
+    cases_file: str
+    events_file: str | None
+    cases: list[PlannedCase]
+    events: list[PlannedEvent]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    cases: int
+    events: int

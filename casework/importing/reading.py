@@ -1,0 +1,245 @@
+"""Reading the CSV files: rows by line, values parsed, and the bulk lookups the plan needs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Never
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext as _
+from tqdm import tqdm
+
+from accounts.models import Organisation
+from casework.importing.common import CODE_LISTS, DAY_RE, MONTH_RE, ImportProblem, ImportSource
+from casework.models import Case, DisplacedPrecision
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+
+# --- reading CSV ---------------------------------------------------------------
+
+
+class Problems:
+    """The problems of one file, kept in line and column order whatever order they are found in."""
+
+    def __init__(self, name: str, columns: Sequence[str]) -> None:
+        self.name = name
+        self._rank = {column: rank for rank, column in enumerate(columns)}
+        self._found: list[tuple[int, int, int, ImportProblem]] = []
+
+    def add(self, line: int | None, column: str | None, message: str) -> None:
+        problem = ImportProblem(file=self.name, line=line, column=column, message=message)
+        rank = self._rank.get(column, -1) if column else -1
+        self._found.append((line or 0, rank, len(self._found), problem))
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def sorted(self) -> list[ImportProblem]:
+        return [problem for *_key, problem in sorted(self._found, key=lambda found: found[:3])]
+
+
+@dataclass
+class Table:
+    """A CSV file's data rows as ``(line, {column: stripped value})``; the header is line 1."""
+
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+
+def display_name(source: ImportSource, default: str) -> str:
+    if isinstance(source, str | os.PathLike):
+        return Path(source).name
+    name = getattr(source, "name", None)
+    return Path(name).name if isinstance(name, str) and name else default
+
+
+def read_text(source: ImportSource, problems: Problems) -> str | None:
+    try:
+        data = Path(source).read_bytes() if isinstance(source, str | os.PathLike) else source.read()
+    except OSError as exc:
+        problems.add(None, None, _("Cannot read the file: %(error)s.") % {"error": exc.strerror or exc})
+        return None
+    try:
+        # utf-8-sig: spreadsheet programs often start "CSV UTF-8" files with a byte order mark.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.add(
+            data[: exc.start].count(b"\n") + 1,
+            None,
+            _("The file is not UTF-8 text (invalid bytes on this line). Save it as “CSV UTF-8” and try again."),
+        )
+        return None
+
+
+def read_table(
+    source: ImportSource, *, problems: Problems, columns: Sequence[str], required: frozenset[str]
+) -> Table | None:
+    """Read a CSV file; report problems with the file and its header and return None if it cannot be used."""
+    text = read_text(source, problems)
+    if text is None:
+        return None
+    listing = ", ".join(columns)
+    if not text.strip():
+        problems.add(
+            None,
+            None,
+            _("The file is empty: its first line must name the columns (%(columns)s).") % {"columns": listing},
+        )
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    previous = 0  # a quoted value may span lines: a row starts after the previous one ends
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+        if not set(header) & set(columns):
+            problems.add(
+                1, None, _("The first line must name the columns (%(columns)s); it does not.") % {"columns": listing}
+            )
+            return None
+        seen: set[str] = set()
+        for position, name in enumerate(header, start=1):
+            if not name:
+                problems.add(1, None, _("Column %(position)s has no name.") % {"position": position})
+            elif name in seen:
+                problems.add(1, name, _("This column appears more than once."))
+            elif name not in columns:
+                problems.add(1, name, _("Unknown column. The columns are: %(columns)s.") % {"columns": listing})
+            seen.add(name)
+        for name in columns:
+            if name in required and name not in seen:
+                problems.add(1, name, _("Missing column."))
+        if problems:
+            return None
+        absent = {name: "" for name in columns if name not in seen}
+        width = len(header)
+        table = Table()
+        previous = reader.line_num
+        rows = table.rows
+        for cells in reader:
+            line, previous = previous + 1, reader.line_num
+            values = list(map(str.strip, cells))
+            if not any(values):
+                continue  # a blank line
+            if len(values) != width:
+                problems.add(
+                    line,
+                    None,
+                    _("This line has %(found)s fields; the header has %(expected)s.")
+                    % {"found": len(values), "expected": width},
+                )
+                continue
+            row = dict(zip(header, values, strict=True))
+            if absent:
+                row.update(absent)
+            rows.append((line, row))
+    except csv.Error as exc:
+        problems.add(
+            previous + 1,
+            None,
+            _("Malformed CSV from this line on (%(error)s); the rest of the file was not read.") % {"error": exc},
+        )
+        return None
+    return table
+
+
+# --- parsing values ------------------------------------------------------------
+
+
+def parse_day(value: str) -> dt.date:
+    """A ``YYYY-MM-DD`` date; ``ValueError`` with a message for the file's author otherwise."""
+    # fromisoformat is fast but also takes other ISO 8601 forms (20230131, 2023-W05-2): check the shape first.
+    if len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            if DAY_RE.fullmatch(value):
+                raise ValueError(_("This is not a real date: check the day and the month.")) from None
+    raise ValueError(_("Give the date as YYYY-MM-DD, e.g. 2023-01-31."))
+
+
+def parse_displaced(value: str) -> tuple[dt.date, str]:
+    """``YYYY-MM`` (kept as the 1st of the month) or ``YYYY-MM-DD``, with its precision."""
+    month = MONTH_RE.fullmatch(value)
+    if month is not None:
+        try:
+            return dt.date(int(month[1]), int(month[2]), 1), DisplacedPrecision.MONTH.value
+        except ValueError:
+            raise ValueError(_("This is not a real month.")) from None
+    if DAY_RE.fullmatch(value) is None:
+        raise ValueError(_("Give the month as YYYY-MM or the day as YYYY-MM-DD, or leave it empty."))
+    return parse_day(value), DisplacedPrecision.DAY.value
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def filter_in(queryset: QuerySet[Case], field_name: str, values: Collection[str]) -> Iterator[QuerySet[Case]]:
+    """``queryset`` filtered on ``field_name`` being one of ``values``: in one query or in a few."""
+    queryset = queryset.order_by()
+    if connection.vendor == "postgresql":
+        # One array parameter: thousands of placeholders cost more to send and to plan.
+        yield queryset.filter(**{f"{field_name}__in": RawSQL("SELECT unnest(%s::text[])", [list(values)])})
+        return
+    # SQLite limits the number of parameters in one query.
+    size = (connection.features.max_query_params or 1000) - 10
+    for chunk in chunks(sorted(values), size):
+        yield queryset.filter(**{f"{field_name}__in": chunk})
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """A case this organisation imported before, found by its source_ref hash."""
+
+    id: int
+    reference: str
+    status: str
+
+
+def earlier_imports(organisation: Organisation, hashes: Iterable[str]) -> dict[str, Earlier]:
+    """The cases this organisation imported before whose source_ref hash is one of ``hashes``."""
+    imported = Case.objects.filter(organisation=organisation, source_ref_hash__isnull=False)
+    found: dict[str, Earlier] = {}
+    for queryset in filter_in(imported, "source_ref_hash", set(hashes)):
+        for digest, pk, reference, status in queryset.values_list("source_ref_hash", "id", "reference", "status"):
+            if digest is not None:
+                found[digest] = Earlier(id=pk, reference=reference, status=status)
+    return found
+
+
+def taken_references(candidates: Iterable[str]) -> set[str]:
+    taken: set[str] = set()
+    for queryset in filter_in(Case.objects.all(), "reference", set(candidates)):
+        taken.update(queryset.values_list("reference", flat=True))
+    return taken
+
+
+def progress_bar(progress: SupportsWrite[str] | None, *, total: int, desc: str) -> tqdm[Never]:
+    # disable=None hides the bar when the stream is not a terminal; delay keeps small files quiet.
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=" rows",
+        file=progress,
+        disable=True if progress is None else None,
+        delay=0.5,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def with_codes(column: str, message: str) -> str:
+    """Add the accepted codes to a message about a coded column: a file's author needs the codes, not labels."""
+    codes = CODE_LISTS.get(column)
+    if codes is None:
+        return message
+    return _("%(message)s Use one of: %(codes)s, or leave it empty.") % {"message": message, "codes": ", ".join(codes)}
