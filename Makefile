@@ -46,7 +46,7 @@ test: messages
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DJANGO_DEBUG=1 $(VENV)/bin/mypy config accounts casework partners reports bench manage.py
+	DJANGO_DEBUG=1 $(VENV)/bin/mypy config accounts casework partners reports devdata bench manage.py
 	DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 
 # Static analysis (bandit) and the dependency audit (pip-audit); see .ci/run.

@@ -16,7 +16,7 @@ from django.db import connection
 from tqdm import tqdm
 
 from bench.common import Row, peak_rss_mb
-from casework.demo import generate_cases
+from devdata.scale import generate_cases
 from casework.models import Case
 
 ORGANISATION = "bench-large"

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "partners",
     "casework",
     "reports",
+    # Synthetic data for the demo and the benchmarks (its commands); no app imports it.
+    "devdata",
 ]
 
 MIDDLEWARE = [

@@ -14,7 +14,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import Organisation, User
-from casework import demo
+from devdata import writing
 from casework.models import Case, StatusChange
 from casework.references import REFERENCE_RE
 from tests.test_seed_demo import replay_errors
@@ -131,7 +131,7 @@ def test_it_refuses_bad_arguments(db: None, options: dict[str, object], message:
 
 
 def test_it_never_reuses_a_reference(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = demo._random_references
+    real = writing._random_references
     rigged: list[int] = []
 
     def first_draw_collides(count: int) -> set[str]:
@@ -141,7 +141,7 @@ def test_it_never_reuses_a_reference(case: Case, monkeypatch: pytest.MonkeyPatch
             references = {*sorted(references)[: count - 1], case.reference}
         return references
 
-    monkeypatch.setattr(demo, "_random_references", first_draw_collides)
+    monkeypatch.setattr(writing, "_random_references", first_draw_collides)
     generate(cases=5, organisation=case.organisation.slug, seed=18)
 
     assert rigged

@@ -1,4 +1,4 @@
-"""``manage.py seed_demo``: a door onto ``casework.demo.seed_demo``.
+"""``manage.py seed_demo``: a door onto ``devdata.demo.seed_demo``.
 
 The first run loads the data, sets a password for the demo users, makes
 backup codes for those who need a second factor, prints them all, and keeps
@@ -22,7 +22,7 @@ from django_otp.plugins.otp_static.models import StaticToken  # type: ignore[imp
 from accounts.models import User
 from accounts.permissions import second_factor_required
 from accounts.two_factor import new_backup_codes
-from casework.demo import DEMO_AS_OF, DemoResult, seed_demo
+from devdata.demo import DEMO_AS_OF, DemoResult, seed_demo
 
 BANNER = "SYNTHETIC DEMO DATA: invented organisations, institutions and cases; no real person's data."
 DEMO_BACKUP_CODES = 5

@@ -1,4 +1,4 @@
-"""``manage.py generate_cases``: a door onto ``casework.demo.generate_cases``."""
+"""``manage.py generate_cases``: a door onto ``devdata.scale.generate_cases``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 from tqdm import tqdm
 
-from casework.demo import generate_cases
+from devdata.scale import generate_cases
 
 
 def _positive(value: str) -> int:
