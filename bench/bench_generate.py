@@ -16,8 +16,8 @@ from django.db import connection
 from tqdm import tqdm
 
 from bench.common import Row, peak_rss_mb
-from devdata.scale import generate_cases
 from casework.models import Case
+from devdata.scale import generate_cases
 
 ORGANISATION = "bench-large"
 SIZE = 1_000_000

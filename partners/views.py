@@ -24,7 +24,8 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import Role, User
+from accounts.permissions import can_manage_organisation
+from accounts.requests import signed_in_user
 from casework.views import confirm_page, confirmed, forbidden, not_found
 from partners import selectors, webhooks
 from partners import tokens as token_services
@@ -35,14 +36,7 @@ DELIVERIES_PER_PAGE = 25
 View = Callable[..., HttpResponseBase]
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User), "views below run behind login_required"
-    return user
-
-
-def can_manage_organisation(user: User) -> bool:
-    return bool(user.is_active and (user.role == Role.ORG_ADMIN or user.is_superuser))
+_user = signed_in_user
 
 
 def org_admin_required(view: View) -> View:

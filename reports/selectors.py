@@ -15,35 +15,26 @@ public get the published figures only (the API).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from accounts.models import Organisation, Role, localized_name
+from accounts.models import Organisation, localized_name
+from accounts.permissions import FiguresScope, exact_figures_scope
 from reports.figures import AGE_BANDS, SEX_KEYS, UNATTRIBUTED, Figures
 from reports.models import Snapshot
 
 if TYPE_CHECKING:
     from accounts.models import User
 
-EXACT_ALL_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN})
-
-
-class Scope(enum.Enum):
-    ALL = "all"
-    ORGANISATION = "organisation"
-    PUBLISHED = "published"
+# The reader's scope of exact figures: accounts.permissions decides it.
+Scope = FiguresScope
 
 
 def exact_scope(user: User) -> Scope:
     """Which exact figures ``user`` may see: all cases, their organisation's, or none (published only)."""
-    if user.is_superuser or user.role in EXACT_ALL_ROLES:
-        return Scope.ALL
-    if user.role == Role.CASEWORKER:
-        return Scope.ORGANISATION
-    return Scope.PUBLISHED
+    return exact_figures_scope(user)
 
 
 def done_snapshots() -> QuerySet[Snapshot]:

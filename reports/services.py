@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Role
+from accounts import permissions
 from reports import broker
 from reports.disclosure import publish
 from reports.figures import FiguresInconsistent, compute_figures_by_organisation, consistent_read, data_fingerprint
@@ -39,8 +39,6 @@ logger = logging.getLogger(__name__)
 # A snapshot started this many times is failed, not tried for ever: a worker lost at each try (a crash,
 # the hard time limit) has its message redelivered again and again. Above the task's retries (5) + 1.
 MAX_ATTEMPTS = 8
-# Roles that may ask for a new snapshot on the figures page (DESIGN.md section 5: they publish and study figures).
-REQUESTER_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST})
 
 
 class NotPermitted(PermissionDenied):
@@ -52,7 +50,7 @@ def queue_unavailable_message() -> str:
 
 
 def can_request_snapshots(user: User) -> bool:
-    return bool(user.is_active and (user.is_superuser or user.role in REQUESTER_ROLES))
+    return permissions.can_request_snapshots(user)
 
 
 def request_snapshot(*, user: User, as_of: dt.date) -> Snapshot:

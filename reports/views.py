@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
+from accounts.requests import signed_in_user
 from casework.models import Sex
 from reports import broker, exports, selectors, services
 from reports.charts import fmt, oblast_name, page_charts
@@ -46,10 +47,7 @@ class SnapshotRequestForm(forms.Form):
     )
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User), "views below run behind login_required"
-    return user
+_user = signed_in_user
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:

@@ -14,9 +14,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import Organisation, User
-from devdata import writing
 from casework.models import Case, StatusChange
 from casework.references import REFERENCE_RE
+from devdata import writing
 from tests.test_seed_demo import replay_errors
 
 
