@@ -14,7 +14,7 @@ from accounts.models import Organisation
 from casework import services as case_services
 from casework.models import StatusEvent
 from partners import webhooks
-from partners.models import WebhookDelivery
+from partners.models import Share, WebhookDelivery, WebhookEndpoint
 from partners.tasks import announce_status_changes, deliver_webhook, sweep_webhooks
 from tests.api_helpers import share
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
@@ -197,3 +197,58 @@ def test_it_only_accepts_https_urls_in_production(settings, db):
         organisation=partner, url="https://partner.example/hook", created_by=None
     )
     assert secret.startswith("whsec_") and secret not in str(endpoint.__dict__)
+
+
+def test_an_endpoint_down_during_a_change_gets_the_event_once_when_it_is_back(setup, monkeypatch):
+    """The outbox and the sweeps: a change made while the endpoint is down arrives once, after it is back."""
+    case, partner, supervisor = setup
+    queued: list[int] = []
+    with Receiver([503]) as down:
+        endpoint, _secret = webhooks.create_endpoint(organisation=partner, url=down.url, created_by=None)
+        move(case, supervisor)  # the nudge after commit does not run here: only the outbox has the change
+        with monkeypatch.context() as patched:
+            patched.setattr(deliver_webhook, "delay", queued.append)
+            announce_status_changes.apply()  # beat claims it and queues its delivery
+        [delivery_id] = queued
+        with pytest.raises(webhooks.DeliveryFailed):
+            webhooks.attempt_delivery(delivery_id, final=False)  # a worker's first try: 503, to be retried
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.state, delivery.last_error) == ("pending", "HTTP 503")
+    with Receiver([]) as back:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=back.url)  # the same endpoint, answering again
+        # The retry's task was lost (a worker died): the sweep queues the delivery again.
+        WebhookDelivery.objects.filter(pk=delivery_id).update(last_attempt_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        sweep_webhooks.apply()
+        sweep_webhooks.apply()
+        announce_status_changes.apply()
+    delivery.refresh_from_db()
+    assert delivery.state == "delivered" and delivery.attempts == 2
+    assert len(back.received) == 1
+    assert json.loads(back.received[0][1])["data"]["case"]["reference"] == case.reference
+
+
+def test_a_share_revoked_before_sending_stops_the_event(setup):
+    case, partner, supervisor = setup
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        move(case, supervisor)
+        Share.objects.filter(case=case).update(revoked_at=dt.datetime.now(dt.UTC))
+        announce_status_changes.apply()
+    assert receiver.received == []
+    assert not WebhookDelivery.objects.filter(state="delivered").exists()
+
+
+def test_a_share_revoked_between_planning_and_sending_stops_the_delivery(setup, monkeypatch):
+    case, partner, supervisor = setup
+    queued: list[int] = []
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        move(case, supervisor)
+        with monkeypatch.context() as patched:
+            patched.setattr(deliver_webhook, "delay", queued.append)
+            announce_status_changes.apply()
+        Share.objects.filter(case=case).update(revoked_at=dt.datetime.now(dt.UTC))
+        deliver_webhook.apply(args=queued)
+    assert receiver.received == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.last_error) == ("failed", webhooks.SHARE_ENDED)
