@@ -2,24 +2,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes import admin as axes_admin  # type: ignore[import-untyped, unused-ignore]
+from axes.models import AccessAttempt, AccessFailureLog  # type: ignore[import-untyped, unused-ignore]
+from axes.models import AccessLog as AxesAccessLog  # type: ignore[import-untyped, unused-ignore]
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped, unused-ignore]
+from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
 from accounts import services
+from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser
 from accounts.models import AuthEvent, Organisation, User
 from accounts.sessions import end_sessions
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin[Organisation]):
+class OrganisationAdmin(OrganisationScopedAdmin):
+    """Staff see their own organisation only; only superusers add organisations or change their kind."""
+
+    organisation_path = ""
+    superuser_fields = ("slug", "kind")
     list_display = ["slug", "name", "name_uk", "kind"]
     list_filter = ["kind"]
     search_fields = ["slug", "name"]
     ordering = ["slug"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_superuser(request) and super().has_add_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Organisation | None = None) -> bool:
         # Organisations own cases and history; they are never deleted from here.
@@ -27,7 +42,11 @@ class OrganisationAdmin(admin.ModelAdmin[Organisation]):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin[User]):
+class UserAdmin(OrganisationScopedAdmin, BaseUserAdmin[User]):
+    """Staff manage their organisation's people; who is staff or superuser, their groups and permissions, and
+    which organisation a user belongs to are a superuser's to change."""
+
+    superuser_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
     list_display = ["username", "organisation", "role", "is_active", "is_staff", "last_login"]
     list_filter = ["organisation", "role", "is_active", "is_staff", "is_superuser"]
     list_select_related = ["organisation"]
@@ -54,13 +73,6 @@ class UserAdmin(BaseUserAdmin[User]):
     )
 
     actions = ["deactivate_and_sign_out"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        queryset = super().get_queryset(request)
-        user: Any = request.user
-        if not user.is_superuser:
-            queryset = queryset.filter(organisation_id=user.organisation_id)
-        return queryset
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -91,7 +103,7 @@ class UserAdmin(BaseUserAdmin[User]):
 
 
 @admin.register(AuthEvent)
-class AuthEventAdmin(admin.ModelAdmin[AuthEvent]):
+class AuthEventAdmin(OrganisationScopedAdmin):
     """Read-only: the record of sign-ins, failures, lockouts and refusals."""
 
     list_display = ["at", "kind", "username", "organisation", "ip_address", "path"]
@@ -104,13 +116,6 @@ class AuthEventAdmin(admin.ModelAdmin[AuthEvent]):
     list_per_page = 100
     readonly_fields = ["at", "kind", "user", "username", "organisation", "ip_address", "path"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuthEvent]:
-        queryset = super().get_queryset(request)
-        user: Any = request.user
-        if not user.is_superuser:
-            queryset = queryset.filter(organisation_id=user.organisation_id)
-        return queryset
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -119,3 +124,54 @@ class AuthEventAdmin(admin.ModelAdmin[AuthEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuthEvent | None = None) -> bool:
         return False
+
+
+# --- second factors: each organisation's staff see their own people's devices, never a secret ---------------
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAppAdmin(OrganisationScopedAdmin):
+    """A lost phone is reset by deleting the device (the user's sessions end); its secret is never shown."""
+
+    organisation_path = "user__organisation"
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    list_select_related = ["user"]
+    search_fields = ["^user__username"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # set up by the user, with an enrolment code
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StaticDevice)
+class BackupCodesAdmin(AuthenticatorAppAdmin):
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+
+
+# --- shared by every organisation: superusers only ------------------------------------------
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RestrictedGroupAdmin(SuperuserOnlyAdmin, GroupAdmin):
+    pass
+
+
+for _model, _base in (
+    (AccessAttempt, axes_admin.AccessAttemptAdmin),
+    (AxesAccessLog, axes_admin.AccessLogAdmin),
+    (AccessFailureLog, axes_admin.AccessFailureLogAdmin),
+):
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(f"Restricted{_base.__name__}", (SuperuserOnlyAdmin, _base), {}))

@@ -17,6 +17,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser, organisation_of
+from accounts.models import User
 from casework import services
 from casework.audit import log_access
 from casework.display import datetime_with_seconds
@@ -39,7 +41,10 @@ def _log(request: HttpRequest, action: str, case_ids: list[int]) -> None:
 
 
 @admin.register(Institution)
-class InstitutionAdmin(admin.ModelAdmin[Institution]):
+class InstitutionAdmin(SuperuserOnlyAdmin):
+    """Institutions are known to every organisation: staff read them, superusers change them."""
+
+    staff_may_read = True
     list_display = ["code", "name", "name_uk", "region", "kind"]
     list_filter = ["kind", "region"]
     search_fields = ["code", "name"]
@@ -141,7 +146,7 @@ class ReferenceStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin[Case]):
+class CaseAdmin(OrganisationScopedAdmin):
     form = CaseAdminForm
     list_display = ["reference", "status", "oblast", "organisation", "placement", "reported_on", "last_change_at"]
     list_filter = ["status", ReferenceStatusFilter, "oblast", "organisation", "placement"]
@@ -165,23 +170,10 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         (_("Record"), {"fields": ("created_at", "updated_at", "last_change_at")}),
     )
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
-        queryset = super().get_queryset(request)
-        user: Any = request.user
-        if not user.is_superuser:
-            queryset = queryset.filter(organisation_id=user.organisation_id)
-        return queryset
-
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "assigned_to":
-            # Named by username, and only people who could take the case: the reader's organisation.
-            from accounts.models import User
-
-            user: Any = request.user
-            people = User.objects.filter(is_active=True).order_by("username")
-            if not user.is_superuser:
-                people = people.filter(organisation_id=user.organisation_id)
-            kwargs["queryset"] = people
+            # Named by username, among the active people (scoped to the reader's organisation below).
+            kwargs["queryset"] = User.objects.filter(is_active=True).order_by("username")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Case | None = None) -> list[str]:
@@ -238,9 +230,13 @@ class CaseAdmin(admin.ModelAdmin[Case]):
             if saved.version != version:
                 _log(request, AccessLog.Action.EDIT, [saved.pk])
         else:
-            organisation = form.cleaned_data["organisation"]
+            # A superuser chooses the organisation; other staff add their own organisation's cases.
+            organisation_id = (
+                form.cleaned_data["organisation"].pk if is_superuser(request) else organisation_of(request)
+            )
+            assert organisation_id is not None, "every user belongs to an organisation"
             actor = services.Actor(
-                organisation_id=organisation.pk, role=actor.role, user=actor.user, is_superuser=actor.is_superuser
+                organisation_id=organisation_id, role=actor.role, user=actor.user, is_superuser=actor.is_superuser
             )
             saved = services.create_case(actor=actor, values=values)
             _log(request, AccessLog.Action.CREATE, [saved.pk])
@@ -269,6 +265,14 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         except services.NotPermitted as refusal:
             self.message_user(request, str(refusal), messages.ERROR)
             return HttpResponseRedirect(request.path)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        response = super().history_view(request, object_id, extra_context)
+        original = getattr(response, "context_data", {}).get("object") if response.status_code == 200 else None
+        if original is not None:
+            # The history page names the case and who changed what: a read like any other.
+            _log(request, AccessLog.Action.VIEW, [original.pk])
+        return response
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
@@ -325,9 +329,10 @@ class CaseAdmin(admin.ModelAdmin[Case]):
 
 
 @admin.register(CaseIdentifier)
-class CaseIdentifierAdmin(admin.ModelAdmin[CaseIdentifier]):
+class CaseIdentifierAdmin(OrganisationScopedAdmin):
     """Hashes only: there is nothing to read back, but duplicates can be traced."""
 
+    organisation_path = "case__organisation"
     list_display = ["case", "kind", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["case"]
@@ -342,7 +347,7 @@ class CaseIdentifierAdmin(admin.ModelAdmin[CaseIdentifier]):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin[AccessLog]):
+class AccessLogAdmin(OrganisationScopedAdmin):
     """The access log, to search and read only: nobody adds, edits or deletes a row from here."""
 
     list_display = ["when", "case_reference", "who", "organisation", "action", "door", "ip_address"]
@@ -357,13 +362,11 @@ class AccessLogAdmin(admin.ModelAdmin[AccessLog]):
     readonly_fields = ["at", "case_reference", "who", "organisation", "action", "door", "ip_address"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessLog]:
-        queryset = super().get_queryset(request)
-        user: Any = request.user
-        if not user.is_superuser:
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if not is_superuser(request):
             # Staff see their organisation's accesses and every access to its cases (a partner's too).
-            queryset = queryset.filter(
-                models.Q(organisation_id=user.organisation_id) | models.Q(case__organisation_id=user.organisation_id)
-            )
+            mine = organisation_of(request)
+            queryset = queryset.filter(models.Q(organisation_id=mine) | models.Q(case__organisation_id=mine))
         return queryset
 
     def get_search_results(

@@ -6,12 +6,16 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_scoping import SuperuserOnlyAdmin
 from reports.models import Snapshot
 
 
 @admin.register(Snapshot)
-class SnapshotAdmin(admin.ModelAdmin[Snapshot]):
-    """Read-only: snapshots are computed by the task and never edited (request new ones on the figures page)."""
+class SnapshotAdmin(SuperuserOnlyAdmin):
+    """Read-only: snapshots are computed by the task and never edited (request new ones on the figures page).
+
+    They hold the exact figures of every organisation: superusers only.
+    """
 
     list_display = ["id", "as_of", "state", "trigger", "requested_by", "requested_at", "finished_at", "duration_ms"]
     list_filter = ["state", "trigger"]
