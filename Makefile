@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= REDIS_URL=
+DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= MIGRATION_DATABASE_URL= REDIS_URL=
 TEST_SECRET := test-only-secret-key-not-for-production-0123456789
 
 DEMO_PORT ?= 8000
@@ -47,7 +47,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DJANGO_DEBUG=1 $(VENV)/bin/mypy config accounts casework partners reports devdata bench manage.py
-	DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory: MIGRATION_DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
 
 # Static analysis (bandit) and the dependency audit (pip-audit); see .ci/run.
 security: install

@@ -8,19 +8,12 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.requests import client_address
+from casework import audit_chain
 from casework.models import AccessLog
 
 if TYPE_CHECKING:
     from accounts.models import ApiToken, User
-
-
-def client_address(request: HttpRequest | Any | None) -> str | None:
-    """The address the request came from. X-Forwarded-For is not trusted (it is trivially spoofed)."""
-    if request is None:
-        return None
-    meta = getattr(request, "META", {})
-    address = meta.get("REMOTE_ADDR") or None
-    return str(address) if address else None
 
 
 def log_access(
@@ -50,4 +43,8 @@ def log_access(
         for case_id in case_ids
     ]
     if rows:
-        AccessLog.objects.bulk_create(rows)
+        # Chained (casework.audit_chain) in the transaction that writes them.
+        with audit_chain.appending(AccessLog) as chain:
+            for row in rows:
+                chain.seal(row)
+            AccessLog.objects.bulk_create(rows)

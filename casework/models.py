@@ -311,6 +311,10 @@ class StatusChange(models.Model):
     is_correction = models.BooleanField(_("correction"), default=False)
     # The case's version after this change.
     version = models.PositiveIntegerField(_("version"))
+    # The audit chain (casework.audit_chain): a hash over this row's content and the previous row's hash.
+    # The note is covered through its digest, so that the retention policy may erase a note and keep the chain.
+    note_digest = models.CharField(_("note digest"), max_length=64, blank=True, editable=False)
+    chain_hash = models.CharField(_("chain hash"), max_length=64, blank=True, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -469,6 +473,8 @@ class AccessLog(models.Model):
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     door = models.CharField(_("door"), max_length=10, choices=Door.choices)
     ip_address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+    # The audit chain (casework.audit_chain): a hash over this row's content and the previous row's hash.
+    chain_hash = models.CharField(_("chain hash"), max_length=64, blank=True, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -482,6 +488,24 @@ class AccessLog(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.case_id}"
 
 
+class AuditChainHead(models.Model):
+    """The last link of an audit chain: the hash the next row of that table chains from.
+
+    Appending rows locks this row for the transaction, so links are made one writer at a time, in id order.
+    """
+
+    table = models.CharField(_("table"), max_length=63, unique=True)
+    last_hash = models.CharField(_("last hash"), max_length=64)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain heads")
+
+    def __str__(self) -> str:
+        return f"{self.table}: {self.last_hash[:12]}"
+
+
 class RetentionRun(models.Model):
     """What one run of the retention policy did (counts only, never content)."""
 
@@ -491,6 +515,8 @@ class RetentionRun(models.Model):
     notes_erased = models.PositiveIntegerField(_("history notes erased"), default=0)
     access_log_days = models.PositiveIntegerField(_("access-log retention (days)"))
     closed_case_years = models.PositiveIntegerField(_("closed-case retention (years)"))
+    # The hash of the last access-log row erased: where the remaining chain starts from.
+    access_log_anchor = models.CharField(_("access-log chain anchor"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("retention run")

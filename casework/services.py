@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.models import Organisation
-from casework import signals
+from casework import audit_chain, signals
 from casework.models import (
     MAIN_PATH,
     RISK_FLAGS,
@@ -370,7 +370,7 @@ def change_status(
         is_correction = check_move(move, can_correct=actor.can_correct, today=timezone.localdate())
         now = timezone.now()
         assert occurred_on is not None  # check_move refuses a missing date
-        change = StatusChange.objects.create(
+        change = StatusChange(
             case=locked,
             from_status=locked.status,
             to_status=to_status,
@@ -385,6 +385,9 @@ def change_status(
             is_correction=is_correction,
             version=locked.version + 1,
         )
+        with audit_chain.appending(StatusChange) as chain:
+            chain.seal(change)
+            change.save()
         locked.status = to_status
         locked.version += 1
         locked.last_change_at = now

@@ -108,6 +108,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Nothing to act on there, so no warning on every start of the demo.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Migrations may run as another role than the application's: the owner of the tables. The application
+# then connects (DATABASE_URL) as a role that owns nothing and may only insert into the audit tables
+# (casework.privileges; README "Two database roles"). Unset: one role, as in the demo.
+MIGRATION_DATABASE = (
+    env_database("MIGRATION_DATABASE_URL", BASE_DIR / "db.sqlite3")
+    if env_str("MIGRATION_DATABASE_URL", "").strip()
+    else None
+)
+DATABASE_APP_ROLE = (
+    DATABASES["default"].get("USER", "")
+    if MIGRATION_DATABASE and MIGRATION_DATABASE.get("USER") != DATABASES["default"].get("USER")
+    else ""
+)
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [

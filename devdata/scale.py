@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation, Role, User
-from casework import bulk
+from casework import audit_chain, bulk
 from casework.models import (
     Case,
     Institution,
@@ -196,19 +196,21 @@ def generate_cases(
 
         if use_copy:
             pg = cast("psycopg.Connection[Any]", connection.cursor().connection)
-            with pg.cursor() as pg_cursor:
-                formatter = _CopyFormatter(bulk.reserve_ids(Case, cases, cursor=pg_cursor), vias)
-                # Foreign keys are checked as each COPY ends, while the next chunk is
-                # generated, rather than all at once at commit, when nothing else runs.
-                foreign_keys = bulk.deferred_foreign_keys(pg_cursor, [Case, StatusChange])
-                bulk.set_constraints(pg_cursor, foreign_keys, "IMMEDIATE")
-            with _CopyStream(pg) as stream:
-                for specs in chunks():
-                    # The worker swaps any reference already taken for a fresh one.
-                    stream.send(formatter.chunk(specs, list(_random_references_exactly(len(specs)))))
-                    written_changes += sum(len(spec.changes) for spec in specs)
-                    if progress is not None:
-                        progress(len(specs))
+            # The history's chain is held for the whole write: the rows are chained in the order COPY inserts them.
+            with audit_chain.appending(StatusChange) as chain:
+                with pg.cursor() as pg_cursor:
+                    formatter = _CopyFormatter(bulk.reserve_ids(Case, cases, cursor=pg_cursor), vias, chain)
+                    # Foreign keys are checked as each COPY ends, while the next chunk is
+                    # generated, rather than all at once at commit, when nothing else runs.
+                    foreign_keys = bulk.deferred_foreign_keys(pg_cursor, [Case, StatusChange])
+                    bulk.set_constraints(pg_cursor, foreign_keys, "IMMEDIATE")
+                with _CopyStream(pg) as stream:
+                    for specs in chunks():
+                        # The worker swaps any reference already taken for a fresh one.
+                        stream.send(formatter.chunk(specs, list(_random_references_exactly(len(specs)))))
+                        written_changes += sum(len(spec.changes) for spec in specs)
+                        if progress is not None:
+                            progress(len(specs))
             with pg.cursor() as pg_cursor:
                 bulk.set_constraints(pg_cursor, foreign_keys, "DEFERRED")
             with connection.cursor() as cursor:

@@ -16,7 +16,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Organisation
-from casework import bulk
+from casework import audit_chain, bulk
 from casework.models import (
     Case,
     StatusChange,
@@ -139,7 +139,11 @@ def _write_with_orm(
         )
         for spec, change in pairs
     ]
-    StatusChange.objects.bulk_create(rows, batch_size=2000)
+    # The history is chained (casework.audit_chain) in the order the rows get their ids: this list's.
+    with audit_chain.appending(StatusChange) as chain:
+        for row in rows:
+            chain.seal(row)
+        StatusChange.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
 
 
@@ -183,6 +187,8 @@ _CHANGE_COLUMNS = (
     "note",
     "is_correction",
     "version",
+    "note_digest",
+    "chain_hash",
 )
 
 
@@ -208,11 +214,18 @@ class _CopyChunk:
 
 
 class _CopyFormatter:
-    """Turns generated cases into COPY text, giving them ids from a reserved run."""
+    """Turns generated cases into COPY text, giving them ids from a reserved run.
 
-    def __init__(self, ids: Iterator[int], vias: Mapping[str, Organisation]) -> None:
+    The history rows are chained (casework.audit_chain) in the order they are
+    formatted, which is the order COPY inserts them in: the chunks must be
+    written in the order they are made, under the chain's lock.
+    """
+
+    def __init__(self, ids: Iterator[int], vias: Mapping[str, Organisation], chain: audit_chain.Chain) -> None:
         self.ids = ids
-        self.via_ids = {slug: str(organisation.pk) for slug, organisation in vias.items()}
+        self.chain = chain
+        self.via_pks = {slug: organisation.pk for slug, organisation in vias.items()}
+        self.via_ids = {slug: str(pk) for slug, pk in self.via_pks.items()}
         self.case_tail = case_layout().text_tail()
         self.change_tail = change_layout().text_tail()
         self.now = str(timezone.now())
@@ -223,6 +236,7 @@ class _CopyFormatter:
         # Inlined conversions: this loop formats some four million rows for a million cases.
         n, t = bulk.NULL, bulk.copy_text
         now, via_ids, case_tail, change_tail = self.now, self.via_ids, self.case_tail, self.change_tail
+        seal = self.chain.seal_values
         case_lines = []
         change_lines = []
         for spec, reference in zip(specs, references, strict=True):
@@ -244,13 +258,30 @@ class _CopyFormatter:
             )
             for change in changes:
                 survivor = change.duplicate_of
+                values = {
+                    "case_id": spec.pk,
+                    "from_status": change.from_status,
+                    "to_status": change.to_status,
+                    "occurred_on": change.occurred_on,
+                    "recorded_at": change.recorded_at,
+                    "recorded_by_id": change.recorded_by_id,
+                    "recorded_by_token_id": None,
+                    "recorded_via": change.recorded_via,
+                    "via_id": self.via_pks[change.via_slug] if change.via_slug else None,
+                    "duplicate_of_id": None if survivor is None else survivor.pk,
+                    "note": change.note,
+                    "is_correction": change.is_correction,
+                    "version": change.version,
+                }
+                chain_hash = seal(values)
                 change_lines.append(
                     f"{spec.pk}\t{change.from_status}\t{change.to_status}\t{change.occurred_on}\t"
                     f"{change.recorded_at}\t{n if change.recorded_by_id is None else change.recorded_by_id}\t"
                     f"{t(change.recorded_via) if change.recorded_via else ''}\t"
                     f"{via_ids[change.via_slug] if change.via_slug else n}\t"
                     f"{n if survivor is None else survivor.pk}\t{t(change.note) if change.note else ''}\t"
-                    f"{'t' if change.is_correction else 'f'}\t{change.version}{change_tail}\n"
+                    f"{'t' if change.is_correction else 'f'}\t{change.version}\t"
+                    f"{values['note_digest']}\t{chain_hash}{change_tail}\n"
                 )
         return _CopyChunk(references=references, case_lines=case_lines, change_text="".join(change_lines))
 

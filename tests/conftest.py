@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
+import django.test.utils
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import Organisation, Role, User
@@ -19,6 +24,30 @@ requires_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
     reason="needs PostgreSQL: set DATABASE_URL (CI does)",
 )
+requires_two_roles = pytest.mark.skipif(
+    not (
+        os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")) and settings.DATABASE_APP_ROLE
+    ),
+    reason="needs PostgreSQL with two roles: set MIGRATION_DATABASE_URL to the owner's (CI does)",
+)
+
+
+def _as_owner_while(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Create, migrate and drop the test database as the tables' owner; the tests then run as the application."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from accounts.management.commands.migrate import as_owner
+
+        with as_owner():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+if settings.MIGRATION_DATABASE:
+    django.test.utils.setup_databases = _as_owner_while(django.test.utils.setup_databases)
+    django.test.utils.teardown_databases = _as_owner_while(django.test.utils.teardown_databases)
 
 
 @pytest.fixture

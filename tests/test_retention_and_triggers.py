@@ -1,4 +1,10 @@
-"""Tamper resistance of the history and access log, and the retention policy."""
+"""Tamper resistance of the history and access log, and the retention policy.
+
+On PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE on the history and
+the access log; with two roles (CI: MIGRATION_DATABASE_URL) the application's
+role holds no right to change them at all, and only the retention function,
+which runs as the tables' owner, erases what the policy allows.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,11 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from casework import services
+from casework import audit, audit_chain, services
 from casework.audit import log_access
 from casework.models import AccessLog, Case, RetentionRun, StatusChange
 from casework.tasks import apply_retention_policy
-from tests.conftest import requires_postgres
+from tests.conftest import requires_postgres, requires_two_roles
 from tests.factories import CaseFactory
 
 
@@ -29,10 +35,7 @@ def close(case, supervisor, status="withdrawn", on=dt.date(2018, 6, 1)):
     )
 
 
-@requires_postgres
-@pytest.mark.parametrize("table", ["casework_statuschange", "casework_accesslog"])
-@pytest.mark.parametrize("statement", ["UPDATE {table} SET id = id", "DELETE FROM {table}"])
-def test_it_refuses_raw_sql_changes_to_history_and_access_log(case, supervisor, table, statement):
+def history(case, supervisor):
     services.change_status(
         case=case,
         actor=services.Actor.for_user(supervisor),
@@ -41,29 +44,90 @@ def test_it_refuses_raw_sql_changes_to_history_and_access_log(case, supervisor, 
         expected_version=1,
     )
     log_access(action="view", door="web", organisation_id=case.organisation_id, case_ids=[case.pk], user=supervisor)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(statement.format(table=table))
+
+
+def sql_refused(statement: str) -> None:
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+
+
+@requires_postgres
+@pytest.mark.parametrize("table", ["casework_statuschange", "casework_accesslog"])
+@pytest.mark.parametrize("statement", ["UPDATE {table} SET id = id", "DELETE FROM {table}", "TRUNCATE {table} CASCADE"])
+def test_it_refuses_raw_sql_changes_to_history_and_access_log(case, supervisor, table, statement):
+    history(case, supervisor)
+    sql_refused(statement.format(table=table))
     assert StatusChange.objects.filter(case=case).count() == 1
     assert AccessLog.objects.filter(case=case).count() == 1
 
 
-def test_it_deletes_old_access_log_rows_and_keeps_young_ones(case, supervisor, settings):
-    settings.RETENTION_ACCESS_LOG_DAYS = 30
-    log_access(action="view", door="web", organisation_id=case.organisation_id, case_ids=[case.pk], user=supervisor)
-    young = AccessLog.objects.get()
-    old_at = timezone.now() - dt.timedelta(days=31)
-    log_access(action="view", door="web", organisation_id=case.organisation_id, case_ids=[case.pk], user=supervisor)
-    with connection.cursor() as cursor:  # back-date one row, as time would
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config('register.retention', 'on', true)")
-        cursor.execute("UPDATE casework_accesslog SET at = %s WHERE id <> %s", [old_at, young.pk])
+@requires_two_roles
+@pytest.mark.parametrize("table", ["casework_statuschange", "casework_accesslog"])
+def test_the_applications_role_cannot_erase_even_when_it_switches_the_guard_off(case, supervisor, table):
+    history(case, supervisor)
+    for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET chain_hash = ''", f"TRUNCATE {table}"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL register.retention = 'on'")
+            cursor.execute(statement)
+    assert StatusChange.objects.filter(case=case).count() == 1 and AccessLog.objects.filter(case=case).count() == 1
+
+
+@requires_two_roles
+def test_the_applications_role_owns_nothing_and_is_no_superuser(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone() == (False, False, False)
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT has_table_privilege('casework_accesslog', 'DELETE'), "
+            "has_table_privilege('casework_statuschange', 'UPDATE'), "
+            "has_table_privilege('casework_accesslog', 'TRUNCATE'), "
+            "has_table_privilege('casework_retentionrun', 'INSERT'), "
+            "has_table_privilege('register_retention_policy', 'UPDATE'), "
+            "has_table_privilege('casework_accesslog', 'INSERT'), "
+            "has_function_privilege('register_apply_retention()', 'EXECUTE')"
+        )
+        assert cursor.fetchone() == (False, False, False, False, False, True, True)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE casework_accesslog DISABLE TRIGGER ALL")
+
+
+def log_at(case, user, when):
+    """An access-log row as if written at ``when`` (the clock of log_access, not a later edit)."""
+    original = audit.timezone.now
+    audit.timezone.now = lambda: when
+    try:
+        log_access(action="view", door="web", organisation_id=case.organisation_id, case_ids=[case.pk], user=user)
+    finally:
+        audit.timezone.now = original
+
+
+def test_it_deletes_the_oldest_access_log_rows_and_keeps_the_chain(case, supervisor):
+    old = timezone.now() - dt.timedelta(days=800)  # past the default period (730 days)
+    log_at(case, supervisor, old)
+    log_at(case, supervisor, old + dt.timedelta(days=1))
+    log_at(case, supervisor, timezone.now())
+    log_at(case, supervisor, timezone.now())
+    assert AccessLog.objects.count() == 4
     result = apply_retention_policy.apply().get()
-    assert result["access_log_deleted"] == 1
-    assert list(AccessLog.objects.values_list("pk", flat=True)) == [young.pk]
+    assert result["access_log_deleted"] == 2
+    assert AccessLog.objects.count() == 2
+    assert all(row.at > old + dt.timedelta(days=2) for row in AccessLog.objects.all())
+    run = RetentionRun.objects.get()
+    assert run.access_log_anchor  # where the remaining chain starts
+    assert audit_chain.verify(AccessLog).intact
+
+
+def test_a_row_past_the_period_after_a_young_one_waits_so_the_chain_stays_whole(case, supervisor):
+    log_at(case, supervisor, timezone.now())
+    log_at(case, supervisor, timezone.now() - dt.timedelta(days=800))  # written late with an old clock
+    assert apply_retention_policy.apply().get()["access_log_deleted"] == 0
+    assert audit_chain.verify(AccessLog).intact
 
 
 def test_it_erases_free_text_of_long_closed_cases_only(ngo_a, supervisor, settings):
-    settings.RETENTION_CLOSED_CASE_YEARS = 5
+    settings.RETENTION_CLOSED_CASE_YEARS = 5  # the default, which the PostgreSQL policy holds too
     old_closed = CaseFactory(organisation=ngo_a, reported_on=dt.date(2018, 1, 1), notes="Old remark")
     close(old_closed, supervisor, "withdrawn", dt.date(2018, 6, 1))
     old_duplicate = CaseFactory(organisation=ngo_a, reported_on=dt.date(2018, 1, 1), notes="Dup remark")
@@ -83,3 +147,6 @@ def test_it_erases_free_text_of_long_closed_cases_only(ngo_a, supervisor, settin
     assert Case.objects.get(pk=open_old.pk).notes == "Open remark"
     recorded = RetentionRun.objects.get()
     assert (recorded.cases_erased, recorded.closed_case_years) == (2, 5)
+    # The erased notes keep the chain: counted, not broken.
+    report = audit_chain.verify(StatusChange)
+    assert report.intact and report.erased_notes == 2

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from accounts.models import Organisation
-from casework import bulk
+from casework import audit_chain, bulk
 from casework.importing.common import (
     CASE_COLUMNS,
     DEFAULT_BATCH_SIZE,
@@ -146,9 +146,12 @@ def _write_postgresql(plan: ImportPlan, references: Sequence[str], now: dt.datet
     bulk.copy_rows(
         bulk.Layout.of(Case, _CASE_FIELDS, now), _case_rows(plan, case_ids, references, now), progress=bar.update
     )
-    bulk.copy_rows(
-        bulk.Layout.of(StatusChange, _CHANGE_FIELDS, now), _change_rows(plan, case_ids, now), progress=bar.update
-    )
+    with audit_chain.appending(StatusChange) as chain:
+        bulk.copy_rows(
+            bulk.Layout.of(StatusChange, audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS), now),
+            chain.seal_rows(_CHANGE_FIELDS, _change_rows(plan, case_ids, now)),
+            progress=bar.update,
+        )
 
 
 def _write_bulk_create(
@@ -161,8 +164,14 @@ def _write_bulk_create(
         for queryset in filter_in(Case.objects.all(), "reference", references):
             ids.update(queryset.values_list("reference", "id"))
         case_ids = [ids[reference] for reference in references]
-    changes = _change_rows(plan, case_ids, now)
-    bulk.insert_rows(StatusChange, _CHANGE_FIELDS, changes, batch_size=batch_size, progress=bar.update)
+    with audit_chain.appending(StatusChange) as chain:
+        bulk.insert_rows(
+            StatusChange,
+            audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS),
+            chain.seal_rows(_CHANGE_FIELDS, _change_rows(plan, case_ids, now)),
+            batch_size=batch_size,
+            progress=bar.update,
+        )
 
 
 def apply_import(

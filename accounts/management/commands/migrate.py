@@ -11,8 +11,11 @@ rest of the history migrates as usual. On a new database nothing differs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -40,10 +43,38 @@ def adopt_partners_tables(database: str = DEFAULT_DB_ALIAS) -> bool:
     return True
 
 
+OWNER_KEYS = ("USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
+
+
+@contextmanager
+def as_owner(database: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Connect as the tables' owner (MIGRATION_DATABASE_URL) for a while, to the same database."""
+    owner = settings.MIGRATION_DATABASE
+    if not owner or database != DEFAULT_DB_ALIAS:
+        yield
+        return
+    connection = connections[database]
+    connection.close()
+    saved = {key: connection.settings_dict.get(key) for key in OWNER_KEYS}
+    connection.settings_dict.update({key: owner.get(key, saved[key]) for key in OWNER_KEYS})
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+
+
 class Command(DjangoMigrate):
-    help = DjangoMigrate.help + " Upgrades a database from before the accounts app (see accounts/management)."
+    help = (
+        DjangoMigrate.help
+        + " Runs as the tables' owner when MIGRATION_DATABASE_URL is set, then grants the application's role"
+        " its rights (casework.privileges). Upgrades a database from before the accounts app."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if adopt_partners_tables(options["database"]) and options["verbosity"] >= 1:
-            self.stdout.write("Recorded accounts.0001_initial: the partners_* tables of users now belong to accounts.")
-        super().handle(*args, **options)
+        with as_owner(options["database"]):
+            if adopt_partners_tables(options["database"]) and options["verbosity"] >= 1:
+                self.stdout.write(
+                    "Recorded accounts.0001_initial: the partners_* tables of users now belong to accounts."
+                )
+            super().handle(*args, **options)

@@ -1,0 +1,217 @@
+"""Hash chains over the status history and the access log: a row changed, inserted or removed is found.
+
+Each row carries ``chain_hash`` = SHA-256 of the previous row's hash and the
+row's own content (in a fixed, canonical form). Rows are chained in id order:
+writers append under a lock of the table's ``AuditChainHead``, in the
+transaction that inserts them, so the ids of committed rows follow the chain.
+``verify`` walks a table from its first row (or from the anchor the retention
+policy left when it erased the oldest rows) and reports the first link that
+does not hold: ``manage.py verify_audit``.
+
+Privileges keep the application from rewriting these tables (it may only
+insert and read them; see docs/operations.md); the chain is what shows an
+edit made around them, by whoever holds more rights. A history note is
+covered through its digest (``note_digest``): the retention policy may erase
+a note without breaking the chain, and an altered note still shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models, transaction
+
+from casework.models import AccessLog, AuditChainHead, RetentionRun, StatusChange
+
+GENESIS = "0" * 64
+EMPTY_NOTE = hashlib.sha256(b"").hexdigest()
+
+# The content each chain covers, by attribute name, in this order.
+FIELDS: dict[type[models.Model], tuple[str, ...]] = {
+    StatusChange: (
+        "case_id",
+        "from_status",
+        "to_status",
+        "occurred_on",
+        "recorded_at",
+        "recorded_by_id",
+        "recorded_by_token_id",
+        "recorded_via",
+        "via_id",
+        "duplicate_of_id",
+        "note_digest",
+        "is_correction",
+        "version",
+    ),
+    AccessLog: ("at", "user_id", "token_id", "organisation_id", "case_id", "action", "door", "ip_address"),
+}
+
+
+def note_digest(note: str) -> str:
+    return hashlib.sha256(note.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def normal_address(address: str | None) -> str | None:
+    """An IP address as the database gives it back (so the hash made now is the hash checked later)."""
+    if not address:
+        return None
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return ip.compressed
+
+
+def link(previous: str, model: type[models.Model], values: Mapping[str, Any]) -> str:
+    content = json.dumps([_canonical(values[name]) for name in FIELDS[model]], separators=(",", ":"))
+    return hashlib.sha256(f"{previous}|{content}".encode()).hexdigest()
+
+
+def _table(model: type[models.Model]) -> str:
+    return model._meta.db_table
+
+
+class Chain:
+    """Appends to one table's chain inside a transaction that holds its head's lock."""
+
+    def __init__(self, model: type[models.Model], head: AuditChainHead) -> None:
+        self.model = model
+        self.head = head
+        self.last = head.last_hash
+
+    def seal(self, instance: models.Model) -> None:
+        """Give a row (not yet saved) its place in the chain."""
+        if isinstance(instance, StatusChange):
+            instance.note_digest = note_digest(instance.note)
+        if isinstance(instance, AccessLog):
+            instance.ip_address = normal_address(instance.ip_address)
+        self.last = link(self.last, self.model, {name: getattr(instance, name) for name in FIELDS[self.model]})
+        setattr(instance, "chain_hash", self.last)  # noqa: B010 (both chained models have it)
+
+    def seal_values(self, values: dict[str, Any]) -> str:
+        """The same for a row given as values (bulk writers): fills note_digest and returns the row's hash."""
+        if self.model is StatusChange:
+            values["note_digest"] = note_digest(values.get("note") or "")
+        self.last = link(self.last, self.model, values)
+        return self.last
+
+    def seal_rows(self, fields: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """Rows given as tuples of ``fields`` (bulk writers), each extended by ``sealed_fields(fields)``'s extra
+        columns: the note's digest (the history) and the chain hash. Fields a row does not give are taken at
+        their model defaults, as the bulk writers store them. The rows must be inserted in this order."""
+        concrete = {f.attname: f for f in self.model._meta.concrete_fields}
+        defaults = {
+            name: concrete[name].get_default()
+            for name in FIELDS[self.model]
+            if name not in fields and name != "note_digest"
+        }
+        for row in rows:
+            values = dict(defaults)
+            values.update(zip(fields, row, strict=True))
+            chain_hash = self.seal_values(values)
+            if self.model is StatusChange:
+                yield (*row, values["note_digest"], chain_hash)
+            else:
+                yield (*row, chain_hash)
+
+
+def sealed_fields(model: type[models.Model], fields: Sequence[str]) -> tuple[str, ...]:
+    """The columns ``Chain.seal_rows`` gives for rows of ``fields``."""
+    extra = ("note_digest", "chain_hash") if model is StatusChange else ("chain_hash",)
+    return (*fields, *extra)
+
+
+@contextmanager
+def appending(model: type[models.Model]) -> Iterator[Chain]:
+    """Lock the table's chain for this transaction, hand out links, and move the head on."""
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().filter(table=_table(model)).first()
+        if head is None:
+            head, _created = AuditChainHead.objects.get_or_create(table=_table(model), defaults={"last_hash": GENESIS})
+            head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
+        chain = Chain(model, head)
+        yield chain
+        if chain.last != head.last_hash:
+            AuditChainHead.objects.filter(pk=head.pk).update(last_hash=chain.last)
+
+
+# --- verifying ---------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    table: str
+    rows: int = 0
+    erased_notes: int = 0
+    first_broken: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken is None
+
+
+def _start(model: type[models.Model]) -> str:
+    """Where a table's chain starts: the genesis, or the anchor the latest retention run left."""
+    if model is AccessLog:
+        run = RetentionRun.objects.exclude(access_log_anchor="").order_by("-ran_at", "-id").first()
+        if run is not None and AccessLog.objects.exists():
+            return run.access_log_anchor
+    return GENESIS
+
+
+def verify(model: type[models.Model], *, batch: int = 5000) -> Report:
+    """Walk a table in id order and recompute every link; report the first that does not hold."""
+    report = Report(table=_table(model))
+    previous = _start(model)
+    names = FIELDS[model]
+    extra = ("note",) if model is StatusChange else ()
+    rows: Iterable[Sequence[Any]] = (
+        model._default_manager.order_by("pk").values_list("pk", "chain_hash", *names, *extra).iterator(batch)
+    )
+    for row in rows:
+        pk, stored = row[0], row[1]
+        values = dict(zip(names, row[2 : 2 + len(names)], strict=True))
+        report.rows += 1
+        if model is StatusChange:
+            note = row[-1]
+            if note and note_digest(note) != values["note_digest"]:
+                report.first_broken = report.first_broken or f"{report.table} id {pk}: the note was changed"
+                report.problems.append(f"{report.table} id {pk}: the note does not match its digest")
+            elif not note and values["note_digest"] != EMPTY_NOTE:
+                report.erased_notes += 1  # erased by the retention policy: the chain still holds
+        if model is AccessLog:
+            values["ip_address"] = normal_address(values["ip_address"])
+        expected = link(previous, model, values)
+        if stored != expected:
+            reason = "has no link (written around the application)" if not stored else "does not match its content"
+            problem = f"{report.table} id {pk}: {reason}, or a row before it was changed, added or removed"
+            report.first_broken = report.first_broken or problem
+            report.problems.append(problem)
+            previous = stored or expected  # go on from what is there, to find later breaks too
+        else:
+            previous = stored
+    head = AuditChainHead.objects.filter(table=report.table).first()
+    if report.rows and head is not None and head.last_hash != previous:
+        problem = f"{report.table}: the last row is not the head of the chain (rows at the end were removed)"
+        report.first_broken = report.first_broken or problem
+        report.problems.append(problem)
+    return report
+
+
+def verify_all() -> list[Report]:
+    return [verify(model) for model in FIELDS]

@@ -1,0 +1,138 @@
+"""The hash chains of the history and the access log: every link holds, and a change made around the app shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from casework import audit_chain, services
+from casework.audit import log_access
+from casework.models import AccessLog, AuditChainHead, StatusChange
+from tests.audit_helpers import owner_execute
+from tests.factories import CaseFactory
+
+
+def make_history(case, supervisor, moves=("verified", "located", "return_requested")):
+    day = dt.date(2023, 2, 1)
+    for to_status in moves:
+        services.change_status(
+            case=case,
+            actor=services.Actor.for_user(supervisor),
+            to_status=to_status,
+            occurred_on=day,
+            expected_version=case.version,
+            note=f"Moved to {to_status}.",
+        )
+        log_access(action="view", door="web", organisation_id=case.organisation_id, case_ids=[case.pk], user=supervisor)
+        day += dt.timedelta(days=10)
+
+
+def verify_command() -> tuple[str, int]:
+    out = io.StringIO()
+    try:
+        call_command("verify_audit", "--all", stdout=out)
+    except CommandError as error:
+        return out.getvalue(), error.returncode
+    return out.getvalue(), 0
+
+
+def test_every_row_the_application_writes_is_linked(case, supervisor, ngo_a):
+    make_history(case, supervisor)
+    log_access(
+        action="list", door="web", organisation_id=ngo_a.pk, case_ids=[case.pk, CaseFactory(organisation=ngo_a).pk]
+    )
+    for model in (StatusChange, AccessLog):
+        report = audit_chain.verify(model)
+        assert report.intact, report.problems
+        assert report.rows == model.objects.count()
+        assert all(len(value) == 64 for value in model.objects.values_list("chain_hash", flat=True))
+        head = AuditChainHead.objects.get(table=model._meta.db_table)
+        assert head.last_hash == model.objects.order_by("-pk").values_list("chain_hash", flat=True).first()
+    output, code = verify_command()
+    assert code == 0 and "casework_statuschange: 3 rows, chain intact." in output
+
+
+def test_a_chained_hash_depends_on_every_field_and_on_the_row_before():
+    values = dict.fromkeys(audit_chain.FIELDS[AccessLog])
+    values.update(at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC), organisation_id=1, case_id=7, action="view", door="web")
+    base = audit_chain.link(audit_chain.GENESIS, AccessLog, values)
+    assert audit_chain.link("1" * 64, AccessLog, values) != base
+    for name in audit_chain.FIELDS[AccessLog]:
+        changed = {**values, name: "changed" if name != "at" else dt.datetime(2025, 1, 2, tzinfo=dt.UTC)}
+        assert audit_chain.link(audit_chain.GENESIS, AccessLog, changed) != base, name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_made_around_the_application_is_found(ngo_a, supervisor):
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    second = StatusChange.objects.filter(case=case).order_by("pk")[1]
+    owner_execute("UPDATE casework_statuschange SET to_status = 'repatriated' WHERE id = %s", [second.pk])
+    report = audit_chain.verify(StatusChange)
+    assert not report.intact
+    assert report.first_broken.startswith(f"casework_statuschange id {second.pk}:")
+    output, code = verify_command()
+    assert code == 1 and "CHAIN BROKEN" in output and f"id {second.pk}" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_note_changed_around_the_application_is_found(ngo_a, supervisor):
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    first = StatusChange.objects.filter(case=case).order_by("pk").first()
+    owner_execute("UPDATE casework_statuschange SET note = 'Rewritten.' WHERE id = %s", [first.pk])
+    report = audit_chain.verify(StatusChange)
+    assert not report.intact and "the note was changed" in report.first_broken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_removed_from_the_middle_or_the_end_is_found(ngo_a, supervisor):
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    rows = list(AccessLog.objects.order_by("pk").values_list("pk", flat=True))
+    owner_execute("DELETE FROM casework_accesslog WHERE id = %s", [rows[1]])
+    report = audit_chain.verify(AccessLog)
+    assert not report.intact and report.first_broken.startswith(f"casework_accesslog id {rows[2]}:")
+    owner_execute("DELETE FROM casework_accesslog WHERE id = %s", [rows[-1]])
+    assert any("rows at the end were removed" in problem for problem in audit_chain.verify(AccessLog).problems)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_slipped_in_around_the_application_is_found(ngo_a, supervisor):
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    owner_execute(
+        "INSERT INTO casework_accesslog (at, organisation_id, case_id, action, door, chain_hash) "
+        "VALUES (%s, %s, %s, 'view', 'web', '')",
+        [dt.datetime(2025, 1, 1, tzinfo=dt.UTC), ngo_a.pk, case.pk],
+    )
+    report = audit_chain.verify(AccessLog)
+    assert not report.intact and "has no link" in report.first_broken
+
+
+def test_the_bulk_writers_chain_their_rows_between_the_applications(case, supervisor, ngo_a, tmp_path):
+    """An import (COPY on PostgreSQL) and generated cases take their place in the chain, in id order."""
+    from tests.test_import_cases import case_row, event_row, run
+
+    make_history(case, supervisor, moves=("verified",))
+    call_command("generate_cases", cases=40, organisation="synthetic-chain", seed=5, stdout=io.StringIO())
+    make_history(case, supervisor, moves=("located",))
+    run(
+        tmp_path,
+        [case_row(source_ref="CHAIN-1"), case_row(source_ref="CHAIN-2", reported_on="2023-02-01")],
+        [
+            event_row(source_ref="CHAIN-1", status="verified", occurred_on="2023-02-01", note="Seen in the file."),
+            event_row(source_ref="CHAIN-2", status="verified", occurred_on="2023-03-01"),
+        ],
+    )
+    make_history(case, supervisor, moves=("return_requested",))
+
+    report = audit_chain.verify(StatusChange)
+    assert report.intact, report.problems
+    assert report.rows == StatusChange.objects.count() > 40
+    assert StatusChange.objects.filter(chain_hash="").count() == 0
+    imported = StatusChange.objects.get(case__source_ref_hash__isnull=False, note="Seen in the file.")
+    assert imported.note_digest == audit_chain.note_digest("Seen in the file.")
