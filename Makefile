@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= MIGRATION_DATABASE_URL= REDIS_URL=
 TEST_SECRET := test-only-secret-key-not-for-production-0123456789
+TEST_SECOND_FACTOR_KEY := test-only-second-factor-key-not-for-production-42
+TEST_ENV := DJANGO_SECRET_KEY=$(TEST_SECRET) DJANGO_SECOND_FACTOR_KEYS=$(TEST_SECOND_FACTOR_KEY)
 
 DEMO_PORT ?= 8000
 
@@ -41,7 +43,7 @@ demo-reset: demo-check
 	@$(MAKE) --no-print-directory demo
 
 test: messages
-	DJANGO_SECRET_KEY=$(TEST_SECRET) $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -56,7 +58,7 @@ security: install
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/repatriation_bench
 
 bench: messages
-	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} DJANGO_SECRET_KEY=$(TEST_SECRET) REDIS_URL= \
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(TEST_ENV) REDIS_URL= \
 	  DJANGO_ALLOWED_HOSTS=testserver,127.0.0.1 DJANGO_SECURE_SSL_REDIRECT=0 $(PY) -m bench
 
 clean:

@@ -9,16 +9,19 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped, unused-ignore]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
-from accounts import services
+from accounts import enrolment, services
 from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser
-from accounts.models import AuthEvent, Organisation, User
+from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Organisation, User
 from accounts.sessions import end_sessions
 
 
@@ -72,7 +75,7 @@ class UserAdmin(OrganisationScopedAdmin, BaseUserAdmin[User]):
         ),
     )
 
-    actions = ["deactivate_and_sign_out"]
+    actions = ["deactivate_and_sign_out", "reset_second_factor"]
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -101,20 +104,48 @@ class UserAdmin(OrganisationScopedAdmin, BaseUserAdmin[User]):
             messages.SUCCESS,
         )
 
+    @admin.action(
+        description=_("Reset the second factor of the selected users and issue enrolment codes"),
+        permissions=["change"],
+    )
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        """Only for the users this admin may manage (accounts.permissions); the codes are shown once."""
+        me: Any = request.user
+        issued, refused = [], []
+        for user in queryset.filter(is_active=True):
+            try:
+                issued.append(enrolment.issue_enrolment_code(user=user, by=me, request=request, reset=True))
+            except (PermissionDenied, ValidationError):
+                refused.append(user.get_username())
+        if refused:
+            self.message_user(
+                request,
+                _("Not done for %(users)s: only their organisation's admin or a superuser may, never for oneself.")
+                % {"users": ", ".join(refused)},
+                messages.WARNING,
+            )
+        if not issued:
+            return None
+        context = {**self.admin_site.each_context(request), "title": _("Enrolment codes"), "issued": issued}
+        response = TemplateResponse(request, "admin/accounts/enrolment_codes.html", context)
+        add_never_cache_headers(response)
+        patch_cache_control(response, private=True, no_store=True)
+        return response
+
 
 @admin.register(AuthEvent)
 class AuthEventAdmin(OrganisationScopedAdmin):
     """Read-only: the record of sign-ins, failures, lockouts and refusals."""
 
-    list_display = ["at", "kind", "username", "organisation", "ip_address", "path"]
+    list_display = ["at", "kind", "username", "by", "organisation", "ip_address", "path"]
     list_filter = ["kind", "organisation"]
-    list_select_related = ["organisation"]
+    list_select_related = ["organisation", "by"]
     search_fields = ["username"]
     search_help_text = _("Search by username")
     date_hierarchy = "at"
     show_full_result_count = False
     list_per_page = 100
-    readonly_fields = ["at", "kind", "user", "username", "organisation", "ip_address", "path"]
+    readonly_fields = ["at", "kind", "user", "username", "by", "organisation", "ip_address", "path"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -133,9 +164,10 @@ admin.site.unregister(TOTPDevice)
 admin.site.unregister(StaticDevice)
 
 
-@admin.register(TOTPDevice)
+@admin.register(AuthenticatorApp)
 class AuthenticatorAppAdmin(OrganisationScopedAdmin):
-    """A lost phone is reset by deleting the device (the user's sessions end); its secret is never shown."""
+    """Read-only: set up by the user with an enrolment code, reset with the users' action (logged), never
+    deleted here; the key is never shown (it is kept encrypted)."""
 
     organisation_path = "user__organisation"
     list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
@@ -146,15 +178,39 @@ class AuthenticatorAppAdmin(OrganisationScopedAdmin):
     readonly_fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # set up by the user, with an enrolment code
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a reset goes through the users' action: logged, and a code to set up a new one
 
-@admin.register(StaticDevice)
+
+@admin.register(BackupCodes)
 class BackupCodesAdmin(AuthenticatorAppAdmin):
-    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    """The codes are kept hashed: the admin shows only that the device exists."""
+
+
+@admin.register(EnrolmentCode)
+class EnrolmentCodeAdmin(OrganisationScopedAdmin):
+    """Read-only: who was given a code, by whom, and whether it was used. The code itself is only hashed."""
+
+    organisation_path = "user__organisation"
+    list_display = ["user", "issued_by", "issued_at", "expires_at", "used_at", "withdrawn_at"]
+    list_select_related = ["user", "issued_by"]
+    search_fields = ["^user__username"]
+    fields = ["user", "issued_by", "issued_at", "expires_at", "used_at", "withdrawn_at"]
+    readonly_fields = ["user", "issued_by", "issued_at", "expires_at", "used_at", "withdrawn_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- shared by every organisation: superusers only ------------------------------------------

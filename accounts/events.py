@@ -22,7 +22,13 @@ logger = logging.getLogger(__name__)
 
 
 def record_event(
-    kind: str, *, request: HttpRequest | Any | None, user: Any = None, username: str = "", path: str = ""
+    kind: str,
+    *,
+    request: HttpRequest | Any | None,
+    user: Any = None,
+    username: str = "",
+    path: str = "",
+    by: Any = None,
 ) -> AuthEvent:
     if not isinstance(user, User) or not user.is_authenticated:
         user = None
@@ -38,9 +44,18 @@ def record_event(
         organisation_id=getattr(user, "organisation_id", None),
         ip_address=client_address(request),
         path=path[:200],
+        by=by if isinstance(by, User) else None,
     )
     level = logging.INFO if kind in {AuthEvent.Kind.SIGN_IN, AuthEvent.Kind.SIGN_OUT} else logging.WARNING
-    logger.log(level, "auth %s user=%r ip=%s path=%s", kind, event.username, event.ip_address, event.path)
+    logger.log(
+        level,
+        "auth %s user=%r ip=%s path=%s by=%r",
+        kind,
+        event.username,
+        event.ip_address,
+        event.path,
+        event.by.get_username() if event.by is not None else "",
+    )
     return event
 
 

@@ -50,6 +50,17 @@ class SetupCodeForm(CodeForm):
     )
 
 
+class EnrolmentCodeForm(forms.Form):
+    enrolment_code = forms.CharField(
+        label=gettext_lazy("Enrolment code"),
+        help_text=gettext_lazy("The code your organisation's admin gave you, for example ABCD-EFGH-JKMN."),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false", "autofocus": True}
+        ),
+    )
+
+
 class PasswordForm(PasswordChangeForm):
     """Django's form, with the browser told which fields are which (password managers fill them right)."""
 

@@ -8,12 +8,16 @@ The tables keep the names they had when these models lived in ``partners``
 from __future__ import annotations
 
 import datetime
+from binascii import unhexlify
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped, unused-ignore]
+from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
 
 class Organisation(models.Model):
@@ -146,6 +150,9 @@ class AuthEvent(models.Model):
         OTP_DEVICE_REMOVED = "otp_device_removed", _("Removed an authenticator app")
         PASSWORD_CHANGED = "password_changed", _("Changed their password")
         PERMISSION_DENIED = "permission_denied", _("Refused")
+        ENROLMENT_ISSUED = "enrolment_issued", _("Was given an enrolment code")
+        ENROLMENT_FAILED = "enrolment_failed", _("Wrong enrolment code")
+        FACTOR_RESET = "factor_reset", _("Had their second factor reset")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -160,6 +167,10 @@ class AuthEvent(models.Model):
     # REMOTE_ADDR: a forwarded header could be written by anyone.
     ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
     path = models.CharField(_("page"), max_length=200, blank=True)
+    # Who did it to the user, when that is someone else (an admin who reset a second factor).
+    by = models.ForeignKey(
+        User, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         db_table = "partners_authevent"
@@ -170,3 +181,93 @@ class AuthEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.kind} {self.username}"
+
+
+# --- the second factor's devices, with their secrets sealed (accounts.sealing) ---------------
+
+
+class AuthenticatorApp(TOTPDevice):  # type: ignore[misc]
+    """django-otp's authenticator app (TOTP), its key encrypted at rest. Every app is made through here."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("authenticator app")
+        verbose_name_plural = _("authenticator apps")
+
+    @property
+    def bin_key(self) -> bytes:
+        from accounts import sealing
+
+        # A key that is not sealed was not written by the register: it opens nothing.
+        return sealing.unseal(self.key)
+
+    def verify_token(self, token: Any) -> bool:
+        from accounts import sealing
+
+        try:
+            self.bin_key  # noqa: B018 (fails on a key that no configured key opens)
+        except sealing.SealError:
+            return False
+        return bool(super().verify_token(token))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from accounts import sealing
+
+        key = str(self.key)  # type: ignore[has-type]
+        if not sealing.is_sealed(key):
+            self.key = sealing.seal(unhexlify(key.encode()))
+        super().save(*args, **kwargs)
+
+
+class BackupCodes(StaticDevice):  # type: ignore[misc]
+    """django-otp's one-time backup codes, stored hashed (keyed): the codes themselves are shown once."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("backup codes")
+        verbose_name_plural = _("backup codes")
+
+    def verify_token(self, token: Any) -> bool:
+        from accounts import sealing
+
+        verify_allowed, _details = self.verify_is_allowed()
+        if not verify_allowed:
+            return False
+        match = self.token_set.filter(token__in=sealing.code_digests(str(token), sealing.BACKUP_CODES)).first()
+        if match is None:
+            self.throttle_increment()
+            return False
+        match.delete()
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save()
+        return True
+
+
+class EnrolmentCode(models.Model):
+    """A one-time code that lets a user set up a second factor for the first time (or after a reset).
+
+    Issued by the organisation's admin or a superuser (accounts.enrolment); only a keyed hash is kept.
+    """
+
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=16)
+    issued_by = models.ForeignKey(
+        User, verbose_name=_("issued by"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("enrolment code")
+        verbose_name_plural = _("enrolment codes")
+        ordering = ["-issued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.issued_at:%Y-%m-%d %H:%M}"
+
+    def is_live(self, at: datetime.datetime | None = None) -> bool:
+        at = at or timezone.now()
+        return self.used_at is None and self.withdrawn_at is None and self.expires_at > at

@@ -17,6 +17,8 @@ for rules about an organisation's own things, the organisation concerned.
 | ask for new figures (snapshots)          | no         | yes        | yes     | no        | yes       |
 | prepare a release / approve one          | no         | yes / yes  | yes / no| no        | yes / yes |
 | pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
+| issue enrolment codes, reset another's   | no         | no         | no      | own org's | yes       |
+| second factor                            |            |            |         | people    |           |
 
 Partner tokens act only through shares (partners.selectors); the exact
 figures each reader sees are decided in ``exact_figures_scope``.
@@ -100,6 +102,21 @@ def can_manage_organisation(user: Any, organisation_id: int | None = None) -> bo
     if user.role != Role.ORG_ADMIN:
         return False
     return organisation_id is None or organisation_id == user.organisation_id
+
+
+def can_manage_second_factor(actor: Any, user: Any) -> bool:
+    """Issue an enrolment code to a user, or reset their lost second factor.
+
+    Never one's own (a stolen password must not enrol or reset a factor); staff and superusers only by a
+    superuser; everyone else by their organisation's admin.
+    """
+    if not _active(actor) or actor.pk == user.pk:
+        return False
+    if actor.is_superuser:
+        return True
+    if user.is_superuser or user.is_staff:
+        return False
+    return bool(actor.role == Role.ORG_ADMIN and actor.organisation_id == user.organisation_id)
 
 
 # --- figures -----------------------------------------------------------------------------

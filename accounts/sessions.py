@@ -21,6 +21,8 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped, unused-ignore]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
+from accounts.models import AuthenticatorApp, BackupCodes
+
 SESSION_STARTED_KEY = "auth_started_at"
 LAST_SEEN_KEY = "auth_last_seen_at"
 LAST_SEEN_RESOLUTION = 60
@@ -54,8 +56,9 @@ def _device_removed(sender: Any, instance: Any, **kwargs: Any) -> None:
         end_sessions(instance.user_id, keep=getattr(instance, KEEP_SESSION_ATTRIBUTE, None))
 
 
-post_delete.connect(_device_removed, sender=TOTPDevice, dispatch_uid="accounts.sessions.totp_removed")
-post_delete.connect(_device_removed, sender=StaticDevice, dispatch_uid="accounts.sessions.static_removed")
+# Deleted through the register's own (sealed) classes or django-otp's: the signal names the class used.
+for _model in (TOTPDevice, StaticDevice, AuthenticatorApp, BackupCodes):
+    post_delete.connect(_device_removed, sender=_model, dispatch_uid=f"accounts.sessions.removed.{_model.__name__}")
 
 
 @receiver(user_logged_in)

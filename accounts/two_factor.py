@@ -26,11 +26,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_otp import DEVICE_ID_SESSION_KEY, verify_token  # type: ignore[import-untyped, unused-ignore]
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken  # type: ignore[import-untyped, unused-ignore]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
+from django_otp.plugins.otp_static.models import StaticToken  # type: ignore[import-untyped, unused-ignore]
 
+from accounts import sealing
 from accounts.events import record_event
-from accounts.models import AuthEvent
+from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes
 from accounts.permissions import second_factor_required
 
 # The user id whose second factor this session has passed.
@@ -39,6 +39,8 @@ SECOND_FACTOR_PASSED_KEY = "second_factor_passed_for"
 SECOND_FACTOR_EXPECTED_KEY = "second_factor_expected"
 # Backup codes just made, shown once and then forgotten.
 FRESH_BACKUP_CODES_KEY = "second_factor_fresh_codes"
+# "<user id>:<code id>": the enrolment code this session typed, spent when the new app is confirmed.
+ENROLMENT_CODE_SESSION_KEY = "second_factor_enrolment_code"
 
 
 def second_factor_passed(request: HttpRequest) -> bool:
@@ -72,11 +74,15 @@ def pass_second_factor(request: HttpRequest, device: Any) -> None:
 
 
 def confirmed_totp_devices(user: Any) -> list[Any]:
-    return list(TOTPDevice.objects.devices_for_user(user, confirmed=True))
+    return list(AuthenticatorApp.objects.devices_for_user(user, confirmed=True))
 
 
 def confirmed_backup_devices(user: Any) -> list[Any]:
-    return list(StaticDevice.objects.devices_for_user(user, confirmed=True).filter(token_set__isnull=False).distinct())
+    return list(BackupCodes.objects.devices_for_user(user, confirmed=True).filter(token_set__isnull=False).distinct())
+
+
+def remaining_backup_codes(user: Any) -> int:
+    return int(StaticToken.objects.filter(device__user=user, device__confirmed=True).count())
 
 
 def has_second_factor(user: Any) -> bool:
@@ -90,6 +96,7 @@ def _signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
         request.session.pop(SECOND_FACTOR_PASSED_KEY, None)
         request.session.pop(DEVICE_ID_SESSION_KEY, None)
         request.session.pop(SECOND_FACTOR_EXPECTED_KEY, None)
+        request.session.pop(ENROLMENT_CODE_SESSION_KEY, None)
         if not second_factor_required(user) and has_second_factor(user):
             request.session[SECOND_FACTOR_EXPECTED_KEY] = True
 
@@ -99,7 +106,7 @@ def check_code(user: Any, token: str) -> tuple[Any, bool]:
     if token.isdigit() and len(token) == 6:
         devices = confirmed_totp_devices(user)
     else:
-        devices = list(StaticDevice.objects.devices_for_user(user, confirmed=True))
+        devices = list(BackupCodes.objects.devices_for_user(user, confirmed=True))
     throttled = False
     for device in devices:
         allowed, _details = device.verify_is_allowed()
@@ -133,18 +140,28 @@ def grouped(key: str) -> str:
 
 
 def new_backup_codes(user: Any, *, count: int | None = None) -> list[str]:
-    """Replace the user's backup codes with new ones (OTP_BACKUP_CODES of them); the old ones stop working."""
+    """Replace the user's backup codes with new ones (OTP_BACKUP_CODES of them); the old ones stop working.
+
+    Only keyed hashes are stored (accounts.sealing): the codes returned are shown once.
+    """
     with transaction.atomic():
-        device = StaticDevice.objects.filter(user=user).order_by("pk").first()
+        device = BackupCodes.objects.filter(user=user).order_by("pk").first()
         if device is None:
-            device = StaticDevice.objects.create(user=user, name=str(gettext_lazy("Backup codes")), confirmed=True)
+            device = BackupCodes.objects.create(user=user, name=str(gettext_lazy("Backup codes")), confirmed=True)
         elif not device.confirmed:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
         StaticToken.objects.filter(device=device).delete()
         codes = [StaticToken.random_token() for _index in range(count or settings.OTP_BACKUP_CODES)]
-        StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+        StaticToken.objects.bulk_create(
+            [StaticToken(device=device, token=sealing.code_digest(code, sealing.BACKUP_CODES)) for code in codes]
+        )
     return codes
+
+
+def new_authenticator_app(user: Any) -> Any:
+    """An app not yet confirmed, with a fresh key (sealed when saved)."""
+    return AuthenticatorApp.objects.create(user=user, name=str(gettext_lazy("Authenticator app")), confirmed=False)
 
 
 class SecondFactorMiddleware:

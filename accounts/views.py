@@ -24,20 +24,21 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import verify_token  # type: ignore[import-untyped, unused-ignore]
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken  # type: ignore[import-untyped, unused-ignore]
-from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
+from accounts import enrolment
 from accounts.events import record_event
-from accounts.forms import CodeForm, PasswordForm, RemoveAppForm, SetupCodeForm
+from accounts.forms import CodeForm, EnrolmentCodeForm, PasswordForm, RemoveAppForm, SetupCodeForm
 from accounts.lockout import count_failed_code, end_locked_session, is_locked
-from accounts.models import AuthEvent
+from accounts.models import AuthenticatorApp, AuthEvent
 from accounts.permissions import second_factor_required
 from accounts.requests import safe_next_url
 from accounts.sessions import KEEP_SESSION_ATTRIBUTE
 from accounts.two_factor import (
+    ENROLMENT_CODE_SESSION_KEY,
     FRESH_BACKUP_CODES_KEY,
     SECOND_FACTOR_PASSED_KEY,
     check_code,
@@ -46,10 +47,13 @@ from accounts.two_factor import (
     grouped,
     has_second_factor,
     mark_second_factor_passed,
+    new_authenticator_app,
     new_backup_codes,
     pass_second_factor,
     qr_code_svg,
+    remaining_backup_codes,
     second_factor_outstanding,
+    second_factor_passed,
 )
 
 
@@ -124,6 +128,42 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(request, "two_factor/verify.html", {"form": form, "next": next_url, "has_app": has_app})
 
 
+def _enrolment(request: HttpRequest, user: Any, next_url: str) -> tuple[int | None, HttpResponse | None]:
+    """A first second factor needs an enrolment code (accounts.enrolment); one already passed needs none.
+
+    Returns the accepted code's id (None when no code is needed), or the page to show instead.
+    """
+    if second_factor_passed(request):
+        return None, None
+    accepted = str(request.session.get(ENROLMENT_CODE_SESSION_KEY, ""))
+    owner, _sep, code_id = accepted.partition(":")
+    if owner == str(user.pk) and code_id.isdigit() and enrolment.still_live(user, int(code_id)):
+        return int(code_id), None
+    request.session.pop(ENROLMENT_CODE_SESSION_KEY, None)
+    form = EnrolmentCodeForm(request.POST if "enrolment_code" in request.POST else None)
+    if form.is_bound:
+        if is_locked(request, user.get_username()):
+            return None, end_locked_session(request)
+        if form.is_valid():
+            code = enrolment.live_code(user, form.cleaned_data["enrolment_code"])
+            if code is not None:
+                request.session[ENROLMENT_CODE_SESSION_KEY] = f"{user.pk}:{code.pk}"
+                return None, redirect(_with_next("two-factor-setup", next_url))
+            if count_failed_code(request, user, AuthEvent.Kind.ENROLMENT_FAILED):
+                return None, end_locked_session(request)
+            form.add_error(
+                "enrolment_code",
+                _("That enrolment code is not right, has expired, or was replaced by a newer one."),
+            )
+    context = {
+        "form": form,
+        "next": next_url,
+        "required": second_factor_required(user),
+        "outstanding": second_factor_outstanding(request),
+    }
+    return None, render(request, "two_factor/enrolment_code.html", context, status=400 if form.errors else 200)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
@@ -140,9 +180,12 @@ def setup(request: HttpRequest) -> HttpResponse:
     if second_factor_outstanding(request) and confirmed_backup_devices(user):
         # Someone who still has backup codes proves it with one before adding an app.
         return redirect(_with_next("two-factor-verify", next_url))
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    code_id, page = _enrolment(request, user, next_url)
+    if page is not None:
+        return page
+    device = AuthenticatorApp.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=str(gettext_lazy("Authenticator app")), confirmed=False)
+        device = new_authenticator_app(user)
     form = SetupCodeForm(request.POST or None)
     if request.method == "POST":
         if is_locked(request, user.get_username()):
@@ -153,12 +196,20 @@ def setup(request: HttpRequest) -> HttpResponse:
             is_totp = token.isdigit() and len(token) == 6
             verified = verify_token(user, device.persistent_id, token) if allowed and is_totp else None
             if verified is not None:
-                TOTPDevice.objects.filter(user=user, confirmed=False).exclude(pk=device.pk).delete()
-                TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
-                device.confirmed = True
-                codes = new_backup_codes(user)
+                with transaction.atomic():
+                    if code_id is not None and not enrolment.use_code(user, code_id):
+                        # Spent or withdrawn since it was typed (another tab, a new code issued).
+                        transaction.set_rollback(True)
+                        request.session.pop(ENROLMENT_CODE_SESSION_KEY, None)
+                        messages.error(request, _("That enrolment code is no longer valid. Type the newest one."))
+                        return redirect(_with_next("two-factor-setup", next_url))
+                    AuthenticatorApp.objects.filter(user=user, confirmed=False).exclude(pk=device.pk).delete()
+                    AuthenticatorApp.objects.filter(pk=device.pk).update(confirmed=True)
+                    device.confirmed = True
+                    codes = new_backup_codes(user)
+                    record_event(AuthEvent.Kind.OTP_SET_UP, request=request, user=user)
+                request.session.pop(ENROLMENT_CODE_SESSION_KEY, None)
                 pass_second_factor(request, device)
-                record_event(AuthEvent.Kind.OTP_SET_UP, request=request, user=user)
                 request.session[FRESH_BACKUP_CODES_KEY] = codes
                 messages.success(request, _("Two-factor sign-in is set up."))
                 return redirect(_with_next("two-factor-backup-codes", next_url))
@@ -192,16 +243,11 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
         record_event(AuthEvent.Kind.BACKUP_CODES_MADE, request=request, user=user)
         return HttpResponseRedirect(_with_next("two-factor-backup-codes", next_url))
     codes = request.session.pop(FRESH_BACKUP_CODES_KEY, None)
-    remaining = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
-    context = {"codes": codes, "remaining": remaining, "next": next_url}
+    context = {"codes": codes, "remaining": remaining_backup_codes(user), "next": next_url}
     return render(request, "two_factor/backup_codes.html", context)
 
 
 # --- the account page ----------------------------------------------------------------------
-
-
-def _remaining_backup_codes(user: Any) -> int:
-    return int(StaticToken.objects.filter(device__user=user, device__confirmed=True).count())
 
 
 @login_required
@@ -211,7 +257,7 @@ def account(request: HttpRequest) -> HttpResponseBase:
     context = {
         "nav": "account",
         "apps": confirmed_totp_devices(user),
-        "backup_codes": _remaining_backup_codes(user),
+        "backup_codes": remaining_backup_codes(user),
         "second_factor_required": second_factor_required(user),
     }
     return render(request, "account/account.html", context)
@@ -243,11 +289,11 @@ def password_change(request: HttpRequest) -> HttpResponseBase:
 def remove_app(request: HttpRequest, device_id: int) -> HttpResponseBase:
     """Remove one's own authenticator app (a new phone): the password again, and backup codes must remain."""
     user: Any = request.user
-    device = TOTPDevice.objects.filter(user=user, confirmed=True, pk=device_id).first()
+    device = AuthenticatorApp.objects.filter(user=user, confirmed=True, pk=device_id).first()
     if device is None:
         raise Http404
-    others = TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).exists()
-    if second_factor_required(user) and not others and not _remaining_backup_codes(user):
+    others = AuthenticatorApp.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).exists()
+    if second_factor_required(user) and not others and not remaining_backup_codes(user):
         messages.error(
             request,
             _("This app is your only second factor: make backup codes first, or ask your organisation's admin."),

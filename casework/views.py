@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import permissions
+from accounts.pages import forbidden, not_found
 from accounts.requests import signed_in_user
 from casework import exports, sections, selectors, services
 from casework.audit import log_access
@@ -43,43 +44,6 @@ CASES_PER_PAGE = 50
 ACCESS_LOG_PER_PAGE = 50
 View = Callable[..., HttpResponseBase]
 _user = signed_in_user
-
-
-def forbidden(request: HttpRequest, message: str | None = None) -> HttpResponse:
-    return render(request, "casework/forbidden.html", {"message": message}, status=403)
-
-
-def not_found(request: HttpRequest) -> HttpResponse:
-    # The same page for an unknown reference and for another organisation's case.
-    return render(request, "casework/not_found.html", status=404)
-
-
-def confirmed(request: HttpRequest) -> bool:
-    """Whether a POST comes from a confirmation step (an irreversible action asks first)."""
-    return request.POST.get("confirmed") == "1"
-
-
-def confirm_page(
-    request: HttpRequest,
-    *,
-    title: str,
-    question: str,
-    confirm_label: str,
-    cancel_url: str,
-    consequence: str = "",
-    nav: str = "",
-) -> HttpResponse:
-    """Ask before doing: the same POST again, with ``confirmed=1``, does it; nothing is changed yet."""
-    context = {
-        "title": title,
-        "question": question,
-        "consequence": consequence,
-        "confirm_label": confirm_label,
-        "cancel_url": cancel_url,
-        "action_url": request.get_full_path(),
-        "nav": nav,
-    }
-    return render(request, "confirm.html", context)
 
 
 def case_reader_required(view: View) -> View:

@@ -48,13 +48,13 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
+def env_list(name: str, default: list[str], *, what: str = "host") -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
         return default
     items = [item.strip() for item in raw.split(",") if item.strip()]
     if not items:
-        raise ImproperlyConfigured(f"{name} is set but names no host; give a comma-separated list.")
+        raise ImproperlyConfigured(f"{name} is set but names no {what}; give a comma-separated list.")
     return items
 
 

@@ -34,6 +34,22 @@ elif len(SECRET_KEY) < 32:
 # means the linkage hashes can be rotated without logging everyone out.
 LINKAGE_HMAC_KEY = env_str("DJANGO_LINKAGE_KEY", "") or SECRET_KEY
 
+# The keys that keep the second factor's secrets at rest (accounts.sealing): authenticator-app keys
+# encrypted, backup and enrolment codes hashed. Comma-separated; the first is used, the others still
+# read (rotation: put a new key first, run `manage.py reseal_second_factors`, then drop the old one).
+SECOND_FACTOR_KEYS = env_list("DJANGO_SECOND_FACTOR_KEYS", [], what="key")
+if not SECOND_FACTOR_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECOND_FACTOR_KEYS is not set. Set it to a long random value, different from "
+            "DJANGO_SECRET_KEY (or set DJANGO_DEBUG=1 for a local development key)."
+        )
+    SECOND_FACTOR_KEYS = ["insecure-development-second-factor-key-only-for-DJANGO_DEBUG-1"]
+elif any(len(key) < 32 for key in SECOND_FACTOR_KEYS):
+    raise ImproperlyConfigured("DJANGO_SECOND_FACTOR_KEYS: every key needs at least 32 random characters.")
+elif SECRET_KEY in SECOND_FACTOR_KEYS:
+    raise ImproperlyConfigured("DJANGO_SECOND_FACTOR_KEYS must differ from DJANGO_SECRET_KEY.")
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
@@ -152,13 +168,21 @@ OTP_STATIC_THROTTLE_FACTOR = 1
 # The admin never shows a device's secret key or a QR code for it.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_BACKUP_CODES = 10
+# How long an enrolment code (accounts.enrolment) stays usable after an admin issues it.
+ENROLMENT_CODE_HOURS = env_int("ENROLMENT_CODE_HOURS", 72, minimum=1)
 
-# Lockout (django-axes): after AXES_FAILURE_LIMIT failed sign-ins (wrong passwords and
-# wrong second-factor codes) within the cool-off, both the account, whatever the
-# address, and the address, whatever the account, are locked for the cool-off.
+# Lockout (django-axes), three rules (accounts.lockout): an account from one address after
+# AXES_FAILURE_LIMIT failures (wrong passwords, second-factor or enrolment codes) within the
+# cool-off; an address, whatever the account, after AXES_ADDRESS_FAILURE_LIMIT; an account from
+# every address together after AXES_ACCOUNT_FAILURE_LIMIT, except from addresses it signed in from
+# lately. Nobody can lock someone else out from another address.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_ADDRESS_FAILURE_LIMIT = env_int("AXES_ADDRESS_FAILURE_LIMIT", 30, minimum=AXES_FAILURE_LIMIT)
+AXES_ACCOUNT_FAILURE_LIMIT = env_int("AXES_ACCOUNT_FAILURE_LIMIT", 100, minimum=AXES_FAILURE_LIMIT)
+LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOCKOUT_KNOWN_ADDRESS_DAYS", 90, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 # The address is REMOTE_ADDR only: X-Forwarded-For and the like are trivially spoofed.
 AXES_CLIENT_IP_CALLABLE = "accounts.requests.client_address"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]

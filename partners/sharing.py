@@ -22,20 +22,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.pages import confirm_page, confirmed, not_found
 from accounts.permissions import can_share_cases
 from accounts.requests import safe_next_url, signed_in_user
 from casework import sections
 from casework import selectors as case_selectors
 from casework.forms import CaseFilter
 from casework.models import Case
-from casework.views import (
-    confirm_page,
-    confirmed,
-    filter_query_of,
-    not_found,
-    render_case_page,
-    supervisor_required,
-)
+from casework.views import filter_query_of, render_case_page, supervisor_required
 from partners import selectors, services
 from partners.forms import ShareForm
 from partners.models import Share, ShareScope

@@ -24,9 +24,9 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.pages import confirm_page, confirmed, forbidden, not_found
 from accounts.permissions import can_manage_organisation
 from accounts.requests import signed_in_user
-from casework.views import confirm_page, confirmed, forbidden, not_found
 from partners import selectors, webhooks
 from partners import tokens as token_services
 from partners.forms import TokenForm, WebhookForm
@@ -62,7 +62,7 @@ def _shown_once(response: HttpResponse) -> HttpResponse:
 
 @login_required
 def organisation_home(request: HttpRequest) -> HttpResponseBase:
-    return redirect("organisation-tokens")
+    return redirect("organisation-people")
 
 
 def _tokens_page(request: HttpRequest, form: TokenForm, status: int = 200) -> HttpResponse:

@@ -17,11 +17,11 @@ from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_static.models import StaticToken
 
+from accounts import enrolment, sealing
 from accounts.events import record_event
-from accounts.models import AuthEvent, Organisation, User
+from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Organisation, User
 from casework.audit import log_access
 from casework.models import AccessLog, Case, CaseIdentifier, Institution
 from casework.screening import linkage_digest
@@ -47,9 +47,10 @@ def world(db) -> dict[str, Any]:
     CaseIdentifier.objects.create(case=case_a, kind="register_number", digest=linkage_digest("A-1", kind="x"))
     log_access(action=AccessLog.Action.VIEW, door=AccessLog.Door.WEB, organisation_id=ngo_b.pk, case_ids=[case_b.pk])
     record_event(AuthEvent.Kind.SIGN_IN, request=None, user=other)
-    TOTPDevice.objects.create(user=other, name="b's phone", confirmed=True)
-    backup = StaticDevice.objects.create(user=other, name="b's codes", confirmed=True)
-    StaticToken.objects.create(device=backup, token="bcode123")
+    AuthenticatorApp.objects.create(user=other, name="b's phone", confirmed=True)
+    backup = BackupCodes.objects.create(user=other, name="b's codes", confirmed=True)
+    StaticToken.objects.create(device=backup, token=sealing.code_digest("bcode123", sealing.BACKUP_CODES))
+    enrolment.issue_enrolment_code(user=UserFactory(username="new-in-b", organisation=ngo_b), by=None)
     Snapshot.objects.create(as_of=dt.date(2024, 1, 1), trigger="command", min_cell=5)
     Group.objects.create(name="b-helpers")
     AccessAttempt.objects.create(username="worker-of-b", ip_address="192.0.2.9", failures_since_start=1)
@@ -69,8 +70,9 @@ def foreign_objects(model: type, world: dict[str, Any]) -> list[Any]:
         Organisation: Organisation.objects.filter(pk=ngo_b.pk),
         User: User.objects.filter(pk=other.pk),
         AuthEvent: AuthEvent.objects.filter(user=other),
-        TOTPDevice: TOTPDevice.objects.filter(user=other),
-        StaticDevice: StaticDevice.objects.filter(user=other),
+        AuthenticatorApp: AuthenticatorApp.objects.filter(user=other),
+        BackupCodes: BackupCodes.objects.filter(user=other),
+        EnrolmentCode: EnrolmentCode.objects.filter(user__organisation=ngo_b),
         Case: Case.objects.filter(pk=case_b.pk),
         CaseIdentifier: CaseIdentifier.objects.filter(case=case_b),
         AccessLog: AccessLog.objects.filter(case=case_b),
@@ -89,7 +91,18 @@ MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
 
 
 def test_every_registered_model_is_covered():
-    known = {Organisation, User, AuthEvent, TOTPDevice, StaticDevice, Case, CaseIdentifier, AccessLog, Institution}
+    known = {
+        Organisation,
+        User,
+        AuthEvent,
+        AuthenticatorApp,
+        BackupCodes,
+        EnrolmentCode,
+        Case,
+        CaseIdentifier,
+        AccessLog,
+        Institution,
+    }
     uncovered = {model for model in MODELS if model not in known | SUPERUSER_ONLY}
     # The lockout's other records (axes) are superuser-only like AccessAttempt.
     assert {model._meta.app_label for model in uncovered} <= {"axes"}, uncovered

@@ -16,9 +16,9 @@ from django.contrib.sessions.models import Session
 from django.test import Client, RequestFactory
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuthEvent, Role, User
+from accounts import enrolment, sealing
+from accounts.models import AuthenticatorApp, AuthEvent, Role, User
 from accounts.two_factor import SECOND_FACTOR_PASSED_KEY
 from config.admin import SecureAdminSite
 from tests.factories import UserFactory
@@ -36,28 +36,45 @@ def sign_in(client: Client, username: str, password: str = PASSWORD, next_url: s
     return client.post("/accounts/login/", data, **extra)
 
 
-def code_for(device: TOTPDevice, ahead: int = 0) -> str:
+def code_for(device: AuthenticatorApp, ahead: int = 0) -> str:
     """The app's code now (or `ahead` steps later: a code is accepted once, its successor still fits the window)."""
     device.refresh_from_db()
     value = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift + ahead)
     return f"{value:0{device.digits}d}"
 
 
-def set_up_two_factor(client: Client, user: User) -> tuple[TOTPDevice, list[str]]:
-    """Sign in with the password, set up the app with a code computed here, and read the backup codes shown."""
+def enrol(client: Client, user: User) -> None:
+    """Type an enrolment code an operator issued (the first factor is set up only with one)."""
+    code = enrolment.issue_enrolment_code(user=user, by=None).code
+    response = client.post(SETUP, {"enrolment_code": code})
+    assert response.status_code == 302 and response["Location"].startswith(SETUP), response
+
+
+def backup_digests(user: User) -> set[str]:
+    return set(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
+
+
+def digest(code: str) -> str:
+    return sealing.code_digest(code, sealing.BACKUP_CODES)
+
+
+def set_up_two_factor(client: Client, user: User) -> tuple[AuthenticatorApp, list[str]]:
+    """Sign in with the password, type an enrolment code, set up the app with a code computed here, and read
+    the backup codes shown."""
     assert sign_in(client, user.username).status_code == 302
+    enrol(client, user)
     assert client.get(SETUP).status_code == 200
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = AuthenticatorApp.objects.get(user=user, confirmed=False)
     response = client.post(SETUP, {"token": code_for(device)})
     assert response.status_code == 302 and response["Location"].startswith(CODES), response
     codes = client.get(response["Location"]).context["codes"]
-    return TOTPDevice.objects.get(pk=device.pk), codes
+    return AuthenticatorApp.objects.get(pk=device.pk), codes
 
 
 def signed_in_with_second_factor(user: User) -> Client:
     """A fresh client that has really passed both steps (sets the app up first if the user has none)."""
     client = Client()
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = AuthenticatorApp.objects.filter(user=user, confirmed=True).first()
     if device is None:
         set_up_two_factor(client, user)
         return client
@@ -137,9 +154,10 @@ def test_until_verified_only_the_two_factor_pages_and_sign_out_are_reachable(cli
 
 def test_it_sets_up_an_authenticator_app_with_a_qr_code_and_a_key(client, supervisor):
     sign_in(client, "supervisor")
+    enrol(client, supervisor)
     page = client.get(SETUP)
     text = page.text
-    device = TOTPDevice.objects.get(user=supervisor, confirmed=False)
+    device = AuthenticatorApp.objects.get(user=supervisor, confirmed=False)
     # An SVG drawn on the server, no image from elsewhere, and the key to type by hand.
     assert re.search(r'<svg class="qr-code" role="img" aria-label="[^"]+"', text)
     assert "<img" not in text and " style=" not in text
@@ -152,16 +170,18 @@ def test_it_sets_up_an_authenticator_app_with_a_qr_code_and_a_key(client, superv
     wrong = client.post(SETUP, {"token": "000000" if code_for(device) != "000000" else "111111"})
     assert wrong.status_code == 200
     assert "not right" in wrong.text and 'aria-invalid="true"' in wrong.text
-    assert not TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert not AuthenticatorApp.objects.get(pk=device.pk).confirmed
 
     device.throttle_reset()
     response = client.post(SETUP, {"token": code_for(device)})
     assert location(response) == (CODES, {"next": ["/"]})
-    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert AuthenticatorApp.objects.get(pk=device.pk).confirmed
     # The backup codes are shown once, then never again.
     codes = client.get(CODES).context["codes"]
     assert len(codes) == settings.OTP_BACKUP_CODES == len(set(codes))
-    assert sorted(codes) == sorted(StaticToken.objects.filter(device__user=supervisor).values_list("token", flat=True))
+    # Only keyed hashes are kept.
+    assert backup_digests(supervisor) == {digest(code) for code in codes}
+    assert not backup_digests(supervisor) & set(codes)
     again = client.get(CODES)
     assert again.context["codes"] is None and codes[0] not in again.text
     assert client.get("/").status_code == 200
@@ -220,7 +240,7 @@ def test_new_backup_codes_replace_the_old_ones(supervisor):
     assert response.status_code == 302
     new = client.get(response["Location"]).context["codes"]
     assert len(new) == len(old) and not set(new) & set(old)
-    assert set(StaticToken.objects.filter(device__user=supervisor).values_list("token", flat=True)) == set(new)
+    assert backup_digests(supervisor) == {digest(code) for code in new}
 
 
 def test_someone_with_a_device_cannot_add_another_before_verifying(supervisor):
@@ -230,7 +250,7 @@ def test_someone_with_a_device_cannot_add_another_before_verifying(supervisor):
     assert location(client.get(SETUP))[0] == VERIFY
     assert location(client.post(SETUP, {"token": "123456"}))[0] == VERIFY
     assert location(client.post(CODES))[0] == VERIFY
-    assert TOTPDevice.objects.filter(user=supervisor).count() == 1
+    assert AuthenticatorApp.objects.filter(user=supervisor).count() == 1
 
 
 def test_someone_with_backup_codes_only_uses_one_before_setting_up_a_new_app(supervisor):
@@ -255,7 +275,7 @@ def test_it_never_follows_a_next_address_elsewhere(supervisor):
 def test_removing_a_device_ends_the_sessions_it_verified(supervisor):
     client = signed_in_with_second_factor(supervisor)
     assert client.get("/").status_code == 200
-    TOTPDevice.objects.filter(user=supervisor).delete()
+    AuthenticatorApp.objects.filter(user=supervisor).delete()
     response = client.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
@@ -273,7 +293,7 @@ def test_wrong_codes_are_throttled_and_count_towards_the_lockout(supervisor, set
     # Straight after a wrong code, even the right one is not checked.
     throttled = client.post(VERIFY, {"token": good})
     assert throttled.status_code == 200 and "Too many wrong codes" in throttled.text
-    assert TOTPDevice.objects.get(pk=device.pk).throttling_failure_count == 1
+    assert AuthenticatorApp.objects.get(pk=device.pk).throttling_failure_count == 1
     # Every refused code counts as a failed sign-in: at the limit, the session ends and the account locks.
     response = None
     for _attempt in range(settings.AXES_FAILURE_LIMIT - 2):
@@ -315,9 +335,11 @@ def test_the_admin_opens_after_the_second_factor(superuser):
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/casework/case/").status_code == 200
     # The admin never shows a device's secret.
-    device = TOTPDevice.objects.get(user=superuser)
-    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
-    assert page.status_code == 200 and device.key not in page.text
+    device = AuthenticatorApp.objects.get(user=superuser)
+    page = client.get(f"/admin/accounts/authenticatorapp/{device.pk}/change/")
+    assert page.status_code == 200 and device.key not in page.text and device.bin_key.hex() not in page.text
+    # django-otp's own admin pages are not there: everything goes through the sealed classes.
+    assert client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").status_code == 404
 
 
 def test_the_admin_has_no_password_form_of_its_own(client, db):

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+# The variables the register reads: a subprocess gets only those the test sets.
+OWN_VARIABLES = ("DJANGO_", "DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
     clean.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
@@ -26,6 +28,15 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
         ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 40}, "DJANGO_SECOND_FACTOR_KEYS"),
+        (
+            {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 40, "DJANGO_SECOND_FACTOR_KEYS": "k" * 40 + ",short"},
+            "DJANGO_SECOND_FACTOR_KEYS",
+        ),
+        (
+            {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 40, "DJANGO_SECOND_FACTOR_KEYS": "s" * 40},
+            "DJANGO_SECOND_FACTOR_KEYS",
+        ),
         ({"DJANGO_DEBUG": "1", "DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
         ({"DJANGO_DEBUG": "1", "DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"DJANGO_DEBUG": "1", "REDIS_URL": "localhost:6379"}, "REDIS_URL"),
@@ -45,6 +56,7 @@ def test_it_starts_with_good_values():
     result = start(
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="a-long-enough-secret-key-for-this-test-0123456789",
+        DJANGO_SECOND_FACTOR_KEYS="another-long-enough-key-for-this-test-9876543210",
         DJANGO_ALLOWED_HOSTS="register.example.org",
         REDIS_URL="redis://127.0.0.1:6379/0",
     )
@@ -59,7 +71,7 @@ def test_it_runs_tasks_eagerly_without_redis():
 
 
 def run(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
     clean.update(env)
     return subprocess.run(command, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
 

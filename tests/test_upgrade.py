@@ -10,6 +10,7 @@ partner's token still work, and the figures are those of the demo.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -50,6 +51,10 @@ log_access(action=AccessLog.Action.VIEW, door=AccessLog.Door.API, organisation_i
 log_access(action=AccessLog.Action.LIST, door=AccessLog.Door.WEB, organisation_id=ngo_a.pk,
            case_ids=[case.pk for case in cases], user=supervisor)
 record_event(AuthEvent.Kind.SIGN_IN, request=None, user=supervisor)
+from django_otp.plugins.otp_totp.models import TOTPDevice
+TOTPDevice.objects.create(
+    user=supervisor, name="upgrade phone", confirmed=True, key="3132333435363738393031323334353637383930"
+)
 """
 
 
@@ -168,7 +173,11 @@ def test_a_database_of_the_earlier_release_migrates_with_every_row_kept(earlier_
         return _sqlite_counts(Path(database_url.removeprefix("sqlite:///")))
 
     _manage(earlier_release, database_url, "migrate", "--noinput", "-v", "0")
-    _manage(earlier_release, database_url, "seed_demo", "--password", PASSWORD)
+    seeded = _manage(earlier_release, database_url, "seed_demo", "--password", PASSWORD)
+    # The backup codes it printed (stored in clear by that release).
+    backup_codes = re.search(r"^  supervisor +((?:[a-z0-9]{8} *)+)$", seeded, re.MULTILINE)
+    assert backup_codes is not None, seeded
+    codes = backup_codes.group(1).split()
     _manage(earlier_release, database_url, "shell", "-c", FILL)
     _manage(earlier_release, database_url, "figures", "--as-of", "2025-02-02", "--save")
     token = (earlier_release / "token.txt").read_text().strip()
@@ -201,6 +210,16 @@ assert authenticate(username="supervisor", password={PASSWORD!r}) is not None, "
 assert authenticate_token({token!r}) is not None, "the partner's token"
 assert Organisation.objects.get(slug="qatar").name_uk == "Держава Катар"
 assert ContentType.objects.filter(app_label="accounts", model="user").count() == 1
+# Second factors stored in clear by the earlier release: sealed now, and still working.
+from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticToken
+from accounts.models import AuthenticatorApp, BackupCodes
+app = AuthenticatorApp.objects.get(name="upgrade phone")
+assert app.key.startswith("$") and "3132333435" not in app.key
+assert app.verify_token(f"{{totp(bytes.fromhex('3132333435363738393031323334353637383930')):06d}}")
+codes = {codes!r}
+assert not StaticToken.objects.filter(token__in=codes).exists()
+assert BackupCodes.objects.get(user__username="supervisor").verify_token(codes[0])
 assert not ContentType.objects.filter(app_label="partners", model__in=["user", "organisation"]).exists()
 print("upgrade ok")
 """

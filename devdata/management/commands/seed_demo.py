@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_otp.plugins.otp_static.models import StaticToken  # type: ignore[import-untyped, unused-ignore]
 
+from accounts import sealing
 from accounts.models import User
 from accounts.permissions import second_factor_required
 from accounts.two_factor import new_backup_codes
@@ -124,13 +125,20 @@ class Command(BaseCommand):
 
 
 def _unused(codes: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The sheet's codes that still work (a used code is gone from the database)."""
+    """The sheet's codes that still work (a used code is gone from the database, which keeps only hashes)."""
     live = set(
         StaticToken.objects.filter(device__user__username__in=list(codes), device__confirmed=True).values_list(
             "device__user__username", "token"
         )
     )
-    return {username: [code for code in listed if (username, code) in live] for username, listed in codes.items()}
+    return {
+        username: [
+            code
+            for code in listed
+            if any((username, digest) in live for digest in sealing.code_digests(code, sealing.BACKUP_CODES))
+        ]
+        for username, listed in codes.items()
+    }
 
 
 def _read_sheet(path: Path) -> dict[str, Any] | None:
