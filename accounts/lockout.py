@@ -69,7 +69,7 @@ class LockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]
             by_account = _failures(username=username)
             if by_account >= settings.AXES_ACCOUNT_FAILURE_LIMIT and not known_address(username, address):
                 scaled.append(limit)
-        return max(scaled)
+        return int(max(scaled))
 
 
 class LockoutBackend(AxesStandaloneBackend):  # type: ignore[misc]
