@@ -281,8 +281,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Webhooks: plain http only for local development and tests.
+# Webhooks: plain http, and receivers on loopback or a private network, only for local development
+# and tests. Otherwise a webhook URL never reaches the register's own network (partners/outbound.py).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # Retention policy (casework.retention), applied nightly.

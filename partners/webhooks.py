@@ -13,8 +13,6 @@ import hmac
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
@@ -24,16 +22,19 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
 from accounts.permissions import can_manage_organisation
 from casework.models import StatusChange
+from partners import outbound
 from partners.models import Share, WebhookDelivery, WebhookEndpoint
 
 SIGNATURE_HEADER = "Register-Signature"
-# Why a delivery was given up without sending (shown in the delivery log).
-SHARE_ENDED = "not sent: the case is no longer shared"
-DEACTIVATED = "webhook deactivated"
+# Why a delivery was given up without sending (shown in the delivery log, translated there; so are
+# outbound's failures).
+SHARE_ENDED = gettext_noop("not sent: the case is no longer shared")
+DEACTIVATED = gettext_noop("webhook deactivated")
 GIVEN_UP = frozenset({SHARE_ENDED, DEACTIVATED})
 EVENT_TYPE = "case.status_changed"
 
@@ -70,6 +71,14 @@ def create_endpoint(*, organisation: Organisation, url: str, created_by: User | 
     except ValidationError:
         raise ValidationError(
             {"url": [_("Give a full %(schemes)s URL.") % {"schemes": " or ".join(schemes)}]}
+        ) from None
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundError:
+        # One answer whether the name does not resolve or resolves to a refused address: which one it was
+        # would tell what names the register's own network knows.
+        raise ValidationError(
+            {"url": [_("The URL's host must be a public internet address, and its name must resolve to one.")]}
         ) from None
     endpoint = WebhookEndpoint.objects.create(
         organisation=organisation, url=url, salt=secrets.token_hex(16), created_by=created_by
@@ -159,26 +168,22 @@ def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
         return False
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 (the scheme is checked when the URL is registered)
-        delivery.endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "repatriation-register-webhooks/1",
-            SIGNATURE_HEADER: sign(signing_secret(delivery.endpoint), body, timestamp),
-            "Register-Event-Id": str(delivery.event_id),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "repatriation-register-webhooks/1",
+        SIGNATURE_HEADER: sign(signing_secret(delivery.endpoint), body, timestamp),
+        "Register-Event-Id": str(delivery.event_id),
+    }
     status: int | None = None
     error = ""
     try:
-        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        error = str(getattr(exc, "reason", exc))[:300]
+        # The address is checked again now (a name can change what it resolves to) and the request goes there;
+        # a redirect comes back as its status, a failed delivery.
+        status = outbound.post(
+            delivery.endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
+    except outbound.OutboundError as failure:
+        error = failure.failure
     delivered = status is not None and 200 <= status < 300
     now = timezone.now()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from celery.exceptions import Retry
@@ -18,38 +16,7 @@ from partners.models import Share, WebhookDelivery, WebhookEndpoint
 from partners.tasks import announce_status_changes, deliver_webhook, sweep_webhooks
 from tests.api_helpers import share
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
-
-
-class Receiver:
-    """A local HTTP server that records what it receives and answers with scripted statuses."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append(({k: v for k, v in self.headers.items()}, body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.webhook_helpers import PUBLIC_V4, Receiver, fake_dns
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +34,9 @@ def _tasks_in_process():
 
 @pytest.fixture
 def setup(db, settings):
+    # The receivers listen on this machine: http and loopback, as in local development.
     settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     owner = OrganisationFactory(slug="ngo-owner")
     partner = Organisation.objects.get(slug="qatar")
     supervisor = UserFactory(username="owner-supervisor", organisation=owner, role="supervisor")
@@ -186,8 +155,9 @@ def test_it_catches_up_on_missed_events(setup):
     assert len(receiver.received) == 1
 
 
-def test_it_only_accepts_https_urls_in_production(settings, db):
+def test_it_only_accepts_https_urls_in_production(settings, db, monkeypatch):
     settings.WEBHOOK_ALLOW_HTTP = False
+    fake_dns(monkeypatch, {"partner.example": [PUBLIC_V4]})
     partner = Organisation.objects.get(slug="qatar")
     from django.core.exceptions import ValidationError
 
