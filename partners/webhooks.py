@@ -26,9 +26,11 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
 from accounts.permissions import can_manage_organisation
-from casework.models import StatusChange
+from casework.audit import log_access
+from casework.models import AccessLog, StatusChange
 from partners import outbound
-from partners.models import Share, WebhookDelivery, WebhookEndpoint
+from partners.models import WebhookDelivery, WebhookEndpoint
+from partners.selectors import case_share_scopes, share_scope
 
 SIGNATURE_HEADER = "Register-Signature"
 # Why a delivery was given up without sending (shown in the delivery log, translated there; so are
@@ -102,7 +104,8 @@ def deactivate_endpoint(*, endpoint: WebhookEndpoint, deactivated_by: User | Non
     return given_up
 
 
-def event_payload(change: StatusChange, *, event_id: uuid.UUID) -> dict[str, Any]:
+def event_payload(change: StatusChange, *, event_id: uuid.UUID, access: str) -> dict[str, Any]:
+    """The event for a partner whose shares of the case give it ``access`` ("read" or "update", as in the API)."""
     from partners.api.serializers import PartnerCaseSerializer, PartnerStatusChangeSerializer
 
     return {
@@ -110,10 +113,15 @@ def event_payload(change: StatusChange, *, event_id: uuid.UUID) -> dict[str, Any
         "type": EVENT_TYPE,
         "created_at": timezone.now().isoformat(),
         "data": {
-            "case": PartnerCaseSerializer(change.case).data,
+            "case": {**PartnerCaseSerializer(change.case).data, "access": access},
             "change": PartnerStatusChangeSerializer(change).data,
         },
     }
+
+
+def _with_access(payload: dict[str, Any], access: str) -> dict[str, Any]:
+    data = payload["data"]
+    return {**payload, "data": {**data, "case": {**data["case"], "access": access}}}
 
 
 def plan_deliveries(change_id: int) -> list[int]:
@@ -125,16 +133,15 @@ def plan_deliveries(change_id: int) -> list[int]:
     )
     if change is None:
         return []
-    partner_ids = Share.objects.active().filter(case_id=change.case_id).values_list("partner_id", flat=True)
-    endpoints = WebhookEndpoint.objects.filter(organisation_id__in=list(partner_ids), is_active=True)
+    scopes = case_share_scopes(change.case_id)
+    endpoints = WebhookEndpoint.objects.filter(organisation_id__in=list(scopes), is_active=True)
     created: list[int] = []
     with transaction.atomic():
         for endpoint in endpoints:
             event_id = uuid.uuid4()
+            payload = event_payload(change, event_id=event_id, access=scopes[endpoint.organisation_id])
             delivery, was_created = WebhookDelivery.objects.get_or_create(
-                endpoint=endpoint,
-                status_change=change,
-                defaults={"event_id": event_id, "payload": event_payload(change, event_id=event_id)},
+                endpoint=endpoint, status_change=change, defaults={"event_id": event_id, "payload": payload}
             )
             if was_created or delivery.state == WebhookDelivery.State.PENDING:
                 created.append(delivery.pk)
@@ -152,21 +159,23 @@ def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
         return True
     if delivery.state == WebhookDelivery.State.FAILED and delivery.last_error in GIVEN_UP:
         return False
+    case_id, organisation_id = delivery.status_change.case_id, delivery.endpoint.organisation_id
     # At sending time, not only when planned: a share revoked (or a webhook deactivated) since then
-    # stops the event, and the case never reaches the partner.
-    if (
-        not delivery.endpoint.is_active
-        or not Share.objects.active()
-        .filter(case_id=delivery.status_change.case_id, partner_id=delivery.endpoint.organisation_id)
-        .exists()
-    ):
+    # stops the event, and the case never reaches the partner. The access the event states is the
+    # partner's now, as the API would say it.
+    access = share_scope(organisation_id, case_id) if delivery.endpoint.is_active else None
+    if access is None:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             state=WebhookDelivery.State.FAILED,
             last_error=SHARE_ENDED if delivery.endpoint.is_active else DEACTIVATED,
             last_attempt_at=timezone.now(),
         )
         return False
-    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    payload = _with_access(delivery.payload, access)
+    if payload != delivery.payload:
+        # The record keeps what is sent.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(payload=payload)
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -186,16 +195,25 @@ def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
         error = failure.failure
     delivered = status is not None and 200 <= status < 300
     now = timezone.now()
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        attempts=delivery.attempts + 1,
-        last_status_code=status,
-        last_error="" if delivered else error or f"HTTP {status}",
-        last_attempt_at=now,
-        delivered_at=now if delivered else None,
-        state=WebhookDelivery.State.DELIVERED
-        if delivered
-        else (WebhookDelivery.State.FAILED if final else WebhookDelivery.State.PENDING),
-    )
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            attempts=delivery.attempts + 1,
+            last_status_code=status,
+            last_error="" if delivered else error or f"HTTP {status}",
+            last_attempt_at=now,
+            delivered_at=now if delivered else None,
+            state=WebhookDelivery.State.DELIVERED
+            if delivered
+            else (WebhookDelivery.State.FAILED if final else WebhookDelivery.State.PENDING),
+        )
+        if delivered:
+            # The receiving organisation has read the case, as through the API: the access log says so.
+            log_access(
+                action=AccessLog.Action.VIEW,
+                door=AccessLog.Door.WEBHOOK,
+                organisation_id=organisation_id,
+                case_ids=[case_id],
+            )
     if not delivered:
         raise DeliveryFailed(error or f"HTTP {status}")
     return True

@@ -10,7 +10,7 @@ from celery.exceptions import Retry
 
 from accounts.models import Organisation
 from casework import services as case_services
-from casework.models import StatusEvent
+from casework.models import AccessLog, StatusEvent
 from partners import webhooks
 from partners.models import Share, WebhookDelivery, WebhookEndpoint
 from partners.tasks import announce_status_changes, deliver_webhook, sweep_webhooks
@@ -222,3 +222,66 @@ def test_a_share_revoked_between_planning_and_sending_stops_the_delivery(setup, 
     assert receiver.received == []
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.last_error) == ("failed", webhooks.SHARE_ENDED)
+
+
+# --- what the event says of the partner's access, and the access log -----------------------------
+
+
+def test_the_event_states_the_partners_access_never_owner(setup, django_capture_on_commit_callbacks):
+    case, partner, supervisor = setup
+    other_partner = Organisation.objects.get(slug="vatican")
+    share(case, other_partner, "update")
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url + "/read", created_by=None)
+        webhooks.create_endpoint(organisation=other_partner, url=receiver.url + "/update", created_by=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            move(case, supervisor)
+    sent = {
+        path: json.loads(body)["data"]["case"]["access"]
+        for path, (_headers, body) in zip(receiver.paths, receiver.received, strict=True)
+    }
+    assert sent == {"/hook/read": "read", "/hook/update": "update"}
+
+
+def test_the_event_states_the_access_of_the_share_live_when_it_is_sent(setup):
+    """Planned while the partner could read; sent after the share became an update share."""
+    case, partner, supervisor = setup
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        assert WebhookDelivery.objects.get(pk=delivery_id).payload["data"]["case"]["access"] == "read"
+        share(case, partner, "update")
+        webhooks.attempt_delivery(delivery_id, final=True)
+    [(_headers, body)] = receiver.received
+    assert json.loads(body)["data"]["case"]["access"] == "update"
+    assert WebhookDelivery.objects.get(pk=delivery_id).payload["data"]["case"]["access"] == "update"
+
+
+def test_a_delivered_event_is_logged_as_read_by_the_receiving_organisation(setup):
+    case, partner, supervisor = setup
+    with Receiver([500, 200]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        before = set(AccessLog.objects.values_list("pk", flat=True))
+        with pytest.raises(webhooks.DeliveryFailed):
+            webhooks.attempt_delivery(delivery_id, final=False)
+        assert not AccessLog.objects.exclude(pk__in=before).exists()  # the 500: not delivered
+        webhooks.attempt_delivery(delivery_id, final=False)
+        webhooks.attempt_delivery(delivery_id, final=False)  # already delivered: nothing sent, nothing logged
+    assert len(receiver.received) == 2
+    [entry] = AccessLog.objects.exclude(pk__in=before)
+    assert (entry.case_id, entry.organisation_id, entry.action, entry.door) == (case.pk, partner.pk, "view", "webhook")
+    assert (entry.user_id, entry.token_id, entry.ip_address) == (None, None, None)
+    assert entry.get_door_display() == "Webhook"
+
+
+def test_an_event_not_sent_is_not_logged(setup):
+    case, partner, supervisor = setup
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        Share.objects.filter(case=case).update(revoked_at=dt.datetime.now(dt.UTC))
+        before = AccessLog.objects.count()
+        assert webhooks.attempt_delivery(delivery_id, final=False) is False
+    assert receiver.received == []
+    assert AccessLog.objects.count() == before
