@@ -23,7 +23,6 @@ from rest_framework.pagination import BasePagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
@@ -46,6 +45,7 @@ from partners.api.serializers import (
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
 )
+from partners.api.throttling import TokenRateThrottle
 from partners.models import ShareScope
 from partners.selectors import api_case_history, api_cases, intermediaries
 from partners.tokens import token_actor
@@ -57,16 +57,6 @@ ERRORS = {
     404: OpenApiResponse(ErrorSerializer, description="Not found, or not shared with you"),
     429: OpenApiResponse(ErrorSerializer, description="Throttled; see Retry-After"),
 }
-
-
-class TokenRateThrottle(SimpleRateThrottle):
-    scope = "token"
-
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        token = request.auth
-        if isinstance(token, ApiToken):
-            return self.cache_format % {"scope": self.scope, "ident": token.prefix}
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class HasToken(BasePermission):
