@@ -30,7 +30,7 @@ from accounts.models import ApiToken, Organisation
 from casework import services
 from casework.audit import log_access
 from casework.models import AccessLog, Case, Oblast, Status
-from casework.references import normalise_reference
+from casework.references import REFERENCE_RE, normalise_reference
 from partners.api import preconditions
 from partners.api.authentication import BearerTokenAuthentication
 from partners.api.errors import error_response
@@ -117,6 +117,9 @@ class CaseFilter(django_filters.FilterSet):
         fields = ["status", "oblast", "updated_since"]
 
 
+MAX_ID = 2**63 - 1  # the largest id a (big) integer column holds
+
+
 class CaseKeysetPagination(BasePagination):
     """Pages in (updated_at, id) order, the cursor naming the last case seen.
 
@@ -148,6 +151,8 @@ class CaseKeysetPagination(BasePagination):
             position = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC), int(ident)
         except (ValueError, UnicodeDecodeError, OverflowError):
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
+        if not 0 <= position[1] <= MAX_ID:  # the database would refuse the number: a 500
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
         return position
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
@@ -234,7 +239,10 @@ class CaseListView(PartnerView, generics.ListAPIView[Case]):
 
 
 def _visible_case(view: PartnerView, reference: str) -> Case:
-    case = api_cases(view.token.organisation_id).filter(reference=normalise_reference(reference)).first()
+    reference = normalise_reference(reference)
+    if not REFERENCE_RE.fullmatch(reference):
+        raise Http404  # not a reference: nothing to look up
+    case = api_cases(view.token.organisation_id).filter(reference=reference).first()
     if case is None:
         raise Http404
     return case
