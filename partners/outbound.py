@@ -86,10 +86,12 @@ def _target(url: str) -> tuple[str, str, int, str]:
     except ValueError:
         raise OutboundError(ADDRESS_NOT_ALLOWED) from None
     schemes = {"https", "http"} if settings.WEBHOOK_ALLOW_HTTP else {"https"}
-    if parts.scheme not in schemes or not parts.hostname or parts.username is not None:
+    if parts.scheme not in schemes or not parts.hostname:
         raise OutboundError(ADDRESS_NOT_ALLOWED)
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path
+    return parts.scheme, parts.hostname, port, path
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -174,11 +176,14 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> i
     failure = CONNECTION_FAILED
     # A few of the host's addresses, each within the timeout, so that an attempt ends well within the task's limit.
     for address in addresses[:MAX_ADDRESSES_TRIED]:
-        connection: _PinnedConnection = (
-            _PinnedTLSConnection(host, port, address=address, timeout=timeout, context=tls_context())
-            if scheme == "https"
-            else _PinnedConnection(host, port, address=address, timeout=timeout)
-        )
+        try:
+            connection: _PinnedConnection = (
+                _PinnedTLSConnection(host, port, address=address, timeout=timeout, context=tls_context())
+                if scheme == "https"
+                else _PinnedConnection(host, port, address=address, timeout=timeout)
+            )
+        except (ValueError, http.client.HTTPException):  # a host name http.client refuses
+            raise OutboundError(ADDRESS_NOT_ALLOWED) from None
         try:
             try:
                 connection.connect()
