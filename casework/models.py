@@ -436,6 +436,8 @@ class AccessLog(models.Model):
         API = "api", _("API")
         EXPORT = "export", _("Export")
         COMMAND = "command", _("Command line")
+        # A webhook event sent to a partner: the receiving organisation read the case.
+        WEBHOOK = "webhook", _("Webhook")
 
     class Action(models.TextChoices):
         VIEW = "view", _("Viewed")

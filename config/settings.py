@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL character, an unpaired surrogate or an over-long address is a 400 before anything reads it.
+    "config.errors.MalformedRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "partners.api.middleware.ApiGuardMiddleware",
@@ -289,7 +291,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["partners.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["partners.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "partners.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "600/minute")},
     "UNAUTHENTICATED_USER": None,
@@ -318,8 +320,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Webhooks: plain http only for local development and tests.
+# Webhooks: plain http, and receivers on loopback or a private network, only for local development
+# and tests. Otherwise a webhook URL never reaches the register's own network (partners/outbound.py).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # Retention policy (casework.retention), applied nightly.

@@ -12,3 +12,7 @@ urlpatterns = [
     path("", include("casework.urls")),
     path("", include("reports.urls")),
 ]
+
+# The API answers errors in its JSON shape, 500 included; the pages with pages (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler500 = "config.errors.server_error"

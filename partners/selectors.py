@@ -64,6 +64,15 @@ def share_scope(organisation_id: int, case_id: int) -> str | None:
     return ShareScope.READ if scopes else None
 
 
+def case_share_scopes(case_id: int) -> dict[int, str]:
+    """The organisations a case is live-shared with, and what each one's shares give it now ("update" or "read")."""
+    scopes: dict[int, str] = {}
+    for partner_id, scope in Share.objects.active().filter(case_id=case_id).values_list("partner_id", "scope"):
+        if scopes.get(partner_id) != ShareScope.UPDATE:
+            scopes[partner_id] = scope
+    return scopes
+
+
 def api_case_history(case: Case) -> QuerySet[StatusChange]:
     return StatusChange.objects.filter(case=case).select_related("via").order_by("occurred_on", "id")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import re
 import secrets
 from functools import partial
 
@@ -18,6 +19,7 @@ from casework.services import Actor
 from partners.selectors import share_scope
 
 TOKEN_PREFIX = "rr"  # noqa: S105 (a marker, not a secret)
+_PREFIX_RE = re.compile(r"^[0-9a-f]{10}$")  # secrets.token_hex(5)
 
 
 def _token_digest(secret: str) -> str:
@@ -63,6 +65,8 @@ def authenticate_token(raw: str) -> ApiToken | None:
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
     _marker, prefix, secret = parts
+    if not _PREFIX_RE.fullmatch(prefix):
+        return None  # not one this register issues: nothing to look up (and nothing the database refuses)
     token = ApiToken.objects.select_related("organisation").filter(prefix=prefix).first()
     if token is None or not hmac.compare_digest(token.digest, _token_digest(secret)):
         return None

@@ -13,8 +13,6 @@ import hmac
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
@@ -24,16 +22,21 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
 from accounts.permissions import can_manage_organisation
-from casework.models import StatusChange
-from partners.models import Share, WebhookDelivery, WebhookEndpoint
+from casework.audit import log_access
+from casework.models import AccessLog, StatusChange
+from partners import outbound
+from partners.models import WebhookDelivery, WebhookEndpoint
+from partners.selectors import case_share_scopes, share_scope
 
 SIGNATURE_HEADER = "Register-Signature"
-# Why a delivery was given up without sending (shown in the delivery log).
-SHARE_ENDED = "not sent: the case is no longer shared"
-DEACTIVATED = "webhook deactivated"
+# Why a delivery was given up without sending (shown in the delivery log, translated there; so are
+# outbound's failures).
+SHARE_ENDED = gettext_noop("not sent: the case is no longer shared")
+DEACTIVATED = gettext_noop("webhook deactivated")
 GIVEN_UP = frozenset({SHARE_ENDED, DEACTIVATED})
 EVENT_TYPE = "case.status_changed"
 
@@ -71,6 +74,14 @@ def create_endpoint(*, organisation: Organisation, url: str, created_by: User | 
         raise ValidationError(
             {"url": [_("Give a full %(schemes)s URL.") % {"schemes": " or ".join(schemes)}]}
         ) from None
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundError:
+        # One answer whether the name does not resolve or resolves to a refused address: which one it was
+        # would tell what names the register's own network knows.
+        raise ValidationError(
+            {"url": [_("The URL's host must be a public internet address, and its name must resolve to one.")]}
+        ) from None
     endpoint = WebhookEndpoint.objects.create(
         organisation=organisation, url=url, salt=secrets.token_hex(16), created_by=created_by
     )
@@ -93,7 +104,8 @@ def deactivate_endpoint(*, endpoint: WebhookEndpoint, deactivated_by: User | Non
     return given_up
 
 
-def event_payload(change: StatusChange, *, event_id: uuid.UUID) -> dict[str, Any]:
+def event_payload(change: StatusChange, *, event_id: uuid.UUID, access: str) -> dict[str, Any]:
+    """The event for a partner whose shares of the case give it ``access`` ("read" or "update", as in the API)."""
     from partners.api.serializers import PartnerCaseSerializer, PartnerStatusChangeSerializer
 
     return {
@@ -101,10 +113,15 @@ def event_payload(change: StatusChange, *, event_id: uuid.UUID) -> dict[str, Any
         "type": EVENT_TYPE,
         "created_at": timezone.now().isoformat(),
         "data": {
-            "case": PartnerCaseSerializer(change.case).data,
+            "case": {**PartnerCaseSerializer(change.case).data, "access": access},
             "change": PartnerStatusChangeSerializer(change).data,
         },
     }
+
+
+def _with_access(payload: dict[str, Any], access: str) -> dict[str, Any]:
+    data = payload["data"]
+    return {**payload, "data": {**data, "case": {**data["case"], "access": access}}}
 
 
 def plan_deliveries(change_id: int) -> list[int]:
@@ -116,16 +133,15 @@ def plan_deliveries(change_id: int) -> list[int]:
     )
     if change is None:
         return []
-    partner_ids = Share.objects.active().filter(case_id=change.case_id).values_list("partner_id", flat=True)
-    endpoints = WebhookEndpoint.objects.filter(organisation_id__in=list(partner_ids), is_active=True)
+    scopes = case_share_scopes(change.case_id)
+    endpoints = WebhookEndpoint.objects.filter(organisation_id__in=list(scopes), is_active=True)
     created: list[int] = []
     with transaction.atomic():
         for endpoint in endpoints:
             event_id = uuid.uuid4()
+            payload = event_payload(change, event_id=event_id, access=scopes[endpoint.organisation_id])
             delivery, was_created = WebhookDelivery.objects.get_or_create(
-                endpoint=endpoint,
-                status_change=change,
-                defaults={"event_id": event_id, "payload": event_payload(change, event_id=event_id)},
+                endpoint=endpoint, status_change=change, defaults={"event_id": event_id, "payload": payload}
             )
             if was_created or delivery.state == WebhookDelivery.State.PENDING:
                 created.append(delivery.pk)
@@ -143,54 +159,61 @@ def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
         return True
     if delivery.state == WebhookDelivery.State.FAILED and delivery.last_error in GIVEN_UP:
         return False
+    case_id, organisation_id = delivery.status_change.case_id, delivery.endpoint.organisation_id
     # At sending time, not only when planned: a share revoked (or a webhook deactivated) since then
-    # stops the event, and the case never reaches the partner.
-    if (
-        not delivery.endpoint.is_active
-        or not Share.objects.active()
-        .filter(case_id=delivery.status_change.case_id, partner_id=delivery.endpoint.organisation_id)
-        .exists()
-    ):
+    # stops the event, and the case never reaches the partner. The access the event states is the
+    # partner's now, as the API would say it.
+    access = share_scope(organisation_id, case_id) if delivery.endpoint.is_active else None
+    if access is None:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             state=WebhookDelivery.State.FAILED,
             last_error=SHARE_ENDED if delivery.endpoint.is_active else DEACTIVATED,
             last_attempt_at=timezone.now(),
         )
         return False
-    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    payload = _with_access(delivery.payload, access)
+    if payload != delivery.payload:
+        # The record keeps what is sent.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(payload=payload)
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 (the scheme is checked when the URL is registered)
-        delivery.endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "repatriation-register-webhooks/1",
-            SIGNATURE_HEADER: sign(signing_secret(delivery.endpoint), body, timestamp),
-            "Register-Event-Id": str(delivery.event_id),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "repatriation-register-webhooks/1",
+        SIGNATURE_HEADER: sign(signing_secret(delivery.endpoint), body, timestamp),
+        "Register-Event-Id": str(delivery.event_id),
+    }
     status: int | None = None
     error = ""
     try:
-        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        error = str(getattr(exc, "reason", exc))[:300]
+        # The address is checked again now (a name can change what it resolves to) and the request goes there;
+        # a redirect comes back as its status, a failed delivery.
+        status = outbound.post(
+            delivery.endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
+    except outbound.OutboundError as failure:
+        error = failure.failure
     delivered = status is not None and 200 <= status < 300
     now = timezone.now()
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        attempts=delivery.attempts + 1,
-        last_status_code=status,
-        last_error="" if delivered else error or f"HTTP {status}",
-        last_attempt_at=now,
-        delivered_at=now if delivered else None,
-        state=WebhookDelivery.State.DELIVERED
-        if delivered
-        else (WebhookDelivery.State.FAILED if final else WebhookDelivery.State.PENDING),
-    )
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            attempts=delivery.attempts + 1,
+            last_status_code=status,
+            last_error="" if delivered else error or f"HTTP {status}",
+            last_attempt_at=now,
+            delivered_at=now if delivered else None,
+            state=WebhookDelivery.State.DELIVERED
+            if delivered
+            else (WebhookDelivery.State.FAILED if final else WebhookDelivery.State.PENDING),
+        )
+        if delivered:
+            # The receiving organisation has read the case, as through the API: the access log says so.
+            log_access(
+                action=AccessLog.Action.VIEW,
+                door=AccessLog.Door.WEBHOOK,
+                organisation_id=organisation_id,
+                case_ids=[case_id],
+            )
     if not delivered:
         raise DeliveryFailed(error or f"HTTP {status}")
     return True

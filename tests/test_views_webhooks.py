@@ -15,8 +15,15 @@ from casework.models import StatusChange
 from partners import webhooks
 from partners.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import CaseFactory
+from tests.webhook_helpers import PUBLIC_V4, fake_dns
 
 URL = "/organisation/webhooks/"
+
+
+@pytest.fixture(autouse=True)
+def _partner_names_resolve(monkeypatch):
+    # The partners' host names resolve to a public address, as a real partner's do (nothing is sent here).
+    fake_dns(monkeypatch, {"partner.example": [PUBLIC_V4], "other.example": [PUBLIC_V4]})
 
 
 def page_queries(queries) -> list[str]:
@@ -77,6 +84,25 @@ def test_it_refuses_a_url_that_is_not_https(signed_in, url):
     assert response.status_code == 400
     assert "The URL was not added" in response.text
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:5432/", "https://169.254.169.254/latest/meta-data/", "https://nowhere.example/hook"]
+)
+def test_it_refuses_a_url_that_does_not_reach_a_public_address(signed_in, url):
+    response = signed_in.post(URL, {"url": url})
+    assert response.status_code == 400
+    assert "The URL was not added" in response.text
+    assert "must be a public internet address" in response.text
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_delivery_log_names_a_failure_by_its_class(signed_in, ngo_a):
+    endpoint = endpoint_of(ngo_a)
+    deliveries(endpoint, 1, state="pending", attempts=1, last_error="connection refused")
+    deliveries(endpoint, 1, state="failed", attempts=1, last_status_code=302, last_error="HTTP 302")
+    text = signed_in.get(URL).text
+    assert "connection refused" in text and "HTTP 302" in text
 
 
 def test_it_deactivates_an_endpoint_and_gives_up_its_pending_deliveries(signed_in, ngo_a):

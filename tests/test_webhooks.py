@@ -4,52 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from celery.exceptions import Retry
 
 from accounts.models import Organisation
 from casework import services as case_services
-from casework.models import StatusEvent
+from casework.models import AccessLog, StatusEvent
 from partners import webhooks
 from partners.models import Share, WebhookDelivery, WebhookEndpoint
 from partners.tasks import announce_status_changes, deliver_webhook, sweep_webhooks
 from tests.api_helpers import share
 from tests.factories import CaseFactory, OrganisationFactory, UserFactory
-
-
-class Receiver:
-    """A local HTTP server that records what it receives and answers with scripted statuses."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append(({k: v for k, v in self.headers.items()}, body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.webhook_helpers import PUBLIC_V4, Receiver, fake_dns
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +34,9 @@ def _tasks_in_process():
 
 @pytest.fixture
 def setup(db, settings):
+    # The receivers listen on this machine: http and loopback, as in local development.
     settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     owner = OrganisationFactory(slug="ngo-owner")
     partner = Organisation.objects.get(slug="qatar")
     supervisor = UserFactory(username="owner-supervisor", organisation=owner, role="supervisor")
@@ -186,8 +155,9 @@ def test_it_catches_up_on_missed_events(setup):
     assert len(receiver.received) == 1
 
 
-def test_it_only_accepts_https_urls_in_production(settings, db):
+def test_it_only_accepts_https_urls_in_production(settings, db, monkeypatch):
     settings.WEBHOOK_ALLOW_HTTP = False
+    fake_dns(monkeypatch, {"partner.example": [PUBLIC_V4]})
     partner = Organisation.objects.get(slug="qatar")
     from django.core.exceptions import ValidationError
 
@@ -252,3 +222,66 @@ def test_a_share_revoked_between_planning_and_sending_stops_the_delivery(setup, 
     assert receiver.received == []
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.last_error) == ("failed", webhooks.SHARE_ENDED)
+
+
+# --- what the event says of the partner's access, and the access log -----------------------------
+
+
+def test_the_event_states_the_partners_access_never_owner(setup, django_capture_on_commit_callbacks):
+    case, partner, supervisor = setup
+    other_partner = Organisation.objects.get(slug="vatican")
+    share(case, other_partner, "update")
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url + "/read", created_by=None)
+        webhooks.create_endpoint(organisation=other_partner, url=receiver.url + "/update", created_by=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            move(case, supervisor)
+    sent = {
+        path: json.loads(body)["data"]["case"]["access"]
+        for path, (_headers, body) in zip(receiver.paths, receiver.received, strict=True)
+    }
+    assert sent == {"/hook/read": "read", "/hook/update": "update"}
+
+
+def test_the_event_states_the_access_of_the_share_live_when_it_is_sent(setup):
+    """Planned while the partner could read; sent after the share became an update share."""
+    case, partner, supervisor = setup
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        assert WebhookDelivery.objects.get(pk=delivery_id).payload["data"]["case"]["access"] == "read"
+        share(case, partner, "update")
+        webhooks.attempt_delivery(delivery_id, final=True)
+    [(_headers, body)] = receiver.received
+    assert json.loads(body)["data"]["case"]["access"] == "update"
+    assert WebhookDelivery.objects.get(pk=delivery_id).payload["data"]["case"]["access"] == "update"
+
+
+def test_a_delivered_event_is_logged_as_read_by_the_receiving_organisation(setup):
+    case, partner, supervisor = setup
+    with Receiver([500, 200]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        before = set(AccessLog.objects.values_list("pk", flat=True))
+        with pytest.raises(webhooks.DeliveryFailed):
+            webhooks.attempt_delivery(delivery_id, final=False)
+        assert not AccessLog.objects.exclude(pk__in=before).exists()  # the 500: not delivered
+        webhooks.attempt_delivery(delivery_id, final=False)
+        webhooks.attempt_delivery(delivery_id, final=False)  # already delivered: nothing sent, nothing logged
+    assert len(receiver.received) == 2
+    [entry] = AccessLog.objects.exclude(pk__in=before)
+    assert (entry.case_id, entry.organisation_id, entry.action, entry.door) == (case.pk, partner.pk, "view", "webhook")
+    assert (entry.user_id, entry.token_id, entry.ip_address) == (None, None, None)
+    assert entry.get_door_display() == "Webhook"
+
+
+def test_an_event_not_sent_is_not_logged(setup):
+    case, partner, supervisor = setup
+    with Receiver([]) as receiver:
+        webhooks.create_endpoint(organisation=partner, url=receiver.url, created_by=None)
+        [delivery_id] = webhooks.plan_deliveries(move(case, supervisor).pk)
+        Share.objects.filter(case=case).update(revoked_at=dt.datetime.now(dt.UTC))
+        before = AccessLog.objects.count()
+        assert webhooks.attempt_delivery(delivery_id, final=False) is False
+    assert receiver.received == []
+    assert AccessLog.objects.count() == before

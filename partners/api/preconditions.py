@@ -22,7 +22,8 @@ from rest_framework.response import Response
 from partners.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
-_ETAG_RE = re.compile(r'^(?:W/)?"?(\d+)"?$')
+# A version is a database integer: at most 18 digits (a longer one is no ETag of this API, not a 500).
+_ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
 
 class Problem(Exception):
@@ -54,6 +55,13 @@ def idempotency_key(request: Request) -> str:
             code="idempotency_key_required",
             message="Send an Idempotency-Key header.",
             fields={"Idempotency-Key": ["This header is required."]},
+        )
+    if not key.isprintable():
+        raise Problem(
+            400,
+            code="invalid",
+            message="The Idempotency-Key holds a character that is not allowed.",
+            fields={"Idempotency-Key": ["Printable characters only."]},
         )
     if len(key) > MAX_KEY_LENGTH:
         raise Problem(

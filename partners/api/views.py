@@ -23,7 +23,6 @@ from rest_framework.pagination import BasePagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
@@ -31,7 +30,7 @@ from accounts.models import ApiToken, Organisation
 from casework import services
 from casework.audit import log_access
 from casework.models import AccessLog, Case, Oblast, Status
-from casework.references import normalise_reference
+from casework.references import REFERENCE_RE, normalise_reference
 from partners.api import preconditions
 from partners.api.authentication import BearerTokenAuthentication
 from partners.api.errors import error_response
@@ -46,6 +45,7 @@ from partners.api.serializers import (
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
 )
+from partners.api.throttling import TokenRateThrottle
 from partners.models import ShareScope
 from partners.selectors import api_case_history, api_cases, intermediaries
 from partners.tokens import token_actor
@@ -57,16 +57,6 @@ ERRORS = {
     404: OpenApiResponse(ErrorSerializer, description="Not found, or not shared with you"),
     429: OpenApiResponse(ErrorSerializer, description="Throttled; see Retry-After"),
 }
-
-
-class TokenRateThrottle(SimpleRateThrottle):
-    scope = "token"
-
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        token = request.auth
-        if isinstance(token, ApiToken):
-            return self.cache_format % {"scope": self.scope, "ident": token.prefix}
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class HasToken(BasePermission):
@@ -127,6 +117,9 @@ class CaseFilter(django_filters.FilterSet):
         fields = ["status", "oblast", "updated_since"]
 
 
+MAX_ID = 2**63 - 1  # the largest id a (big) integer column holds
+
+
 class CaseKeysetPagination(BasePagination):
     """Pages in (updated_at, id) order, the cursor naming the last case seen.
 
@@ -158,6 +151,8 @@ class CaseKeysetPagination(BasePagination):
             position = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC), int(ident)
         except (ValueError, UnicodeDecodeError, OverflowError):
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
+        if not 0 <= position[1] <= MAX_ID:  # the database would refuse the number: a 500
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
         return position
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
@@ -244,7 +239,10 @@ class CaseListView(PartnerView, generics.ListAPIView[Case]):
 
 
 def _visible_case(view: PartnerView, reference: str) -> Case:
-    case = api_cases(view.token.organisation_id).filter(reference=normalise_reference(reference)).first()
+    reference = normalise_reference(reference)
+    if not REFERENCE_RE.fullmatch(reference):
+        raise Http404  # not a reference: nothing to look up
+    case = api_cases(view.token.organisation_id).filter(reference=reference).first()
     if case is None:
         raise Http404
     return case

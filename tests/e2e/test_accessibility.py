@@ -30,6 +30,7 @@ from partners import webhooks
 from reports import services as report_services
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
+from tests.webhook_helpers import PUBLIC_V4, fake_dns
 
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 UK_CATALOG = Path(settings.BASE_DIR) / "locale" / "uk" / "LC_MESSAGES" / "django.mo"
@@ -47,8 +48,9 @@ SCREENS = [("en", PHONE), ("uk", PHONE), ("en", LAPTOP)]
 
 
 @pytest.fixture
-def register(transactional_db) -> dict[str, Any]:
+def register(transactional_db, monkeypatch) -> dict[str, Any]:
     """A small synthetic register with something on every page."""
+    fake_dns(monkeypatch, {"partner.example.org": [PUBLIC_V4]})  # the webhook's host, a public address
     ngo_a = OrganisationFactory(slug="ngo-a", name="NGO A (synthetic)", name_uk="ГО А (синтетична)")
     ngo_b = OrganisationFactory(slug="ngo-b", name="NGO B (synthetic)")
     qatar, _created = Organisation.objects.update_or_create(

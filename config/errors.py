@@ -1,0 +1,98 @@
+"""Error answers for the whole site: the API's in its one JSON shape, 500 included; the pages' as pages.
+
+config/urls.py names ``bad_request`` and ``server_error`` as Django's handler400 and
+handler500. ``MalformedRequestMiddleware`` refuses, before anything reads them, requests
+whose path, query, headers or form carry what no page or database column takes: a NUL
+character (PostgreSQL refuses it in text: the request would end in a 500), an unpaired
+surrogate, or an address longer than any the site makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+from partners.api.errors import MESSAGES, api_server_error, error_body
+from partners.api.middleware import API_PREFIX
+from partners.api.parsers import clean_text
+
+MAX_PATH_LENGTH = 2048
+MAX_QUERY_LENGTH = 8192
+NOT_ALLOWED = "Contains a character that is not allowed (NUL, or an unpaired surrogate)."
+TOO_LONG = "Too long."
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body(400, code="bad_request", message=MESSAGES[400]), status=400)
+    response: HttpResponse = defaults.bad_request(request, exception or Exception())
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return api_server_error(request)
+    return defaults.server_error(request)
+
+
+def _first_unclean(pairs: Iterable[tuple[str, list[str]]]) -> str | None:
+    for name, values in pairs:
+        if not clean_text(name):
+            return "query"
+        if not all(clean_text(value) for value in values):
+            return name
+    return None
+
+
+def _header_name(meta_key: str) -> str:
+    return meta_key.removeprefix("HTTP_").replace("_", "-").title()
+
+
+def malformed(request: HttpRequest) -> tuple[str, str] | None:
+    """What is wrong with the request, as (where, why), or None."""
+    path = request.path_info
+    if not clean_text(path):
+        return "path", NOT_ALLOWED
+    if len(path) > MAX_PATH_LENGTH:
+        return "path", TOO_LONG
+    for key, value in request.META.items():
+        is_header = key.startswith("HTTP_") or key in {"CONTENT_TYPE", "CONTENT_LENGTH"}
+        if is_header and isinstance(value, str) and not clean_text(value):
+            return _header_name(key), NOT_ALLOWED
+    # A cookie's value is unquoted: "\000" in quotes becomes a NUL (the session's key is looked up).
+    if not all(clean_text(name) and clean_text(value) for name, value in request.COOKIES.items()):
+        return "Cookie", NOT_ALLOWED
+    if len(request.META.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH:
+        return "query", TOO_LONG
+    where = _first_unclean(request.GET.lists())
+    if where is not None:
+        return where, NOT_ALLOWED
+    # The API reads JSON only, and its parser checks the body (partners.api.parsers).
+    if request.method == "POST" and not _is_api(request):
+        where = _first_unclean(request.POST.lists())
+        if where is not None:
+            return where, NOT_ALLOWED
+    return None
+
+
+class MalformedRequestMiddleware:
+    """A request no page can take is a 400 (in the API's shape under /api/), never a 500 further on."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = malformed(request)
+        if problem is None:
+            return self.get_response(request)
+        where, why = problem
+        if _is_api(request):
+            body = error_body(400, code="bad_request", message=MESSAGES[400], fields={where: [why]})
+            return JsonResponse(body, status=400)
+        return bad_request(request)
