@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('casework', '0014_oblast_codes_74_77'),
+        ('casework', '0016_audit_privileges'),
     ]
 
     operations = [
