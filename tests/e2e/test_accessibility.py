@@ -132,7 +132,7 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             "/figures/?variant=published",
         ],
         Role.ANALYST: ["/figures/", "/figures/?variant=published", "/accounts/"],
-        Role.ORG_ADMIN: ["/organisation/tokens/", "/organisation/webhooks/"],
+        Role.ORG_ADMIN: ["/organisation/people/", "/organisation/tokens/", "/organisation/webhooks/"],
         "admin": [
             "/admin/",
             f"/admin/casework/case/{case.pk}/change-status/",
