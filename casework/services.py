@@ -229,6 +229,9 @@ def check_move(move: Move, *, can_correct: bool, today: dt.date) -> bool:
     note = (move.note or "").strip()
     if kind is MoveKind.CORRECTION and not note:
         move.refuse("note", _("A correction needs a reason: say why the status goes back."))
+    elif kind is MoveKind.DUPLICATE and is_correction and not note:
+        # Out of a side status (a withdrawn case found to be a duplicate): a correction like any other.
+        move.refuse("note", _("A correction needs a reason: say why this case is now a duplicate."))
     if kind is MoveKind.WITHDRAW and not note:
         move.refuse("note", _("Withdrawing a case needs a reason."))
     if note:

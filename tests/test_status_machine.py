@@ -122,6 +122,16 @@ def test_it_requires_a_surviving_case_for_a_duplicate(case, supervisor, ngo_a, n
     assert change.duplicate_of == survivor
 
 
+def test_a_withdrawn_case_found_to_be_a_duplicate_is_a_correction_with_a_reason(case, supervisor, ngo_a):
+    move(case, supervisor, "withdrawn", note="The family withdrew the report.")
+    survivor = CaseFactory(organisation=ngo_a)
+    with pytest.raises(ValidationError) as info:
+        move(case, supervisor, "duplicate", duplicate_of=survivor)
+    assert "reason" in info.value.message_dict["note"][0]
+    change = move(case, supervisor, "duplicate", duplicate_of=survivor, note="Same child as the surviving case.")
+    assert change.is_correction and change.note
+
+
 def test_it_refuses_a_surviving_case_on_other_moves(case, supervisor, ngo_a):
     with pytest.raises(ValidationError) as info:
         move(case, supervisor, "verified", duplicate_of=CaseFactory(organisation=ngo_a))

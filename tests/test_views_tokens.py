@@ -142,7 +142,7 @@ def test_it_sends_a_visitor_to_sign_in(client):
 
 def test_it_shows_the_org_admin_the_organisation_link(signed_in):
     response = signed_in.get("/")
-    assert 'href="/organisation/tokens/"' in response.text
+    assert 'href="/organisation/people/"' in response.text
 
 
 def test_it_manages_only_the_admins_own_organisation(client, db):

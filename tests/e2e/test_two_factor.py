@@ -11,6 +11,7 @@ import re
 import pytest
 from django_otp.oath import totp
 
+from accounts import enrolment
 from accounts.models import Role
 from tests.e2e.conftest import CHROMIUM, PASSWORD
 from tests.factories import OrganisationFactory, UserFactory
@@ -38,9 +39,17 @@ def sign_in_with_password(page) -> None:
 
 
 def test_a_supervisor_sets_up_two_factor_sign_in_and_uses_it(page, supervisor):
+    code = enrolment.issue_enrolment_code(user=supervisor, by=None).code
     sign_in_with_password(page)
     page.wait_for_url(re.compile(r"/accounts/two-factor/setup/"))
     assert page.get_by_role("heading", name="Set up two-factor sign-in").is_visible()
+    # The password alone shows no QR code: first the enrolment code from the organisation's admin.
+    assert page.get_by_role("img", name="QR code to scan with your authenticator app").count() == 0
+    page.get_by_label("Enrolment code").fill("WRONG-CODE-0000")
+    page.get_by_role("button", name="Continue").click()
+    assert "not right" in page.get_by_role("alert").first.inner_text()
+    page.get_by_label("Enrolment code").fill(code.lower())
+    page.get_by_role("button", name="Continue").click()
     assert page.get_by_role("img", name="QR code to scan with your authenticator app").is_visible()
     key = page.locator("#setup-key").inner_text()
 
