@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,3 +100,64 @@ def test_the_demo_database_starts_without_a_warning():
     assert result.returncode == 0
     assert "WARNING" not in result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def settings_of(*names: str, **env: str) -> dict[str, object]:
+    """Some settings as the process started with ``env`` sees them (read in a subprocess)."""
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{name: getattr(settings, name) for name in {list(names)!r}}}))"
+    )
+    result = run([sys.executable, "-c", script], DJANGO_SETTINGS_MODULE="config.settings", **env)
+    assert result.returncode == 0, result.stderr
+    values: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return values
+
+
+COOKIE_SETTINGS = (
+    "SESSION_COOKIE_NAME",
+    "CSRF_COOKIE_NAME",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SESSION_COOKIE_PATH",
+    "CSRF_COOKIE_PATH",
+    "SESSION_COOKIE_DOMAIN",
+    "CSRF_COOKIE_DOMAIN",
+)
+
+
+def test_production_cookies_carry_the_host_prefix_and_meet_its_rules():
+    values = settings_of(
+        *COOKIE_SETTINGS,
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="a-long-enough-secret-key-for-this-test-0123456789",
+        DJANGO_ALLOWED_HOSTS="register.example.org",
+    )
+    assert values == {
+        "SESSION_COOKIE_NAME": "__Host-sessionid",
+        "CSRF_COOKIE_NAME": "__Host-csrftoken",
+        # What the prefix demands, or the browser drops the cookie: Secure, the whole site, no Domain.
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SESSION_COOKIE_PATH": "/",
+        "CSRF_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": None,
+        "CSRF_COOKIE_DOMAIN": None,
+    }
+
+
+def test_the_demo_over_plain_http_keeps_plain_cookie_names():
+    values = settings_of(*COOKIE_SETTINGS, DJANGO_DEBUG="1")
+    assert values["SESSION_COOKIE_NAME"] == "sessionid" and values["CSRF_COOKIE_NAME"] == "csrftoken"
+    assert values["SESSION_COOKIE_SECURE"] is False and values["CSRF_COOKIE_SECURE"] is False
+
+
+def test_the_cookies_sent_meet_the_host_prefix_rules(client, caseworker):
+    # The tests run with production settings (no DJANGO_DEBUG): the cookies as a browser receives them.
+    page = client.get("/accounts/login/")
+    response = client.post("/accounts/login/", {"username": "caseworker", "password": "correct-horse-battery-staple"})
+    assert response.status_code == 302
+    for name, sent in (("__Host-csrftoken", page), ("__Host-sessionid", response)):
+        cookie = sent.cookies[name]
+        assert cookie["secure"] is True and cookie["path"] == "/" and cookie["domain"] == "", name
+    assert "sessionid" not in response.cookies and "csrftoken" not in page.cookies

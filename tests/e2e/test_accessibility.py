@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -162,11 +163,15 @@ def _browser_context(browser: Any, live_server: Any, user: User | None, language
     if user is not None:
         client = Client()
         client.force_login(user)  # a whole sign-in, second factor included (tests/conftest.py)
+        # A __Host- cookie (production settings) is refused with a Domain or without Secure: the browser
+        # keeps it host-only and Secure, as the server would have set it (localhost counts as secure).
         cookies.append(
             {
                 "name": settings.SESSION_COOKIE_NAME,
                 "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
+                "domain": urlsplit(live_server.url).hostname,
+                "path": "/",
+                "secure": settings.SESSION_COOKIE_SECURE,
             }
         )
     context.add_cookies(cookies)
