@@ -157,7 +157,7 @@ class AuthEvent(models.Model):
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("organisation"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # REMOTE_ADDR: a forwarded header could be written by anyone.
+    # accounts.requests.client_address: REMOTE_ADDR, or the client a trusted proxy names; never a forged header.
     ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
     path = models.CharField(_("page"), max_length=200, blank=True)
 

@@ -7,6 +7,7 @@ surfacing later as an obscure failure.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,29 @@ def env_redis_url(name: str) -> str | None:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"{name}={raw!r} must start with redis://, rediss:// or unix://.")
     return raw
+
+
+def env_networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of addresses and CIDR networks (``10.0.0.5, 10.1.0.0/16, fd00::/8``), normalised."""
+    raw = os.environ.get(name, "")
+    networks: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=True)
+        except ValueError:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{name}: {item!r} is not an IP address or a network such as 10.0.0.0/8."
+                ) from None
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} has bits set after its prefix length; "
+                f"did you mean {ipaddress.ip_network(item, strict=False)}?"
+            ) from None
+        if network.prefixlen == 0:
+            raise ImproperlyConfigured(f"{name}: {item!r} would trust every address; name your proxies' addresses.")
+        networks.append(str(network))
+    return tuple(networks)

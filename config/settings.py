@@ -10,7 +10,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str
+from config.env import env_bool, env_database, env_int, env_list, env_networks, env_redis_url, env_str
 
 # Lets generic admin and queryset classes be subscripted at run time (typing).
 django_stubs_ext.monkeypatch()
@@ -161,9 +161,9 @@ OTP_BACKUP_CODES = 10
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-# The address is REMOTE_ADDR only: X-Forwarded-For and the like are trivially spoofed.
+# The address is the one every door records (accounts.requests.client_address): REMOTE_ADDR, or,
+# behind DJANGO_TRUSTED_PROXIES, the first address X-Forwarded-For names that is not one of them.
 AXES_CLIENT_IP_CALLABLE = "accounts.requests.client_address"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # A successful sign-in does not clear the count: that would let anyone with an account
 # clear the failures against other accounts from the same address.
 AXES_RESET_ON_SUCCESS = False
@@ -204,6 +204,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The reverse proxies in front of the register, as addresses or networks (DJANGO_TRUSTED_PROXIES,
+# comma-separated). A request from one of them comes from the address it appended to X-Forwarded-For
+# (read from the right, past the other trusted proxies); from anyone else, from REMOTE_ADDR, whatever
+# the headers say. Empty: REMOTE_ADDR always. See accounts.requests.client_address.
+TRUSTED_PROXIES = env_networks("DJANGO_TRUSTED_PROXIES")
 LOGIN_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en"

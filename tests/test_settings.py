@@ -32,6 +32,10 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DJANGO_DEBUG": "1", "REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"DJANGO_DEBUG": "1", "DJANGO_ALLOWED_HOSTS": " , "}, "DJANGO_ALLOWED_HOSTS"),
         ({"DJANGO_DEBUG": "1", "FIGURES_MIN_CELL": "one"}, "FIGURES_MIN_CELL"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_TRUSTED_PROXIES": "10.0.0.2, proxy.internal"}, "DJANGO_TRUSTED_PROXIES"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_TRUSTED_PROXIES": "10.0.0.2/8"}, "DJANGO_TRUSTED_PROXIES"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_TRUSTED_PROXIES": "0.0.0.0/0"}, "DJANGO_TRUSTED_PROXIES"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_TRUSTED_PROXIES": "::/0"}, "DJANGO_TRUSTED_PROXIES"),
     ],
 )
 def test_it_fails_loudly_on_a_bad_value(env, named):
@@ -161,3 +165,18 @@ def test_the_cookies_sent_meet_the_host_prefix_rules(client, caseworker):
         cookie = sent.cookies[name]
         assert cookie["secure"] is True and cookie["path"] == "/" and cookie["domain"] == "", name
     assert "sessionid" not in response.cookies and "csrftoken" not in page.cookies
+
+
+def test_trusted_proxies_are_read_as_networks():
+    listed = " 10.0.0.2, 10.1.0.0/16 ,fd00::/8,"
+    values = settings_of("TRUSTED_PROXIES", DJANGO_DEBUG="1", DJANGO_TRUSTED_PROXIES=listed)
+    assert values == {"TRUSTED_PROXIES": ["10.0.0.2/32", "10.1.0.0/16", "fd00::/8"]}
+    assert settings_of("TRUSTED_PROXIES", DJANGO_DEBUG="1") == {"TRUSTED_PROXIES": []}
+
+
+def test_a_bad_trusted_proxy_is_named_in_one_line():
+    result = start(DJANGO_DEBUG="1", DJANGO_TRUSTED_PROXIES="10.0.0.2/8")
+    assert result.stderr.strip() == (
+        "Configuration error: DJANGO_TRUSTED_PROXIES: '10.0.0.2/8' has bits set after its prefix length; "
+        "did you mean 10.0.0.0/8?"
+    )

@@ -28,6 +28,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken, Organisation
+from accounts.requests import client_address
 from casework import services
 from casework.audit import log_access
 from casework.models import AccessLog, Case, Oblast, Status
@@ -67,6 +68,10 @@ class TokenRateThrottle(SimpleRateThrottle):
         if isinstance(token, ApiToken):
             return self.cache_format % {"scope": self.scope, "ident": token.prefix}
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own reads X-Forwarded-For from anyone; the register's address is the one every door uses.
+        return client_address(request) or ""
 
 
 class HasToken(BasePermission):
