@@ -132,7 +132,10 @@ class ApiToken(models.Model):
 
 
 class AuthEvent(models.Model):
-    """A sign-in, a failed one, a lockout, a sign-out, a second-factor step or a refusal. Never a password or a code."""
+    """A sign-in, a failed one, a lockout, a sign-out, a second-factor step, a password reset or a refusal.
+
+    Never a password, a code, a reset link or an e-mail address typed by someone.
+    """
 
     class Kind(models.TextChoices):
         SIGN_IN = "sign_in", _("Signed in")
@@ -146,6 +149,9 @@ class AuthEvent(models.Model):
         OTP_DEVICE_REMOVED = "otp_device_removed", _("Removed an authenticator app")
         PASSWORD_CHANGED = "password_changed", _("Changed their password")
         PERMISSION_DENIED = "permission_denied", _("Refused")
+        RESET_REQUESTED = "reset_requested", _("Asked for a password reset")
+        RESET_THROTTLED = "reset_throttled", _("Too many password reset requests")
+        PASSWORD_RESET = "password_reset", _("Reset their password by e-mail")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

@@ -10,7 +10,17 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_database, env_int, env_list, env_networks, env_redis_url, env_str
+from config.env import (
+    env_bool,
+    env_database,
+    env_email_address,
+    env_email_url,
+    env_int,
+    env_list,
+    env_networks,
+    env_redis_url,
+    env_str,
+)
 
 # Lets generic admin and queryset classes be subscripted at run time (typing).
 django_stubs_ext.monkeypatch()
@@ -137,6 +147,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+
+# Mail: the password reset's links (accounts.password_reset). EMAIL_URL is smtp+tls://user:password@host:587
+# (STARTTLS), smtps://user:password@host:465 (TLS from the start) or smtp://localhost:25 (a relay on this
+# machine). Without it: the demo (debug) prints mail on the console; outside debug nothing is sent and the
+# sign-in page offers no reset by e-mail (a console would write reset links into the server's log).
+_email = env_email_url("EMAIL_URL")
+if _email is not None:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email["EMAIL_HOST"]
+    EMAIL_PORT = _email["EMAIL_PORT"]
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    EMAIL_BACKEND = "config.mail.UnconfiguredBackend"
+# A mail server that does not answer fails the send (logged, retried by the task) instead of hanging it.
+EMAIL_TIMEOUT = 10
+# Required once mail really leaves the machine (EMAIL_URL outside debug).
+DEFAULT_FROM_EMAIL = env_email_address(
+    "DEFAULT_FROM_EMAIL", None if EMAIL_BACKEND.endswith("smtp.EmailBackend") and not DEBUG else "register@localhost"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Reset by e-mail: only when mail can be sent. A link works once, for PASSWORD_RESET_TIMEOUT_MINUTES.
+PASSWORD_RESET_BY_EMAIL = EMAIL_BACKEND != "config.mail.UnconfiguredBackend"
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=5) * 60
+# At most this many reset requests an hour from one address (then 429), and mails an hour to one
+# e-mail address (then the same answer as ever, and no mail: nobody can mail-bomb an inbox).
+PASSWORD_RESET_REQUESTS_PER_ADDRESS = 10
+PASSWORD_RESET_MAILS_PER_EMAIL = 3
 # The lockout check runs before the password check (accounts.lockout.LockoutBackend, django-axes).
 AUTHENTICATION_BACKENDS = [
     "accounts.lockout.LockoutBackend",
