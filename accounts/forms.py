@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+    _SetPasswordForm = SetPasswordForm[User]
+else:
+    _SetPasswordForm = SetPasswordForm  # not subscriptable at run time
 
 
 class ServiceErrorsForm(forms.Form):
@@ -77,3 +84,22 @@ class RemoveAppForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         strip=False,
     )
+
+
+class ResetRequestForm(PasswordResetForm):
+    """Django's form for the address; accounts.password_reset does the rest (never this form's ``save``)."""
+
+    email = forms.EmailField(
+        label=gettext_lazy("Your e-mail address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+
+class NewPasswordForm(_SetPasswordForm):
+    """Django's form for the new password (its rules: AUTH_PASSWORD_VALIDATORS), labelled for this register."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].widget.attrs.update(autocomplete="new-password", autofocus=True)
+        self.fields["new_password2"].widget.attrs["autocomplete"] = "new-password"

@@ -26,7 +26,8 @@ from axes.helpers import get_client_username, get_cool_off  # type: ignore[impor
 from axes.models import AccessAttempt  # type: ignore[import-untyped, unused-ignore]
 from django.conf import settings
 from django.contrib.auth import logout
-from django.db.models import Sum
+from django.db.models import CharField, F, Sum, Value
+from django.db.models.functions import Cast, Concat
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -95,7 +96,10 @@ def lockout_response(request: HttpRequest, original_response: Any = None, creden
     response = render(
         request,
         "registration/locked_out.html",
-        {"minutes": max(1, math.ceil(seconds / 60)) if seconds else None},
+        {
+            "minutes": max(1, math.ceil(seconds / 60)) if seconds else None,
+            "password_reset_enabled": settings.PASSWORD_RESET_BY_EMAIL,
+        },
         status=settings.AXES_HTTP_RESPONSE_CODE,
     )
     if seconds:
@@ -117,3 +121,19 @@ def count_failed_code(request: HttpRequest, user: Any, kind: str = AuthEvent.Kin
 def end_locked_session(request: HttpRequest) -> HttpResponse:
     logout(request)
     return lockout_response(request)
+
+
+def release_account(username: str) -> int:
+    """End the lock of an account (its owner proved who they are), not of the addresses that guessed at it.
+
+    django-axes counts failures per (username, address) record, and a lock by account sums the account's
+    records, a lock by address the address's. Deleting the account's records would also take the guesses
+    off the guessers' addresses; renamed instead (``NAME (released #ID)``, a name no account can have), they
+    stop counting against the account and still count against their addresses. Returns how many.
+    """
+    suffix = Concat(Value(" (released #"), Cast("id", output_field=CharField()), Value(")"))
+    return int(
+        AccessAttempt.objects.filter(username=username).update(
+            username=Concat(F("username"), suffix, output_field=CharField())
+        )
+    )

@@ -136,7 +136,10 @@ class ApiToken(models.Model):
 
 
 class AuthEvent(models.Model):
-    """A sign-in, a failed one, a lockout, a sign-out, a second-factor step or a refusal. Never a password or a code."""
+    """A sign-in, a failed one, a lockout, a sign-out, a second-factor step, a password reset or a refusal.
+
+    Never a password, a code, a reset link or an e-mail address typed by someone.
+    """
 
     class Kind(models.TextChoices):
         SIGN_IN = "sign_in", _("Signed in")
@@ -153,6 +156,9 @@ class AuthEvent(models.Model):
         ENROLMENT_ISSUED = "enrolment_issued", _("Was given an enrolment code")
         ENROLMENT_FAILED = "enrolment_failed", _("Wrong enrolment code")
         FACTOR_RESET = "factor_reset", _("Had their second factor reset")
+        RESET_REQUESTED = "reset_requested", _("Asked for a password reset")
+        RESET_THROTTLED = "reset_throttled", _("Too many password reset requests")
+        PASSWORD_RESET = "password_reset", _("Reset their password by e-mail")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -164,7 +170,7 @@ class AuthEvent(models.Model):
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("organisation"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # REMOTE_ADDR: a forwarded header could be written by anyone.
+    # accounts.requests.client_address: REMOTE_ADDR, or the client a trusted proxy names; never a forged header.
     ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
     path = models.CharField(_("page"), max_length=200, blank=True)
     # Who did it to the user, when that is someone else (an admin who reset a second factor).

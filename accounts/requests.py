@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -10,17 +12,70 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
 
+# Proxy chains are short; a longer header is read only this far from the right.
+MAX_FORWARDED_HOPS = 20
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 def client_address(request: HttpRequest | Any | None) -> str | None:
-    """The address the request came from: REMOTE_ADDR. X-Forwarded-For is not trusted (it is trivially spoofed).
+    """The address the request came from: the one the lockout (AXES_CLIENT_IP_CALLABLE), the access log,
+    sign-in events and every rate limit key on.
 
-    Also what django-axes locks (AXES_CLIENT_IP_CALLABLE).
+    REMOTE_ADDR, unless it is one of the trusted proxies (TRUSTED_PROXIES, from DJANGO_TRUSTED_PROXIES).
+    Then X-Forwarded-For is read from the right, where each proxy appended the address that connected to
+    it: past the trusted proxies, the first address is the client's. What the client itself wrote further
+    left is never read, and an entry that is not an address ends the walk at the last proxy known, so
+    neither a forged address nor garbage can choose the answer.
     """
     if request is None:
         return None
-    meta = getattr(request, "META", {})
-    address = meta.get("REMOTE_ADDR") or None
-    return str(address) if address else None
+    meta = getattr(request, "META", None) or {}
+    remote = _address(meta.get("REMOTE_ADDR"))
+    if remote is None:
+        return None
+    proxies = _networks(tuple(settings.TRUSTED_PROXIES))
+    if not _is_proxy(remote, proxies):
+        return str(remote)
+    client = remote
+    hops = str(meta.get("HTTP_X_FORWARDED_FOR") or "").split(",")
+    for hop in reversed(hops[-MAX_FORWARDED_HOPS:]):
+        address = _address(hop)
+        if address is None:
+            break
+        client = address
+        if not _is_proxy(address, proxies):
+            break
+    return str(client)
+
+
+def _address(value: object) -> IPAddress | None:
+    """An IP address, without a port (``203.0.113.7:5123``, ``[2001:db8::7]:443``) or a zone; else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > 64:
+        return None
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(network, strict=False) for network in trusted)
+
+
+def _is_proxy(address: IPAddress, proxies: tuple[IPNetwork, ...]) -> bool:
+    return any(address in network for network in proxies)
 
 
 def signed_in_user(request: HttpRequest) -> User:

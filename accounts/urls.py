@@ -1,4 +1,4 @@
-"""Signing in and out, the second factor, and the account page."""
+"""Signing in and out, the second factor, a forgotten password, and the account page."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -9,6 +9,10 @@ urlpatterns = [
     path("", views.account, name="account"),
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", views.ResetRequestView.as_view(), name="password_reset"),
+    path("password-reset/sent/", views.ResetSentView.as_view(), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", views.ResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("password-reset/done/", views.ResetDoneView.as_view(), name="password_reset_complete"),
     path("password/", views.password_change, name="account-password"),
     path("two-factor/", views.verify, name="two-factor-verify"),
     path("two-factor/setup/", views.setup, name="two-factor-setup"),

@@ -5,11 +5,13 @@ for whoever must use a second factor, a code from an authenticator app or a
 backup code at /accounts/two-factor/ (or, with no device yet, its set-up).
 The account page changes the password, removes an authenticator app, makes
 new backup codes and sets the language: everything there concerns the user
-themselves.
+themselves. A forgotten password is reset by e-mail (Django's views; the
+rules are accounts.password_reset's).
 """
 
 from __future__ import annotations
 
+import math
 from base64 import b32encode
 from typing import Any
 from urllib.parse import urlencode
@@ -17,11 +19,19 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.views import (
+    LoginView,
+    PasswordResetCompleteView,
+    PasswordResetConfirmView,
+    PasswordResetDoneView,
+    PasswordResetView,
+)
 from django.db import transaction
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -29,11 +39,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import verify_token  # type: ignore[import-untyped, unused-ignore]
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken  # type: ignore[import-untyped, unused-ignore]
 
-from accounts import enrolment
+from accounts import enrolment, password_reset
 from accounts.events import record_event
-from accounts.forms import CodeForm, EnrolmentCodeForm, PasswordForm, RemoveAppForm, SetupCodeForm
+from accounts.forms import (
+    CodeForm,
+    EnrolmentCodeForm,
+    NewPasswordForm,
+    PasswordForm,
+    RemoveAppForm,
+    ResetRequestForm,
+    SetupCodeForm,
+)
 from accounts.lockout import count_failed_code, end_locked_session, is_locked
-from accounts.models import AuthenticatorApp, AuthEvent
+from accounts.models import AuthenticatorApp, AuthEvent, User
 from accounts.permissions import second_factor_required
 from accounts.requests import safe_next_url
 from accounts.sessions import KEEP_SESSION_ATTRIBUTE
@@ -75,6 +93,11 @@ class SignInView(LoginView):
         if second_factor_outstanding(self.request):
             return _with_next("two-factor-verify", url)
         return url
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["password_reset_enabled"] = password_reset.enabled()
+        return context
 
 
 def _refuse_code(request: HttpRequest, form: CodeForm, throttled: bool) -> HttpResponse | None:
@@ -315,3 +338,65 @@ def remove_app(request: HttpRequest, device_id: int) -> HttpResponseBase:
     record_event(AuthEvent.Kind.OTP_DEVICE_REMOVED, request=request, user=user)
     messages.success(request, _("The authenticator app is removed. Sign in with a backup code until you add another."))
     return redirect("account")
+
+
+# --- a forgotten password, reset by e-mail ---------------------------------------------------
+
+
+class _WhereMailIsSent:
+    """Only where mail can be sent (accounts.password_reset.enabled); elsewhere these pages do not exist."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not password_reset.enabled():
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+class ResetRequestView(_WhereMailIsSent, PasswordResetView):
+    form_class = ResetRequestForm
+    template_name = "registration/password_reset_form.html"
+    success_url = reverse_lazy("password_reset_done")
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        try:
+            password_reset.request_reset(email=form.cleaned_data["email"], request=self.request)
+        except password_reset.TooManyRequests as refusal:
+            response = render(
+                self.request,
+                "registration/password_reset_throttled.html",
+                {"minutes": max(1, math.ceil(refusal.retry_after / 60))},
+                status=429,
+            )
+            response["Retry-After"] = str(refusal.retry_after)
+            return response
+        # The same answer whether or not an account has the address.
+        return HttpResponseRedirect(self.get_success_url())
+
+    def form_invalid(self, form: Form) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class ResetSentView(_WhereMailIsSent, PasswordResetDoneView):
+    template_name = "registration/password_reset_done.html"
+    extra_context = {"minutes": password_reset.link_minutes}
+
+
+class ResetConfirmView(_WhereMailIsSent, PasswordResetConfirmView):
+    """Django's: the link's token moves into the session and out of the address bar, then the new password."""
+
+    form_class = NewPasswordForm
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("password_reset_complete")
+
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
+        with transaction.atomic():
+            response = super().form_valid(form)
+            password_reset.completed(user=form.user, request=self.request)
+        return response
+
+    def form_invalid(self, form: SetPasswordForm[User]) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class ResetDoneView(_WhereMailIsSent, PasswordResetCompleteView):
+    template_name = "registration/password_reset_complete.html"

@@ -10,7 +10,17 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str
+from config.env import (
+    env_bool,
+    env_database,
+    env_email_address,
+    env_email_url,
+    env_int,
+    env_list,
+    env_networks,
+    env_redis_url,
+    env_str,
+)
 
 # Lets generic admin and queryset classes be subscripted at run time (typing).
 django_stubs_ext.monkeypatch()
@@ -79,6 +89,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside WhiteNoise and every other middleware: static files and refusals carry it too.
+    "config.security.PermissionsPolicyMiddleware",
     # A NUL character, an unpaired surrogate or an over-long address is a 400 before anything reads it.
     "config.errors.MalformedRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -153,6 +165,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+
+# Mail: the password reset's links (accounts.password_reset). EMAIL_URL is smtp+tls://user:password@host:587
+# (STARTTLS), smtps://user:password@host:465 (TLS from the start) or smtp://localhost:25 (a relay on this
+# machine). Without it: the demo (debug) prints mail on the console; outside debug nothing is sent and the
+# sign-in page offers no reset by e-mail (a console would write reset links into the server's log).
+_email = env_email_url("EMAIL_URL")
+if _email is not None:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email["EMAIL_HOST"]
+    EMAIL_PORT = _email["EMAIL_PORT"]
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    EMAIL_BACKEND = "config.mail.UnconfiguredBackend"
+# A mail server that does not answer fails the send (logged, retried by the task) instead of hanging it.
+EMAIL_TIMEOUT = 10
+# Required once mail really leaves the machine (EMAIL_URL outside debug).
+DEFAULT_FROM_EMAIL = env_email_address(
+    "DEFAULT_FROM_EMAIL", None if EMAIL_BACKEND.endswith("smtp.EmailBackend") and not DEBUG else "register@localhost"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Reset by e-mail: only when mail can be sent. A link works once, for PASSWORD_RESET_TIMEOUT_MINUTES.
+PASSWORD_RESET_BY_EMAIL = EMAIL_BACKEND != "config.mail.UnconfiguredBackend"
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=5) * 60
+# At most this many reset requests an hour from one address (then 429), and mails an hour to one
+# e-mail address (then the same answer as ever, and no mail: nobody can mail-bomb an inbox).
+PASSWORD_RESET_REQUESTS_PER_ADDRESS = 10
+PASSWORD_RESET_MAILS_PER_EMAIL = 3
 # The lockout check runs before the password check (accounts.lockout.LockoutBackend, django-axes).
 AUTHENTICATION_BACKENDS = [
     "accounts.lockout.LockoutBackend",
@@ -185,9 +229,9 @@ LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOCKOUT_KNOWN_ADDRESS_DAYS", 90, minimum=1
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "accounts.lockout.LockoutHandler"
-# The address is REMOTE_ADDR only: X-Forwarded-For and the like are trivially spoofed.
+# The address is the one every door records (accounts.requests.client_address): REMOTE_ADDR, or,
+# behind DJANGO_TRUSTED_PROXIES, the first address X-Forwarded-For names that is not one of them.
 AXES_CLIENT_IP_CALLABLE = "accounts.requests.client_address"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # A successful sign-in does not clear the count: that would let anyone with an account
 # clear the failures against other accounts from the same address.
 AXES_RESET_ON_SUCCESS = False
@@ -209,6 +253,13 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
+# Over HTTPS the cookies carry the __Host- prefix: the browser then keeps them only if they are Secure,
+# for the whole site (Path=/) and for this host alone (no Domain), so no sibling subdomain can set or
+# overwrite them. The demo speaks plain HTTP, where such a cookie would be refused: plain names there.
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = "/"
+SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
 LANGUAGE_COOKIE_SECURE = not DEBUG
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
@@ -221,6 +272,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The reverse proxies in front of the register, as addresses or networks (DJANGO_TRUSTED_PROXIES,
+# comma-separated). A request from one of them comes from the address it appended to X-Forwarded-For
+# (read from the right, past the other trusted proxies); from anyone else, from REMOTE_ADDR, whatever
+# the headers say. Empty: REMOTE_ADDR always. See accounts.requests.client_address.
+TRUSTED_PROXIES = env_networks("DJANGO_TRUSTED_PROXIES")
 LOGIN_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en"
@@ -264,6 +320,46 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 X_FRAME_OPTIONS = "DENY"
+# Permissions-Policy (config.security.PermissionsPolicyMiddleware): the register needs none of the
+# browser's powerful features but writing to the clipboard (the copy button of a secret shown once).
+# Only names Chromium knows, so that its console stays free of warnings.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "clipboard-read",
+        "compute-pressure",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "gamepad",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "identity-credentials-get",
+        "idle-detection",
+        "interest-cohort",
+        "keyboard-map",
+        "local-fonts",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "otp-credentials",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-create",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "storage-access",
+        "usb",
+        "window-management",
+        "xr-spatial-tracking",
+    )
+} | {"clipboard-write": ["self"]}
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

@@ -226,6 +226,8 @@ def _ensure_users(ngos: Mapping[str, Organisation], password: str | None) -> dic
                 "is_staff": is_superuser,
                 "is_superuser": is_superuser,
                 "is_active": True,
+                # A reserved domain (RFC 2606): the demo's reset mail goes to its console, never out.
+                "email": f"{username}@{organisation}.example",
             },
         )
         if password is not None:

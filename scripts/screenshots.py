@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -61,7 +62,9 @@ def shoot(browser: Any, base: str, *, name: str, path: str, user: str | None, la
     context = browser.new_context(viewport=PHONE if phone else LAPTOP, device_scale_factor=1, locale=locale)
     cookies = [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": base}]
     if user is not None:
-        cookies.append({"name": settings.SESSION_COOKIE_NAME, "value": session_for(user), "url": base})
+        # Host-only, as the server sets it (a __Host- cookie of production settings is refused otherwise).
+        session = {"name": settings.SESSION_COOKIE_NAME, "value": session_for(user), "path": "/"}
+        cookies.append({**session, "domain": urlsplit(base).hostname, "secure": settings.SESSION_COOKIE_SECURE})
     context.add_cookies(cookies)
     page = context.new_page()
     page.goto(base + path)

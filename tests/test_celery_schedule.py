@@ -26,7 +26,8 @@ def _takes_arguments(task: object) -> bool:
         parameter
         for parameter in inspect.signature(run).parameters.values()
         if parameter.default is inspect.Parameter.empty
-        and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and parameter.kind
+        in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     ]
     return bool(parameters)
 

@@ -38,7 +38,22 @@ def policy_of(response) -> dict[str, list[str]]:
     return {name: sources for name, *sources in directives}
 
 
+def permissions_of(response) -> dict[str, str]:
+    header = response.headers.get("Permissions-Policy", "")
+    return dict(part.strip().split("=", 1) for part in header.split(",") if part.strip())
+
+
+def assert_no_powerful_features(response, label: str) -> None:
+    permissions = permissions_of(response)
+    for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "hid", "display-capture"):
+        assert permissions.get(feature) == "()", (label, feature, permissions.get(feature))
+    # Only the copy button of a secret shown once writes to the clipboard, and only this origin.
+    allowed = {feature: origins for feature, origins in permissions.items() if origins != "()"}
+    assert allowed == {"clipboard-write": "(self)"}, (label, allowed)
+
+
 def assert_secure_headers(response, label: str) -> None:
+    assert_no_powerful_features(response, label)
     policy = policy_of(response)
     assert policy, f"{label}: no Content-Security-Policy"
     for directive in ("default-src", "script-src", "style-src", "object-src", "base-uri", "frame-ancestors"):
@@ -111,6 +126,25 @@ def test_the_lockout_page_sends_the_strict_headers(caseworker):
         response = sign_in(Client(), "caseworker", password="wrong")
     assert response is not None and response.status_code == 429
     assert_secure_headers(response, "lockout")
+
+
+def test_static_files_and_the_api_deny_the_powerful_browser_features_too(world, qatar, settings):
+    # WhiteNoise serves the file itself, as in the demo (no collectstatic in the tests).
+    settings.WHITENOISE_USE_FINDERS = settings.WHITENOISE_AUTOREFRESH = True
+    share(world["case"], qatar)
+    _token, plain = make_token(qatar)
+    client = Client()
+    responses = {
+        "static file": client.get("/static/css/app.css"),
+        "API item": client.get(
+            f"/api/v1/cases/{world['case'].reference}/", headers={"Authorization": auth(plain)["HTTP_AUTHORIZATION"]}
+        ),
+        "API refusal": client.get("/api/v1/cases/"),
+        "sign-in redirect": client.get("/cases/"),
+    }
+    assert [response.status_code for response in responses.values()] == [200, 200, 401, 302]
+    for label, response in responses.items():
+        assert_no_powerful_features(response, label)
 
 
 def test_case_pages_are_never_cached(world, caseworker):

@@ -325,6 +325,8 @@ def test_it_creates_the_demo_users(demo: str) -> None:
         assert (user.role, user.organisation.slug) == (role, organisation), username
         assert user.check_password(PASSWORD), username
         assert user.is_superuser == user.is_staff == (username == "admin"), username
+        # A reserved domain: a password reset in the demo prints its mail on the console.
+        assert user.email == f"{username}@{organisation}.example", username
         assert re.search(rf"^\s+{re.escape(username)}\s+{role}", demo, re.MULTILINE), username
     assert PASSWORD in demo
     assert "http://127.0.0.1:8000/admin/" in demo

@@ -16,10 +16,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Organisation, Role, User
 from casework import services
@@ -107,11 +111,25 @@ def register(transactional_db, monkeypatch) -> dict[str, Any]:
     return {"cases": cases, "people": people, "institution": institution}
 
 
+def _reset_link(user: User) -> str:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return f"/accounts/password-reset/{uid}/{default_token_generator.make_token(user)}/"
+
+
 def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
     case = register["cases"][0]
     reference = case.reference
     return {
-        "anonymous": ["/accounts/login/", "/no-such-page/"],
+        "anonymous": [
+            "/accounts/login/",
+            "/no-such-page/",
+            # A forgotten password (offered where mail is configured: the test turns it on).
+            "/accounts/password-reset/",
+            "/accounts/password-reset/sent/",
+            _reset_link(register["people"][Role.CASEWORKER]),  # the new password's form
+            "/accounts/password-reset/MQ/no-such-token/",  # a link that does not work
+            "/accounts/password-reset/done/",
+        ],
         Role.CASEWORKER: [
             "/",
             "/cases/",
@@ -164,11 +182,15 @@ def _browser_context(browser: Any, live_server: Any, user: User | None, language
     if user is not None:
         client = Client()
         client.force_login(user)  # a whole sign-in, second factor included (tests/conftest.py)
+        # A __Host- cookie (production settings) is refused with a Domain or without Secure: the browser
+        # keeps it host-only and Secure, as the server would have set it (localhost counts as secure).
         cookies.append(
             {
                 "name": settings.SESSION_COOKIE_NAME,
                 "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
+                "domain": urlsplit(live_server.url).hostname,
+                "path": "/",
+                "secure": settings.SESSION_COOKIE_SECURE,
             }
         )
     context.add_cookies(cookies)
@@ -200,7 +222,10 @@ def _too_wide(page: Any) -> str | None:
 
 
 @pytest.mark.parametrize(("language", "viewport"), SCREENS, ids=[f"{lang}-{vp['width']}" for lang, vp in SCREENS])
-def test_every_page_of_every_role_passes_axe_and_fits_the_screen(browser, live_server, register, language, viewport):
+def test_every_page_of_every_role_passes_axe_and_fits_the_screen(
+    browser, live_server, register, language, viewport, settings
+):
+    settings.PASSWORD_RESET_BY_EMAIL = True
     problems: list[str] = []
     for who, paths in _pages(register).items():
         user = None if who == "anonymous" else register["people"][who]
