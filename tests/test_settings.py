@@ -31,6 +31,8 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DJANGO_DEBUG": "1", "REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"DJANGO_DEBUG": "1", "DJANGO_ALLOWED_HOSTS": " , "}, "DJANGO_ALLOWED_HOSTS"),
         ({"DJANGO_DEBUG": "1", "FIGURES_MIN_CELL": "one"}, "FIGURES_MIN_CELL"),
+        ({"DJANGO_DEBUG": "1", "SNAPSHOT_STALL_SECONDS": "soon"}, "SNAPSHOT_STALL_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "SNAPSHOT_STALL_SECONDS": "2"}, "SNAPSHOT_STALL_SECONDS"),
     ],
 )
 def test_it_fails_loudly_on_a_bad_value(env, named):
