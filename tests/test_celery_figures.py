@@ -162,6 +162,13 @@ def test_a_snapshot_requested_on_the_page_is_computed_by_the_worker(register, su
 STALL = 5
 
 
+def signed_in_client(user) -> Client:
+    client = Client()
+    client.get(reverse("login"))  # the first request loads the middleware, and its sign-in hooks, in this process
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
 def test_a_worker_killed_mid_snapshot_is_restarted_by_the_sweep_and_another_finishes_it_once(
     register, supervisor, queue, settings
 ):
@@ -181,6 +188,9 @@ def test_a_worker_killed_mid_snapshot_is_restarted_by_the_sweep_and_another_fini
     assert killed.state == "running" and killed.attempts == 1 and killed.claim
     assert killed.exact is None and killed.published is None and killed.finished_at is None
     assert killed.source_cases is None
+    client = signed_in_client(supervisor)
+    status_url = reverse("figures-snapshot-status", args=[snapshot.pk])
+    assert client.get(status_url).json()["label"] == "Figures as of 31 Dec 2024: being computed."
     # Heard of a moment ago: not restarted yet.
     assert sweep_stalled_snapshots_task.apply().get() == {"restarted": 0, "requeued": 0, "failed": 0}
 
@@ -194,6 +204,10 @@ def test_a_worker_killed_mid_snapshot_is_restarted_by_the_sweep_and_another_fini
     assert restarted_after <= STALL + 3, f"restarted {restarted_after:.1f} s after the kill"
     restarted = state(snapshot.pk)
     assert restarted.state == "queued" and restarted.claim == "" and restarted.restarted_at is not None
+    status = client.get(status_url).json()
+    assert status["state"] == "queued"
+    assert "The computation stopped (its worker was lost) and was restarted at " in status["label"]
+    assert status["label"] in client.get(reverse("figures")).content.decode()
 
     # A second worker, which also gets back the killed worker's message (its visibility timeout is 2 s here).
     with worker(queue, TEST_VISIBILITY_TIMEOUT="2") as second:

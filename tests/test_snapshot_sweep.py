@@ -14,9 +14,9 @@ from unittest import mock
 import pytest
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 
-from reports import services
+from reports import services, views
 from reports.models import Snapshot
 from reports.tasks import compute_snapshot_task, sweep_stalled_snapshots_task
 from tests.conftest import requires_postgres
@@ -278,6 +278,38 @@ def test_in_process_there_is_no_heartbeat_thread(settings):
     before = threading.active_count()
     with services.heartbeat(snapshot_id=1, claim="x"):
         assert threading.active_count() == before
+
+
+# --- what the page says -----------------------------------------------------------------------
+
+
+def _local_time(moment: dt.datetime) -> str:
+    return formats.time_format(timezone.localtime(moment), "TIME_FORMAT")
+
+
+def test_the_page_says_when_a_computation_was_restarted(register, supervisor, django_capture_on_commit_callbacks):
+    lost = running(silent_for=STALL + 5)
+    sweep_without_running_the_tasks(django_capture_on_commit_callbacks)
+    lost.refresh_from_db()
+    said = f"The computation stopped (its worker was lost) and was restarted at {_local_time(lost.restarted_at)}."
+    client = signed_in(supervisor)
+    status = client.get(reverse("figures-snapshot-status", args=[lost.pk])).json()
+    assert status["state"] == "queued" and status["restarted_at"] == lost.restarted_at.isoformat()
+    assert status["label"] == f"Figures as of 31 Dec 2024: queued, waiting for a worker. {said}"
+    page = client.get(reverse("figures")).content.decode()
+    assert f'<span class="status-text">Figures as of 31 Dec 2024: queued, waiting for a worker. {said}</span>' in page
+    assert f'<span class="muted">{said}</span>' in page  # and in the table of snapshots
+
+
+def test_the_page_says_when_a_worker_has_gone_silent_before_the_sweep_comes(register, supervisor):
+    lost = running(silent_for=STALL + 5)
+    label = views.status_text(lost)
+    assert label == (
+        "Figures as of 31 Dec 2024: being computed. No sign of its worker since "
+        f"{_local_time(lost.heartbeat_at)}: the computation will be restarted shortly."
+    )
+    alive = running(silent_for=5)
+    assert views.status_text(alive) == "Figures as of 31 Dec 2024: being computed."
 
 
 @requires_postgres
