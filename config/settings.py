@@ -446,10 +446,24 @@ from celery.schedules import crontab  # noqa: E402
 FIGURES_QUEUE = env_str("FIGURES_QUEUE", "")
 FIGURES_TASK_TIME_LIMIT = env_int("FIGURES_TASK_TIME_LIMIT", 20 * 60, minimum=10)
 FIGURES_TASK_SOFT_TIME_LIMIT = max(5, FIGURES_TASK_TIME_LIMIT - 60)
+# A snapshot being computed whose worker has given no sign of life for this long lost its worker (killed,
+# out of memory, its machine gone): the sweep (beat, every minute) queues it again, so that it is done
+# minutes after a crash, not when the broker's visibility timeout (an hour) hands its message back.
+# The worker computing a snapshot writes a heartbeat every sixth of it (reports.services).
+SNAPSHOT_STALL_SECONDS = env_int("SNAPSHOT_STALL_SECONDS", 180, minimum=5)
+SNAPSHOT_HEARTBEAT_SECONDS: float = max(1, SNAPSHOT_STALL_SECONDS // 6)
 # Every task that takes no argument is periodic, and is here (tests/test_celery_schedule.py checks it).
 CELERY_BEAT_SCHEDULE = {
     # The figures of the day that ended, every night.
     "figures-nightly": {"task": "reports.nightly_snapshot", "schedule": crontab(hour=2, minute=30)},
+    # Snapshots whose worker was lost (no heartbeat for SNAPSHOT_STALL_SECONDS): queued again, or failed
+    # after a few attempts. A sweep that waited longer than its interval in the queue is dropped: the next
+    # one does its work.
+    "sweep-stalled-snapshots": {
+        "task": "reports.sweep_stalled_snapshots",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # The retention policy (access log, closed cases' free text), every night.
     "retention-nightly": {"task": "casework.tasks.apply_retention_policy", "schedule": crontab(hour=3, minute=30)},
     # Status changes whose announcement was not nudged (a broker outage): claimed from the outbox.
@@ -460,7 +474,11 @@ CELERY_BEAT_SCHEDULE = {
 # A broker that does not answer makes a publish fail in seconds, not minutes
 # (the page then says new snapshots are unavailable). The visibility timeout,
 # after which an unacknowledged task goes back on the queue, must stay longer
-# than the figures task may run.
+# than the figures task may run. Tasks acknowledge late (CELERY_TASK_ACKS_LATE):
+# the message of a worker that dies, whole, is handed back after the visibility
+# timeout. For the figures that is only a backstop: the heartbeat and the sweep
+# restart a snapshot within minutes, and a late copy of its message finds it
+# done, or computed by a live worker, and does nothing (reports/tasks.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "visibility_timeout": max(3600, 2 * FIGURES_TASK_TIME_LIMIT),

@@ -23,7 +23,20 @@ class SnapshotAdmin(SuperuserOnlyAdmin):
     list_select_related = ["requested_by"]
     fieldsets = (
         (None, {"fields": ("as_of", "state", "trigger", "requested_by", "error")}),
-        (_("Timing"), {"fields": ("requested_at", "started_at", "finished_at", "duration_ms", "attempts")}),
+        (
+            _("Timing"),
+            {
+                "fields": (
+                    "requested_at",
+                    "started_at",
+                    "finished_at",
+                    "duration_ms",
+                    "attempts",
+                    "heartbeat_at",
+                    "restarted_at",
+                )
+            },
+        ),
         (
             _("Computed from"),
             {"fields": ("source_cases", "source_status_changes", "source_last_change_id", "source_last_case_update")},

@@ -14,9 +14,11 @@ class Snapshot(models.Model):
     """The figures as of a date, exact and published, with when and from what they were computed.
 
     A snapshot is queued, then running, then done or failed. Its figures are
-    written once, in the same transaction that marks it done (see
+    written once, in the same statement that marks it done (see
     ``reports.services.compute_snapshot``); a done snapshot is never saved
-    again.
+    again. A running snapshot whose worker was lost (no heartbeat for
+    ``SNAPSHOT_STALL_SECONDS``) is queued again by the sweep, and failed after
+    a few attempts.
     """
 
     class State(models.TextChoices):
@@ -47,9 +49,18 @@ class Snapshot(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("computation time (ms)"), null=True, blank=True)
-    # How many times a worker started computing it: a worker lost mid-way is
-    # redelivered the task, and gives up after a few attempts.
+    # How many times a worker started computing it: a snapshot whose worker was lost
+    # is restarted by the sweep, and failed after a few attempts.
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # The last sign of life, by the database's clock: when it was last queued, or claimed by a worker,
+    # which refreshes it every few seconds while it computes. Running with no heartbeat for
+    # SNAPSHOT_STALL_SECONDS: its worker was lost (reports.services.sweep_stalled_snapshots).
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    # The claim of the computation under way (random, one per attempt): only the holder of the claim
+    # may write the figures, so a worker thought lost that finishes late cannot overwrite a restart's.
+    claim = models.CharField(_("computation claim"), max_length=32, blank=True, default="")
+    # When the sweep last found its worker lost and queued it again.
+    restarted_at = models.DateTimeField(_("restarted at"), null=True, blank=True)
     min_cell = models.PositiveSmallIntegerField(_("minimum published cell (k)"))
     exact = models.JSONField(_("exact figures"), null=True, blank=True)
     published = models.JSONField(_("published figures"), null=True, blank=True)

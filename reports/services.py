@@ -1,27 +1,42 @@
-"""Writes of the figures: requesting, queuing, computing and failing snapshots.
+"""Writes of the figures: requesting, queuing, computing, restarting and failing snapshots.
 
-A snapshot goes queued -> running -> done (or failed). The figures, the
-data fingerprint and the ``done`` mark are written in one transaction, which
-also reads the register (REPEATABLE READ on PostgreSQL): a worker killed at
-any moment leaves the snapshot queued or running with nothing half-written,
-and the redelivered task computes it again. ``compute_snapshot`` is
-idempotent: on a snapshot that is no longer open it does nothing, and the
-row lock makes two deliveries of the same task finish it once.
+A snapshot goes queued -> running -> done (or failed). A worker *claims* a
+queued snapshot (a conditional update: running, a random claim, a heartbeat,
+one more attempt), reads the register in one transaction (REPEATABLE READ on
+PostgreSQL) while a thread refreshes the heartbeat every
+``SNAPSHOT_HEARTBEAT_SECONDS``, and writes the figures, the data fingerprint
+and the ``done`` mark in one statement that holds only if its claim does. A
+worker killed at any moment leaves the snapshot queued or running with
+nothing half-written.
+
+A running snapshot whose heartbeat is older than ``SNAPSHOT_STALL_SECONDS``
+lost its worker: ``sweep_stalled_snapshots`` (beat, every minute) queues it
+again, or fails it after ``MAX_ATTEMPTS``. Every step is a conditional
+update, so two sweeps restart it once, two copies of its message compute it
+once, and a worker thought lost that finishes after the restart finds its
+claim gone and writes nothing. Times compared with the heartbeat are the
+database's, so the clocks of workers and beat need not agree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,8 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A snapshot started this many times is failed, not tried for ever: a worker lost at each try (a crash,
-# the hard time limit) has its message redelivered again and again. Above the task's retries (5) + 1.
+# A snapshot started this many times is failed, not tried for ever: one that kills its worker each time
+# (out of memory, the hard time limit) would otherwise be restarted for ever. Above the task's retries (5) + 1.
 MAX_ATTEMPTS = 8
 
 
@@ -111,9 +126,15 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def mark_failed(snapshot_id: int, *, error: str) -> bool:
-    """Fail a snapshot that is still open; a done snapshot is never touched."""
-    updated = Snapshot.objects.filter(pk=snapshot_id, state__in=Snapshot.OPEN_STATES).update(
-        state=Snapshot.State.FAILED, error=error[:2000], finished_at=timezone.now()
+    """Fail a snapshot that is still open; a done snapshot is never touched.
+
+    Nor is one that another worker, alive, is computing (a copy of the message
+    that failed before it could claim the snapshot): that worker finishes it.
+    """
+    updated = (
+        Snapshot.objects.filter(pk=snapshot_id, state__in=Snapshot.OPEN_STATES)
+        .exclude(Q(state=Snapshot.State.RUNNING) & ~_silent())
+        .update(state=Snapshot.State.FAILED, error=error[:2000], finished_at=timezone.now(), claim="")
     )
     return bool(updated)
 
@@ -121,16 +142,11 @@ def mark_failed(snapshot_id: int, *, error: str) -> bool:
 def schedule_nightly(*, today: dt.date | None = None) -> Snapshot:
     """Beat, every night: the snapshot as of the day that ended, once however often the beat fires.
 
-    Snapshots left open for longer than a task may run (a message lost with
-    the broker's data) are queued again; the task is idempotent.
+    Snapshots whose worker was lost, or whose message was, are the sweep's
+    (``sweep_stalled_snapshots``, every minute).
     """
     as_of = (today or timezone.localdate()) - dt.timedelta(days=1)
-    stale_before = timezone.now() - dt.timedelta(seconds=2 * settings.FIGURES_TASK_TIME_LIMIT)
     with transaction.atomic():
-        for stale_id in Snapshot.objects.filter(
-            state__in=Snapshot.OPEN_STATES, requested_at__lt=stale_before
-        ).values_list("pk", flat=True)[:100]:
-            queue_snapshot(stale_id)
         existing = (
             Snapshot.objects.filter(trigger=Snapshot.Trigger.NIGHTLY, as_of=as_of)
             .exclude(state=Snapshot.State.FAILED)
@@ -173,49 +189,233 @@ def create_command_snapshot(*, as_of: dt.date, reuse: bool = False) -> Snapshot:
 
 
 def compute_snapshot(snapshot_id: int) -> str:
-    """Compute and store a snapshot's figures, once. Returns the snapshot's state afterwards."""
+    """Compute and store a snapshot's figures, once. Returns the snapshot's state afterwards.
+
+    Nothing happens to a snapshot that is done, failed, or being computed by a
+    worker that is alive (another copy of its message): it returns its state.
+    """
     snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
     if snapshot is None:
         return "missing"
     if not snapshot.is_open:
         return snapshot.state  # done or failed already: a redelivered or duplicate message
-    if snapshot.attempts >= MAX_ATTEMPTS:
-        mark_failed(
-            snapshot_id,
-            error=_(
-                "Gave up after %(attempts)s attempts: the computation stopped each time "
-                "(a worker lost, the time limit or the database)."
+    claim = _claim(snapshot_id)
+    if claim is None:
+        if (
+            _claimable(snapshot_id)
+            .filter(attempts__gte=MAX_ATTEMPTS)
+            .update(
+                state=Snapshot.State.FAILED,
+                error=gave_up_message(snapshot.attempts),
+                finished_at=timezone.now(),
+                claim="",
             )
-            % {"attempts": snapshot.attempts},
-        )
-        return Snapshot.State.FAILED
-    # Committed on its own, so that the page shows "running" while the figures are computed.
-    Snapshot.objects.filter(pk=snapshot_id, state__in=Snapshot.OPEN_STATES).update(
-        state=Snapshot.State.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
+        ):
+            return Snapshot.State.FAILED
+        return _state(snapshot_id)  # running on a live worker, or finished meanwhile
     started = time.perf_counter()
-    with consistent_read():
-        locked = Snapshot.objects.select_for_update().filter(pk=snapshot_id).first()
-        if locked is None or not locked.is_open:
-            return locked.state if locked else "missing"
-        source = data_fingerprint()
-        exact, per_organisation = compute_figures_by_organisation(as_of=locked.as_of)
-        published = publish(exact, k=locked.min_cell)
-        _pause_for_tests()
-        Snapshot.objects.filter(pk=snapshot_id).update(
-            state=Snapshot.State.DONE,
-            exact=exact,
-            published=published,
-            by_organisation={str(pk): figures for pk, figures in per_organisation.items()},
-            source_cases=source["cases"],
-            source_status_changes=source["status_changes"],
-            source_last_change_id=source["last_status_change_id"],
-            source_last_case_update=source["last_case_update"],
-            finished_at=timezone.now(),
-            duration_ms=round((time.perf_counter() - started) * 1000),
-            error="",
+    try:
+        with heartbeat(snapshot_id=snapshot_id, claim=claim):
+            with consistent_read():
+                source = data_fingerprint()
+                exact, per_organisation = compute_figures_by_organisation(as_of=snapshot.as_of)
+                published = publish(exact, k=snapshot.min_cell)
+                _pause_for_tests()
+            # After the reading transaction: under REPEATABLE READ, updating a row a heartbeat changed
+            # meanwhile would fail. One statement, so it is all written or none of it.
+            written = Snapshot.objects.filter(pk=snapshot_id, state=Snapshot.State.RUNNING, claim=claim).update(
+                state=Snapshot.State.DONE,
+                exact=exact,
+                published=published,
+                by_organisation={str(pk): figures for pk, figures in per_organisation.items()},
+                source_cases=source["cases"],
+                source_status_changes=source["status_changes"],
+                source_last_change_id=source["last_status_change_id"],
+                source_last_case_update=source["last_case_update"],
+                finished_at=timezone.now(),
+                duration_ms=round((time.perf_counter() - started) * 1000),
+                error="",
+                claim="",
+            )
+    except BaseException:
+        _release(snapshot_id, claim)
+        raise
+    if not written:
+        logger.warning(
+            "Figures snapshot %s was restarted while this worker computed it (no heartbeat seen for %s s): "
+            "its result is dropped.",
+            snapshot_id,
+            settings.SNAPSHOT_STALL_SECONDS,
         )
+        return _state(snapshot_id)
     return Snapshot.State.DONE
+
+
+def gave_up_message(attempts: int) -> str:
+    return _(
+        "Gave up after %(attempts)s attempts: the computation stopped each time "
+        "(a worker lost, the time limit or the database)."
+    ) % {"attempts": attempts}
+
+
+def _state(snapshot_id: int) -> str:
+    return Snapshot.objects.filter(pk=snapshot_id).values_list("state", flat=True).first() or "missing"
+
+
+def _silent() -> Q:
+    """No sign of life for longer than SNAPSHOT_STALL_SECONDS, by the database's clock."""
+    cutoff = Now() - dt.timedelta(seconds=settings.SNAPSHOT_STALL_SECONDS)
+    return (
+        Q(heartbeat_at__lt=cutoff)
+        | Q(heartbeat_at__isnull=True, state=Snapshot.State.RUNNING)
+        | Q(heartbeat_at__isnull=True, requested_at__lt=cutoff)
+    )
+
+
+def _claimable(snapshot_id: int) -> QuerySet[Snapshot]:
+    """The snapshot, if a worker may start computing it: queued, or running on a worker gone silent."""
+    return Snapshot.objects.filter(pk=snapshot_id).filter(
+        Q(state=Snapshot.State.QUEUED) | (Q(state=Snapshot.State.RUNNING) & _silent())
+    )
+
+
+def _claim(snapshot_id: int) -> str | None:
+    """Mark the snapshot running under a new claim, committed on its own (the page shows "being computed")."""
+    claim = secrets.token_hex(16)
+    claimed = (
+        _claimable(snapshot_id)
+        .filter(attempts__lt=MAX_ATTEMPTS)
+        .update(
+            state=Snapshot.State.RUNNING,
+            claim=claim,
+            started_at=timezone.now(),
+            heartbeat_at=Now(),
+            attempts=F("attempts") + 1,
+        )
+    )
+    return claim if claimed else None
+
+
+def _release(snapshot_id: int, claim: str) -> None:
+    """After an error: queued again (a retry claims it at once, or the task fails it). Best effort."""
+    try:
+        with transaction.atomic():
+            Snapshot.objects.filter(pk=snapshot_id, state=Snapshot.State.RUNNING, claim=claim).update(
+                state=Snapshot.State.QUEUED, claim="", heartbeat_at=Now()
+            )
+    except DatabaseError:
+        # The database is away: the sweep finds the snapshot silent and queues it again.
+        logger.warning("Could not release figures snapshot %s after an error", snapshot_id, exc_info=True)
+
+
+def beat(*, snapshot_id: int, claim: str) -> bool:
+    """One heartbeat of the computation holding ``claim``; False when it no longer holds it."""
+    return bool(
+        Snapshot.objects.filter(pk=snapshot_id, state=Snapshot.State.RUNNING, claim=claim).update(heartbeat_at=Now())
+    )
+
+
+@contextmanager
+def heartbeat(*, snapshot_id: int, claim: str) -> Iterator[None]:
+    """Beat every SNAPSHOT_HEARTBEAT_SECONDS while the block runs, from a thread with its own connection.
+
+    A thread, because the computation is one long SQL statement. Only where a
+    sweep may act on the beats, that is where tasks go through a broker:
+    in-process (no Redis: the demo, the SQLite tests) there is no beat, and
+    SQLite would make the second connection wait for the computation's.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        yield
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_beat_until, args=(snapshot_id, claim, stop), name=f"snapshot-{snapshot_id}-heartbeat", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _beat_until(snapshot_id: int, claim: str, stop: threading.Event) -> None:
+    try:
+        while not stop.wait(settings.SNAPSHOT_HEARTBEAT_SECONDS):
+            try:
+                if not beat(snapshot_id=snapshot_id, claim=claim):
+                    logger.warning("Figures snapshot %s: this worker's claim was taken over", snapshot_id)
+                    return
+            except DatabaseError:
+                logger.warning("Figures snapshot %s: a heartbeat failed", snapshot_id, exc_info=True)
+    finally:
+        connections.close_all()  # this thread's connection
+
+
+@dataclass
+class Sweep:
+    """What a sweep did, by snapshot id."""
+
+    restarted: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"restarted": len(self.restarted), "requeued": len(self.requeued), "failed": len(self.failed)}
+
+
+def sweep_stalled_snapshots(*, limit: int = 100) -> Sweep:
+    """Beat, every minute: restart the snapshots whose worker was lost, and send again those queued too long.
+
+    Running with no heartbeat for SNAPSHOT_STALL_SECONDS: queued again (the
+    page says when), or failed after MAX_ATTEMPTS. Queued for that long: its
+    message may have been lost with the broker's data, so it is sent again
+    (a copy finds it claimed and does nothing). Each change is conditional on
+    what was seen, so a second sweep, a heartbeat or a claim in between wins
+    and this sweep leaves that snapshot alone.
+    """
+    sweep = Sweep()
+    seen = (
+        Snapshot.objects.filter(state__in=Snapshot.OPEN_STATES)
+        .filter(_silent())
+        .order_by("pk")
+        .values_list("pk", "state", "claim", "attempts")[:limit]
+    )
+    for snapshot_id, state, claim, attempts in list(seen):
+        outcome = sweep_snapshot(snapshot_id=snapshot_id, state=state, claim=claim, attempts=attempts)
+        if outcome is not None:
+            getattr(sweep, outcome).append(snapshot_id)
+    return sweep
+
+
+def sweep_snapshot(*, snapshot_id: int, state: str, claim: str, attempts: int) -> str | None:
+    """Act on one silent snapshot as the sweep saw it: "restarted", "requeued", "failed", or None if it changed."""
+    unchanged = Snapshot.objects.filter(pk=snapshot_id, state=state, claim=claim, attempts=attempts).filter(_silent())
+    if state == Snapshot.State.QUEUED:
+        if not unchanged.update(heartbeat_at=Now()):
+            return None
+        queue_snapshot(snapshot_id)
+        return "requeued"
+    if attempts >= MAX_ATTEMPTS:
+        failed = unchanged.update(
+            state=Snapshot.State.FAILED, error=gave_up_message(attempts), finished_at=timezone.now(), claim=""
+        )
+        return "failed" if failed else None
+    if not unchanged.update(state=Snapshot.State.QUEUED, claim="", heartbeat_at=Now(), restarted_at=Now()):
+        return None
+    logger.warning("Figures snapshot %s lost its worker (attempt %s): queued again", snapshot_id, attempts)
+    queue_snapshot(snapshot_id)
+    return "restarted"
+
+
+def silent_since(snapshot: Snapshot, *, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the worker computing ``snapshot`` was last heard of, if that is longer ago than the sweep allows."""
+    if snapshot.state != Snapshot.State.RUNNING:
+        return None
+    last = snapshot.heartbeat_at or snapshot.started_at or snapshot.requested_at
+    if (now or timezone.now()) - last <= dt.timedelta(seconds=settings.SNAPSHOT_STALL_SECONDS):
+        return None
+    return last
 
 
 def _pause_for_tests() -> None:

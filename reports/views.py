@@ -7,6 +7,7 @@ asking for a new snapshot needs a supervisor or an analyst.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -79,7 +80,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
         "scope": selectors.exact_scope(user).value,
         "can_request": can_request,
         "recent": recent,
-        "open_snapshots": [s for s in recent if s.is_open],
+        "open_snapshots": [(s, status_text(s)) for s in recent if s.is_open],
         "follow": _int_param(request, "requested"),
         "form": SnapshotRequestForm(initial={"as_of": timezone.localdate()}),
         "queue_available": broker.queue_available() if can_request else True,
@@ -187,24 +188,45 @@ def snapshot_status(request: HttpRequest, snapshot_id: int) -> JsonResponse:
             "as_of": snapshot.as_of.isoformat(),
             "done": snapshot.state == Snapshot.State.DONE,
             "finished": not snapshot.is_open,
+            "restarted_at": snapshot.restarted_at.isoformat() if snapshot.restarted_at else None,
             "url": f"{reverse('figures')}?snapshot={snapshot.pk}",
         }
     )
 
 
 def status_text(snapshot: Snapshot) -> str:
-    """One sentence on where a snapshot is, for the page and its live region."""
+    """Where a snapshot is, in a sentence or two, for the page and its live region."""
     as_of = formats.date_format(snapshot.as_of, "DATE_FORMAT")
-    if snapshot.state == Snapshot.State.QUEUED:
-        return _("Figures as of %(date)s: queued, waiting for a worker.") % {"date": as_of}
-    if snapshot.state == Snapshot.State.RUNNING:
-        return _("Figures as of %(date)s: being computed.") % {"date": as_of}
     if snapshot.state == Snapshot.State.DONE:
         return _("Figures as of %(date)s: done in %(seconds)s s.") % {
             "date": as_of,
             "seconds": fmt((snapshot.duration_ms or 0) / 1000),
         }
-    return _("Figures as of %(date)s: failed. %(error)s") % {"date": as_of, "error": snapshot.error}
+    if snapshot.state == Snapshot.State.FAILED:
+        return _("Figures as of %(date)s: failed. %(error)s") % {"date": as_of, "error": snapshot.error}
+    if snapshot.state == Snapshot.State.QUEUED:
+        sentences = [_("Figures as of %(date)s: queued, waiting for a worker.") % {"date": as_of}]
+    else:
+        sentences = [_("Figures as of %(date)s: being computed.") % {"date": as_of}]
+    if snapshot.restarted_at is not None:
+        sentences.append(restarted_text(snapshot.restarted_at))
+    silent = services.silent_since(snapshot)
+    if silent is not None:
+        sentences.append(
+            _("No sign of its worker since %(time)s: the computation will be restarted shortly.")
+            % {"time": _time(silent)}
+        )
+    return " ".join(sentences)
+
+
+def restarted_text(restarted_at: dt.datetime) -> str:
+    return _("The computation stopped (its worker was lost) and was restarted at %(time)s.") % {
+        "time": _time(restarted_at)
+    }
+
+
+def _time(moment: dt.datetime) -> str:
+    return formats.time_format(timezone.localtime(moment), "TIME_FORMAT")
 
 
 @login_required

@@ -9,8 +9,12 @@ the settings:
   the figures are computed and before they are stored, so that a test can
   kill the worker in the middle of a snapshot;
 * TEST_VISIBILITY_TIMEOUT: seconds after which an unacknowledged message
-  goes back on the queue (an hour in production), so that a restarted
-  worker picks up the task of a killed one within seconds.
+  goes back on the queue (an hour in production), so that a test sees the
+  task of a killed worker come back within seconds (and do nothing: the
+  sweep has restarted its snapshot by then).
+
+The tests also set SNAPSHOT_STALL_SECONDS, a real setting, to a few seconds,
+so that the worker beats every second and a lost one is noticed quickly.
 """
 
 from __future__ import annotations

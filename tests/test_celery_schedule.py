@@ -50,7 +50,15 @@ def test_the_retention_the_figures_and_the_sweeps_are_all_scheduled():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {
         "reports.nightly_snapshot",
+        "reports.sweep_stalled_snapshots",
         "casework.tasks.apply_retention_policy",
         "partners.tasks.announce_status_changes",
         "partners.tasks.sweep_webhooks",
     } <= scheduled
+
+
+def test_snapshots_whose_worker_was_lost_are_swept_every_minute():
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "reports.sweep_stalled_snapshots"]
+    assert entry["schedule"] <= 60
+    # A sweep that waited in the queue past the next one's time is dropped, not run late in a pile.
+    assert entry["options"]["expires"] <= entry["schedule"]

@@ -55,6 +55,8 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DJANGO_DEBUG": "1", "EMAIL_URL": "smtp+tls://mail.example.org/inbox?tls=1"}, "EMAIL_URL"),
         ({"DJANGO_DEBUG": "1", "DEFAULT_FROM_EMAIL": "register at ngo"}, "DEFAULT_FROM_EMAIL"),
         ({"DJANGO_DEBUG": "1", "PASSWORD_RESET_TIMEOUT_MINUTES": "1"}, "PASSWORD_RESET_TIMEOUT_MINUTES"),
+        ({"DJANGO_DEBUG": "1", "SNAPSHOT_STALL_SECONDS": "soon"}, "SNAPSHOT_STALL_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "SNAPSHOT_STALL_SECONDS": "2"}, "SNAPSHOT_STALL_SECONDS"),
     ],
 )
 def test_it_fails_loudly_on_a_bad_value(env, named):
