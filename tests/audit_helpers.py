@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 
 def owner_execute(statement: str, params: list[Any] | None = None) -> None:
@@ -17,7 +17,8 @@ def owner_execute(statement: str, params: list[Any] | None = None) -> None:
             cursor.execute(statement, params or [])
         return
     if not settings.MIGRATION_DATABASE:
-        with connection.cursor() as cursor:  # one role: the application is the owner
+        # One role: the application is the owner. The setting lasts for the transaction, so both in one.
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('register.retention', 'on', true)")
             cursor.execute(statement, params or [])
         return
