@@ -107,7 +107,7 @@ def organisation_deliveries(organisation_id: int) -> QuerySet[WebhookDelivery]:
         WebhookDelivery.objects.filter(endpoint__organisation_id=organisation_id)
         .select_related("endpoint")
         .defer("payload")
-        .annotate(case_reference=F("status_change__case__reference"))
+        .annotate(case_reference=F("status_change__case__reference"), case_id=F("status_change__case_id"))
         .order_by("-created_at", "-id")
     )
 

@@ -27,6 +27,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.pages import confirm_page, confirmed, forbidden, not_found
 from accounts.permissions import can_manage_organisation
 from accounts.requests import signed_in_user
+from casework.audit import log_access
+from casework.models import AccessLog
 from partners import selectors, webhooks
 from partners import tokens as token_services
 from partners.forms import TokenForm, WebhookForm
@@ -136,12 +138,22 @@ def _webhooks_page(request: HttpRequest, form: WebhookForm, status: int = 200) -
     paginator: Paginator[WebhookDelivery] = Paginator(
         selectors.organisation_deliveries(user.organisation_id), DELIVERIES_PER_PAGE
     )
+    page = paginator.get_page(request.GET.get("page"))
+    # The delivery log names cases: each one shown is a read, logged like any list of cases.
+    log_access(
+        action=AccessLog.Action.LIST,
+        door=AccessLog.Door.WEB,
+        organisation_id=user.organisation_id,
+        case_ids=sorted({delivery.case_id for delivery in page}),  # type: ignore[attr-defined]
+        user=user,
+        request=request,
+    )
     context = {
         "nav": "organisation",
         "tab": "webhooks",
         "form": form,
         "endpoints": list(selectors.organisation_webhooks(user.organisation_id)),
-        "page": paginator.get_page(request.GET.get("page")),
+        "page": page,
         "signature_header": webhooks.SIGNATURE_HEADER,
     }
     return render(request, "partners/webhooks.html", context, status=status)

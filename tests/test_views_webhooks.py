@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from casework.models import StatusChange
+from casework.models import AccessLog, StatusChange
 from partners import webhooks
 from partners.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import CaseFactory
@@ -146,6 +146,15 @@ def test_it_shows_the_delivery_log_of_the_organisation_only(signed_in, ngo_a, ng
     assert "1 event" in text
 
 
+def test_every_case_the_delivery_log_names_is_logged_as_read_by_the_organisation(signed_in, org_admin, ngo_a):
+    endpoint = endpoint_of(ngo_a)
+    shown = deliveries(endpoint, 3)
+    assert signed_in.get(URL).status_code == 200
+    rows = AccessLog.objects.filter(action=AccessLog.Action.LIST, door=AccessLog.Door.WEB)
+    assert sorted(rows.values_list("case_id", flat=True)) == sorted(d.status_change.case_id for d in shown)
+    assert set(rows.values_list("organisation_id", "user_id")) == {(ngo_a.pk, org_admin.pk)}
+
+
 def test_it_paginates_the_delivery_log_with_a_constant_number_of_queries(signed_in, ngo_a):
     endpoint = endpoint_of(ngo_a)
     deliveries(endpoint, 1)
@@ -160,7 +169,9 @@ def test_it_paginates_the_delivery_log_with_a_constant_number_of_queries(signed_
     one, _ = count()
     deliveries(endpoint, 30)
     many, sql = count()
-    assert many == one == 5, sql  # session, user, endpoints, count of deliveries, page of deliveries
+    # session, user, endpoints, count of deliveries, page of deliveries, the access-log rows of the cases named
+    # (one insert, with the audit chain's head locked and moved on)
+    assert many == one == 8, sql
     assert len(signed_in.get(URL, {"page": "2"}).context["page"].object_list) == 6
     assert "Page 1 of 2" in signed_in.get(URL).text
 
