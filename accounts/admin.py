@@ -30,9 +30,9 @@ class OrganisationAdmin(OrganisationScopedAdmin):
     """Staff see their own organisation only; only superusers add organisations or change their kind."""
 
     organisation_path = ""
-    superuser_fields = ("slug", "kind")
-    list_display = ["slug", "name", "name_uk", "kind"]
-    list_filter = ["kind"]
+    superuser_fields = ("slug", "kind", "is_host")
+    list_display = ["slug", "name", "name_uk", "kind", "is_host"]
+    list_filter = ["kind", "is_host"]
     search_fields = ["slug", "name"]
     ordering = ["slug"]
 

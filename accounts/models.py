@@ -12,6 +12,7 @@ from binascii import unhexlify
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -32,6 +33,13 @@ class Organisation(models.Model):
     # Names are data, not interface text: the Ukrainian one is kept beside the English one.
     name_uk = models.CharField(_("name in Ukrainian"), max_length=200, blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # The register's host (the coalition secretariat that consolidates the figures): its users, and
+    # superusers, are the only ones who see exact register-wide figures (accounts.permissions).
+    is_host = models.BooleanField(
+        _("hosts the register"),
+        default=False,
+        help_text=_("Its users see exact figures of every organisation's cases. One organisation at most."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -39,6 +47,17 @@ class Organisation(models.Model):
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_host"], condition=models.Q(is_host=True), name="one_host_organisation")
+        ]
+
+    def clean(self) -> None:
+        if self.is_host:
+            other = Organisation.objects.filter(is_host=True).exclude(pk=self.pk).first()
+            if other is not None:
+                raise ValidationError(
+                    {"is_host": _("%(other)s hosts the register already: unmark it first.") % {"other": other}}
+                )
 
     def __str__(self) -> str:
         return self.display_name

@@ -14,6 +14,8 @@ for rules about an organisation's own things, the organisation concerned.
 | export case lists                        |            |            |         |           |           |
 | manage the organisation's people, API    | no         | no         | no      | own org   | yes       |
 | tokens and webhooks                      |            |            |         |           |           |
+| exact figures of own organisation's cases| yes        | yes        | yes     | yes       | yes       |
+| exact register-wide figures              | host org   | host org   | host org| host org  | yes       |
 | ask for new figures (snapshots)          | no         | yes        | yes     | no        | yes       |
 | prepare a release / approve one          | no         | yes / yes  | yes / no| no        | yes / yes |
 | pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
@@ -128,18 +130,22 @@ class FiguresScope(enum.Enum):
     PUBLISHED = "published"  # published figures only
 
 
-EXACT_ALL_ROLES = frozenset({Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN})
+EXACT_FIGURES_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ANALYST, Role.ORG_ADMIN})
 
 
 def exact_figures_scope(user: Any) -> FiguresScope:
-    """Which exact figures a reader may see: all cases, their organisation's, or none (published only)."""
+    """Which exact figures a reader may see: every organisation's cases (superusers, and the users of the
+    organisation that hosts the register), their own organisation's (everyone else with a role), or none."""
     if not _active(user):
         return FiguresScope.PUBLISHED
-    if user.is_superuser or user.role in EXACT_ALL_ROLES:
+    if user.is_superuser:
         return FiguresScope.ALL
-    if user.role == Role.CASEWORKER:
-        return FiguresScope.ORGANISATION
-    return FiguresScope.PUBLISHED
+    if user.role not in EXACT_FIGURES_ROLES:
+        return FiguresScope.PUBLISHED
+    organisation = getattr(user, "organisation", None)
+    if organisation is not None and organisation.is_host:
+        return FiguresScope.ALL
+    return FiguresScope.ORGANISATION
 
 
 def can_request_snapshots(user: Any) -> bool:

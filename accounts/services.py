@@ -14,7 +14,7 @@ from accounts.models import Organisation, Role, User
 from accounts.sessions import end_sessions
 
 
-def create_organisation(*, slug: str, name: str, kind: str) -> Organisation:
+def create_organisation(*, slug: str, name: str, kind: str, is_host: bool = False) -> Organisation:
     errors: dict[str, list[str]] = {}
     try:
         validate_slug(slug)
@@ -28,9 +28,12 @@ def create_organisation(*, slug: str, name: str, kind: str) -> Organisation:
         errors["kind"] = [_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(Organisation.Kind.values)}]
     if "slug" not in errors and Organisation.objects.filter(slug=slug).exists():
         errors["slug"] = [_("An organisation with the slug “%(slug)s” already exists.") % {"slug": slug}]
+    host = Organisation.objects.filter(is_host=True).first() if is_host else None
+    if host is not None:
+        errors["is_host"] = [_("%(other)s hosts the register already: unmark it first.") % {"other": host}]
     if errors:
         raise ValidationError(errors)
-    return Organisation.objects.create(slug=slug, name=name.strip(), kind=kind)
+    return Organisation.objects.create(slug=slug, name=name.strip(), kind=kind, is_host=is_host)
 
 
 def create_user(

@@ -64,6 +64,8 @@ DEMO_DUPLICATES = 412
 DEMO_WITHDRAWN = 173
 DEMO_SEED = 2025
 
+# NGO A hosts the demo register: its users see the exact register-wide figures (NGO B's see their own).
+DEMO_HOST = "ngo-a"
 DEMO_ORGANISATIONS: tuple[tuple[str, str, str], ...] = (
     ("ngo-a", "NGO A (synthetic demo)", "ГО А (синтетичні демодані)"),
     ("ngo-b", "NGO B (synthetic demo)", "ГО Б (синтетичні демодані)"),
@@ -193,8 +195,11 @@ def demo_case_count() -> int:
 def _ensure_organisations() -> tuple[dict[str, Organisation], dict[str, Organisation]]:
     ngos = {}
     for slug, name, name_uk in DEMO_ORGANISATIONS:
+        if slug == DEMO_HOST:  # one host at most: any other organisation marked so is unmarked first
+            Organisation.objects.filter(is_host=True).exclude(slug=slug).update(is_host=False)
         ngos[slug], _created = Organisation.objects.update_or_create(
-            slug=slug, defaults={"name": name, "name_uk": name_uk, "kind": Organisation.Kind.NGO}
+            slug=slug,
+            defaults={"name": name, "name_uk": name_uk, "kind": Organisation.Kind.NGO, "is_host": slug == DEMO_HOST},
         )
     vias = {}
     for slug, name, name_uk in INTERMEDIARIES:

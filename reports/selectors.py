@@ -1,16 +1,14 @@
-"""Reads of the figures, scoped to what the reader may see (DESIGN.md section 5).
+"""Reads of the figures, scoped to what the reader may see (accounts.permissions.exact_figures_scope).
 
-| role                                  | exact figures              | published figures |
-|---------------------------------------|----------------------------|-------------------|
-| supervisor, analyst, org admin, superuser | all organisations' cases | yes            |
-| caseworker                            | own organisation's cases   | yes               |
-| any other signed-in user              | none                       | yes               |
+| reader                                             | exact figures              | published figures |
+|----------------------------------------------------|----------------------------|-------------------|
+| superuser; any role of the host organisation       | all organisations' cases   | yes               |
+| any role of another organisation                   | own organisation's cases   | yes               |
+| partners (API tokens), the public                  | none                       | yes               |
 
-Section 5 gives caseworkers exact figures for their "own org": they see the
-exact figures of their organisation's cases only (each snapshot stores them
-per organisation), and the register-wide figures only as published. The
-other staff roles see the exact register-wide figures. Partners and the
-public get the published figures only (the API).
+Each snapshot stores the exact figures of every organisation apart, and each
+organisation is shown only its own. The register-wide figures reach everyone
+else only as published.
 """
 
 from __future__ import annotations
