@@ -51,6 +51,9 @@ class Organisation(models.Model):
             models.UniqueConstraint(fields=["is_host"], condition=models.Q(is_host=True), name="one_host_organisation")
         ]
 
+    def __str__(self) -> str:
+        return self.display_name
+
     def clean(self) -> None:
         if self.is_host:
             other = Organisation.objects.filter(is_host=True).exclude(pk=self.pk).first()
@@ -58,9 +61,6 @@ class Organisation(models.Model):
                 raise ValidationError(
                     {"is_host": _("%(other)s hosts the register already: unmark it first.") % {"other": other}}
                 )
-
-    def __str__(self) -> str:
-        return self.display_name
 
     @property
     def display_name(self) -> str:
