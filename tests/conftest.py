@@ -45,9 +45,28 @@ def _as_owner_while(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _stop_the_run_when_no_test_database(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Django's runner leaves with sys.exit() when it cannot create the test database; pytest then
+    reports every later database test as an internal error of its own. Stop the run once, saying why."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except SystemExit as stop:
+            pytest.exit(
+                "The test database could not be created (Django's message is just above). A test database left "
+                "by an earlier run and owned by another role is the usual cause: drop it, as .ci/run does.",
+                returncode=stop.code if isinstance(stop.code, int) else 2,
+            )
+
+    return wrapper
+
+
 if settings.MIGRATION_DATABASE:
     django.test.utils.setup_databases = _as_owner_while(django.test.utils.setup_databases)
     django.test.utils.teardown_databases = _as_owner_while(django.test.utils.teardown_databases)
+django.test.utils.setup_databases = _stop_the_run_when_no_test_database(django.test.utils.setup_databases)
 
 
 @pytest.fixture
