@@ -28,7 +28,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from casework.models import AccessLog, AuditChainHead, RetentionRun, StatusChange
+from casework.models import AccessLog, AuditChainHead, Case, RetentionRun, Status, StatusChange
 
 GENESIS = "0" * 64
 EMPTY_NOTE = hashlib.sha256(b"").hexdigest()
@@ -157,6 +157,8 @@ class Report:
     table: str
     rows: int = 0
     erased_notes: int = 0
+    last_id: int | None = None
+    last_hash: str | None = None
     first_broken: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -178,6 +180,7 @@ def verify(model: type[models.Model], *, batch: int = 5000) -> Report:
     """Walk a table in id order and recompute every link; report the first that does not hold."""
     report = Report(table=_table(model))
     previous = _start(model)
+    erased_cases: set[int] = set()
     names = FIELDS[model]
     extra = ("note",) if model is StatusChange else ()
     rows: Iterable[Sequence[Any]] = (
@@ -194,6 +197,7 @@ def verify(model: type[models.Model], *, batch: int = 5000) -> Report:
                 report.problems.append(f"{report.table} id {pk}: the note does not match its digest")
             elif not note and values["note_digest"] != EMPTY_NOTE:
                 report.erased_notes += 1  # erased by the retention policy: the chain still holds
+                erased_cases.add(values["case_id"])
         if model is AccessLog:
             values["ip_address"] = normal_address(values["ip_address"])
         expected = link(previous, model, values)
@@ -205,12 +209,63 @@ def verify(model: type[models.Model], *, batch: int = 5000) -> Report:
             previous = stored or expected  # go on from what is there, to find later breaks too
         else:
             previous = stored
-    head = AuditChainHead.objects.filter(table=report.table).first()
-    if report.rows and head is not None and head.last_hash != previous:
-        problem = f"{report.table}: the last row is not the head of the chain (rows at the end were removed)"
-        report.first_broken = report.first_broken or problem
-        report.problems.append(problem)
+        report.last_id, report.last_hash = pk, stored
+    _check_head(model, report, previous)
+    if model is StatusChange and erased_cases:
+        _check_erased_notes(report, erased_cases)
     return report
+
+
+def _problem(report: Report, problem: str) -> None:
+    report.first_broken = report.first_broken or problem
+    report.problems.append(problem)
+
+
+def _check_head(model: type[models.Model], report: Report, previous: str) -> None:
+    """The chain must end at its head: rows removed at the end (or all of them) leave the head behind."""
+    head = AuditChainHead.objects.filter(table=report.table).first()
+    if head is None:
+        if report.rows:
+            _problem(report, f"{report.table}: the head of the chain is missing (it is never removed)")
+        return
+    if report.rows:
+        if head.last_hash != previous:
+            _problem(report, f"{report.table}: the last row is not the chain's head (rows at the end were removed)")
+        return
+    # No row: the head must still be where the chain starts, or where the retention policy left it.
+    allowed = {GENESIS}
+    if model is AccessLog:
+        allowed |= set(RetentionRun.objects.exclude(access_log_anchor="").values_list("access_log_anchor", flat=True))
+    if head.last_hash not in allowed:
+        _problem(report, f"{report.table}: no row left, but the chain had rows (rows were removed)")
+
+
+def _check_erased_notes(report: Report, case_ids: set[int]) -> None:
+    """A note is erased only by the retention policy, only on a case closed as withdrawn or a duplicate."""
+    open_cases = Case.objects.filter(pk__in=case_ids).exclude(status__in=[Status.WITHDRAWN, Status.DUPLICATE])
+    for pk in open_cases.order_by("pk").values_list("pk", flat=True)[:20]:
+        _problem(report, f"{report.table}: a note of case id {pk} was erased, but the case is not closed")
+
+
+def check_anchor(table: str, row_id: int, expected: str) -> str | None:
+    """A link recorded outside the database earlier (``verify_audit`` prints the last one): still there?
+
+    Whoever rewrites rows and recomputes every later link (the owner, a database superuser) leaves a chain
+    that verifies, but not the links already recorded elsewhere. Returns the problem, or None.
+    """
+    models_by_table = {_table(model): model for model in FIELDS}
+    model = models_by_table.get(table)
+    if model is None:
+        return f"{table}: not an audited table (one of {', '.join(sorted(models_by_table))})"
+    stored = model._default_manager.filter(pk=row_id).values_list("chain_hash", flat=True).first()
+    if stored is None:
+        erased = model is AccessLog and RetentionRun.objects.filter(access_log_anchor__gt="").exists()
+        if erased and not model._default_manager.filter(pk__lte=row_id).exists():
+            return None  # erased by the retention policy since it was recorded
+        return f"{table} id {row_id}: the recorded row is gone"
+    if stored != expected:
+        return f"{table} id {row_id}: its link is not the one recorded (the chain was rewritten up to it)"
+    return None
 
 
 def verify_all() -> list[Report]:

@@ -5,8 +5,9 @@ no table, and migrations run (``MIGRATION_DATABASE_URL``) as the role that owns
 them. After every ``migrate``, as the owner, this grants the application what
 it needs and no more: reading and writing the register's tables, but only
 INSERT and SELECT on the status history, the edits and the access log, no
-write to the retention policy or its runs, TRUNCATE on nothing, and EXECUTE on
-the retention function. It also writes the retention policy from the
+write to the retention policy or its runs, no deletion of an audit chain's
+head, TRUNCATE on nothing, no temporary table, and EXECUTE on the retention
+function. It also writes the retention policy from the
 settings (the owner is the only one who can). With one role (the demo, a
 development database) there is nothing to grant.
 """
@@ -21,6 +22,8 @@ from psycopg import sql
 
 APPEND_ONLY = ("casework_statuschange", "casework_caseedit", "casework_accesslog")
 OWNER_WRITES_ONLY = ("casework_retentionrun", "register_retention_policy")
+# The head of each audit chain: the application moves it on (and makes it, the first time), never removes it.
+NEVER_DELETED = ("casework_auditchainhead",)
 
 
 def app_role() -> str | None:
@@ -58,11 +61,22 @@ def apply(using: str = "default") -> bool:
                 sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {}").format(sql.Identifier(table), app)
                 for table in OWNER_WRITES_ONLY
             ),
+            *(sql.SQL("REVOKE DELETE ON {} FROM {}").format(sql.Identifier(table), app) for table in NEVER_DELETED),
             sql.SQL("REVOKE ALL ON FUNCTION register_apply_retention() FROM PUBLIC"),
             sql.SQL("GRANT EXECUTE ON FUNCTION register_apply_retention() TO {}").format(app),
         ]
         for statement in statements:
             cursor.execute(statement)
+        # No temporary tables for the application: it needs none, and a temporary table is how a session
+        # could shadow a table's name. PUBLIC holds the right by default; only the database's owner takes it back.
+        cursor.execute(
+            "SELECT datname, pg_get_userbyid(datdba) = current_user FROM pg_database WHERE datname = current_database()"
+        )
+        name, owns_database = cursor.fetchone()
+        if owns_database:
+            database = sql.Identifier(name)
+            cursor.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+            cursor.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM {}").format(database, app))
     return True
 
 

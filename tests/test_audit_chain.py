@@ -136,3 +136,71 @@ def test_the_bulk_writers_chain_their_rows_between_the_applications(case, superv
     assert StatusChange.objects.filter(chain_hash="").count() == 0
     imported = StatusChange.objects.get(case__source_ref_hash__isnull=False, note="Seen in the file.")
     assert imported.note_digest == audit_chain.note_digest("Seen in the file.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_row_removed_is_found_even_with_none_left(ngo_a, supervisor):
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    owner_execute("DELETE FROM casework_accesslog")
+    report = audit_chain.verify(AccessLog)
+    assert report.rows == 0 and not report.intact and "rows were removed" in report.first_broken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_removed_chain_head_is_found(ngo_a, supervisor):
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    owner_execute("DELETE FROM casework_auditchainhead WHERE \"table\" = 'casework_accesslog'")
+    report = audit_chain.verify(AccessLog)
+    assert not report.intact and "head of the chain is missing" in report.first_broken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_note_erased_on_a_case_still_open_is_found(ngo_a, supervisor):
+    """The retention policy erases notes only of closed cases: an emptied note elsewhere is an edit."""
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    noted = StatusChange.objects.filter(case=case).exclude(note="").order_by("pk").first()
+    assert noted is not None
+    owner_execute("UPDATE casework_statuschange SET note = '' WHERE id = %s", [noted.pk])
+    report = audit_chain.verify(StatusChange)
+    assert not report.intact and f"case id {case.pk} was erased, but the case is not closed" in report.first_broken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_rewritten_and_recomputed_is_caught_by_a_link_recorded_elsewhere(ngo_a, supervisor):
+    """The owner (or a database superuser) may change a row and recompute every later link and the head: the
+    chain then verifies, but the last link printed by an earlier run, kept outside the database, no longer holds."""
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    make_history(case, supervisor)
+    output, code = verify_command()
+    assert code == 0
+    marker = "last link: casework_accesslog"
+    recorded = next(line.split("last link: ")[1] for line in output.splitlines() if marker in line)
+    table, row_id, link = recorded.split(":")
+    assert table == "casework_accesslog" and len(link) == 64
+
+    # Rewrite the first row and recompute the whole chain from it, as an attacker with the owner's rights would.
+    rows = list(AccessLog.objects.order_by("pk"))
+    owner_execute("UPDATE casework_accesslog SET ip_address = '203.0.113.9' WHERE id = %s", [rows[0].pk])
+    previous = audit_chain.GENESIS
+    for row in AccessLog.objects.order_by("pk"):
+        values = {name: getattr(row, name) for name in audit_chain.FIELDS[AccessLog]}
+        values["ip_address"] = audit_chain.normal_address(values["ip_address"])
+        previous = audit_chain.link(previous, AccessLog, values)
+        owner_execute("UPDATE casework_accesslog SET chain_hash = %s WHERE id = %s", [previous, row.pk])
+    head = 'UPDATE casework_auditchainhead SET last_hash = %s WHERE "table" = %s'
+    owner_execute(head, [previous, "casework_accesslog"])
+    assert audit_chain.verify(AccessLog).intact  # the forgery holds on its own ...
+
+    out = io.StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("verify_audit", "--expect", recorded, stdout=out)
+    assert refused.value.returncode == 1  # ... but not against the link recorded before it
+    assert "RECORDED LINK BROKEN" in out.getvalue() and f"id {row_id}" in out.getvalue()
+
+
+def test_a_recorded_link_in_the_wrong_form_is_refused(db):
+    with pytest.raises(CommandError, match="TABLE:ID:HASH"):
+        call_command("verify_audit", "--expect", "casework_accesslog:12:xyz", stdout=io.StringIO())

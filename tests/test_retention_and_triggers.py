@@ -150,3 +150,51 @@ def test_it_erases_free_text_of_long_closed_cases_only(ngo_a, supervisor, settin
     # The erased notes keep the chain: counted, not broken.
     report = audit_chain.verify(StatusChange)
     assert report.intact and report.erased_notes == 2
+
+
+@requires_two_roles
+def test_the_applications_role_may_not_make_temporary_tables_nor_remove_a_chain_head(case, supervisor):
+    """A temporary table could shadow a table's name inside the owner's retention function (found by probing)."""
+    history(case, supervisor)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE register_retention_policy (id int, access_log_days int)")
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM casework_auditchainhead")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_table_privilege('casework_auditchainhead', 'UPDATE')")
+        assert cursor.fetchone()[0] is True  # the head moves on with every row written
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_retention_function_reads_only_the_registers_tables_whatever_the_session_holds(ngo_a, supervisor):
+    """Temporary tables named like the policy and the run log, in the very session that calls the function
+    (as the owner, who may make them): the function still reads the real policy and records in the real log."""
+    import psycopg
+    from django.conf import settings
+
+    case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    history(case, supervisor)
+    before = AccessLog.objects.count()
+    owner = settings.MIGRATION_DATABASE or settings.DATABASES["default"]
+    with psycopg.connect(
+        dbname=connection.settings_dict["NAME"],
+        user=owner.get("USER") or None,
+        password=owner.get("PASSWORD") or None,
+        host=owner.get("HOST") or None,
+        port=owner.get("PORT") or None,
+    ) as session:
+        session.execute(
+            "CREATE TEMP TABLE register_retention_policy (id int, access_log_days int, closed_case_years int)"
+        )
+        session.execute("INSERT INTO register_retention_policy VALUES (1, -1, 0)")
+        session.execute(
+            "CREATE TEMP TABLE casework_retentionrun (id serial, ran_at timestamptz, access_log_deleted bigint, "
+            "cases_erased bigint, notes_erased bigint, access_log_days int, closed_case_years int, "
+            "access_log_anchor text)"
+        )
+        session.execute("SELECT register_apply_retention()")
+    assert AccessLog.objects.count() == before, "the real policy keeps recent rows"
+    run = RetentionRun.objects.get()
+    assert run.access_log_deleted == 0 and run.access_log_days >= 1
+    assert audit_chain.verify(AccessLog).intact
