@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[import-untyped, unused-ignore]
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
-from accounts import enrolment, services
+from accounts import enrolment, permissions, services
 from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser
 from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Organisation, User
 from accounts.sessions import end_sessions
@@ -77,6 +77,31 @@ class UserAdmin(OrganisationScopedAdmin, BaseUserAdmin[User]):
 
     actions = ["deactivate_and_sign_out", "reset_second_factor"]
 
+    # Staff who are not superusers change only the ordinary users of their organisation (accounts.permissions):
+    # never a superuser or another staff member (their password, address, role, or deletion would be a takeover),
+    # never themselves. The password page, the change page, deletion and the actions all ask this.
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_change_permission(request, obj) and permissions.can_change_account(request.user, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and permissions.can_change_account(request.user, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        super().delete_queryset(request, self._changeable(request, queryset))
+
+    def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        if is_superuser(request):
+            return queryset
+        refused = [user for user in queryset if not permissions.can_change_account(request.user, user)]
+        if refused:
+            self.message_user(
+                request,
+                _("Not done for %(users)s: staff and superusers are changed only by a superuser, and never oneself.")
+                % {"users": ", ".join(user.get_username() for user in refused)},
+                messages.WARNING,
+            )
+        return queryset.exclude(pk__in=[user.pk for user in refused])
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
@@ -92,7 +117,7 @@ class UserAdmin(OrganisationScopedAdmin, BaseUserAdmin[User]):
     def deactivate_and_sign_out(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         # Never the admin's own account (the service skips it): that would lock them out mid-action.
         me: Any = request.user
-        deactivated, ended = services.deactivate_users(users=list(queryset), by=me)
+        deactivated, ended = services.deactivate_users(users=list(self._changeable(request, queryset)), by=me)
         self.message_user(
             request,
             ngettext(

@@ -121,6 +121,27 @@ def can_manage_second_factor(actor: Any, user: Any) -> bool:
     return bool(actor.role == Role.ORG_ADMIN and actor.organisation_id == user.organisation_id)
 
 
+def can_change_account(actor: Any, user: Any) -> bool:
+    """Change another person's account (role, name, address, password; deactivate; delete) in the admin.
+
+    A superuser: anyone. Staff who are not superusers: the people of their own organisation who are
+    neither staff nor superusers, never themselves (their own account is on the account page: a staff
+    member who could raise their own role, or take over a superuser's account, would be one).
+    """
+    if not _active(actor):
+        return False
+    if actor.is_superuser:
+        return True
+    if user is None:
+        return True  # the list: each row is checked on its own
+    return bool(
+        actor.pk != user.pk
+        and not user.is_superuser
+        and not user.is_staff
+        and user.organisation_id == actor.organisation_id
+    )
+
+
 # --- figures -----------------------------------------------------------------------------
 
 

@@ -193,9 +193,10 @@ def test_staff_cannot_make_themselves_superuser_or_move_organisation(staff_clien
             "email": "",
         },
     )
-    assert response.status_code in {200, 302}
+    # Refused outright now: staff change their own account on the account page, never in the admin.
+    assert response.status_code in {200, 302, 403}
     staff.refresh_from_db()
-    assert not staff.is_superuser
+    assert not staff.is_superuser and staff.role == "supervisor"
     assert staff.organisation == world["ngo_a"]
     assert not staff.groups.exists()
 
@@ -221,3 +222,75 @@ def test_the_admin_history_page_of_a_case_is_logged_as_a_read(staff_client, worl
     assert AccessLog.objects.filter(case=case, door="admin", action="view").count() == before + 1
     assert staff_client.get(url(Case, "history", world["case_b"].pk)).status_code in {302, 404}
     assert not AccessLog.objects.filter(case=world["case_b"], door="admin").exists()
+
+
+# --- staff and superusers of one's own organisation (found by probing) ----------------------------
+
+
+@pytest.fixture
+def superuser_a(world):
+    boss = UserFactory(username="boss-a", organisation=world["ngo_a"], role="org_admin")
+    boss.is_superuser = boss.is_staff = True
+    boss.save()
+    return boss
+
+
+@pytest.fixture
+def other_staff_a(world):
+    colleague = UserFactory(username="staff-a-2", organisation=world["ngo_a"], role="supervisor")
+    colleague.is_staff = True
+    colleague.save()
+    return colleague
+
+
+def test_staff_cannot_take_over_a_superuser_or_another_staff_member_of_their_organisation(
+    staff_client, world, superuser_a, other_staff_a
+):
+    for target in (superuser_a, other_staff_a):
+        before = User.objects.get(pk=target.pk)
+        password_page = reverse("admin:auth_user_password_change", args=[target.pk])
+        assert staff_client.post(
+            password_page, {"password1": "Taken-over-9x!", "password2": "Taken-over-9x!"}
+        ).status_code in (403, 302)
+        staff_client.post(
+            reverse("admin:accounts_user_change", args=[target.pk]),
+            {
+                "username": target.username,
+                "organisation": world["ngo_a"].pk,
+                "role": "caseworker",
+                "email": "x@evil.example",
+                "is_active": "on",
+            },
+        )
+        staff_client.post(reverse("admin:accounts_user_delete", args=[target.pk]), {"post": "yes"})
+        staff_client.post(
+            reverse("admin:accounts_user_changelist"),
+            {"action": "deactivate_and_sign_out", "_selected_action": [target.pk]},
+        )
+        after = User.objects.get(pk=target.pk)
+        assert after.password == before.password and after.role == before.role and after.email == before.email
+        assert after.is_active
+
+
+def test_staff_cannot_change_their_own_role_in_the_admin(staff_client, world):
+    staff = world["staff"]
+    staff_client.post(
+        reverse("admin:accounts_user_change", args=[staff.pk]),
+        {"username": staff.username, "organisation": world["ngo_a"].pk, "role": "org_admin", "is_active": "on"},
+    )
+    assert User.objects.get(pk=staff.pk).role == "supervisor"
+
+
+def test_staff_still_manage_the_ordinary_people_of_their_organisation(staff_client, world):
+    person = UserFactory(username="plain-a", organisation=world["ngo_a"], role="caseworker")
+    response = staff_client.post(
+        reverse("admin:accounts_user_change", args=[person.pk]),
+        {"username": person.username, "organisation": world["ngo_a"].pk, "role": "supervisor", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    assert User.objects.get(pk=person.pk).role == "supervisor"
+    staff_client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "deactivate_and_sign_out", "_selected_action": [person.pk]},
+    )
+    assert not User.objects.get(pk=person.pk).is_active
