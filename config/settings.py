@@ -420,6 +420,12 @@ SPECTACULAR_SETTINGS = {
 # and tests. Otherwise a webhook URL never reaches the register's own network (partners/outbound.py).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
+if not DEBUG and (WEBHOOK_ALLOW_HTTP or WEBHOOK_ALLOW_PRIVATE_ADDRESSES):
+    # A production register that posts case events in clear, or into its own network, is a leak waiting.
+    raise ImproperlyConfigured(
+        "WEBHOOK_ALLOW_HTTP and WEBHOOK_ALLOW_PRIVATE_ADDRESSES are for local development only: "
+        "unset them, or set DJANGO_DEBUG=1 on a development machine."
+    )
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # Retention policy (casework.retention), applied nightly.

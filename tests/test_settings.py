@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # The variables the register reads: a subprocess gets only those the test sets.
-OWN_VARIABLES = ("DJANGO_", "DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL")
+OWN_VARIABLES = ("DJANGO_", "DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "WEBHOOK_")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,6 +57,25 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DJANGO_DEBUG": "1", "PASSWORD_RESET_TIMEOUT_MINUTES": "1"}, "PASSWORD_RESET_TIMEOUT_MINUTES"),
         ({"DJANGO_DEBUG": "1", "SNAPSHOT_STALL_SECONDS": "soon"}, "SNAPSHOT_STALL_SECONDS"),
         ({"DJANGO_DEBUG": "1", "SNAPSHOT_STALL_SECONDS": "2"}, "SNAPSHOT_STALL_SECONDS"),
+        # Development settings refused in production (found by probing: they passed check --deploy).
+        (
+            {
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": "s" * 40,
+                "DJANGO_SECOND_FACTOR_KEYS": "k" * 40,
+                "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "1",
+            },
+            "WEBHOOK_ALLOW_PRIVATE_ADDRESSES",
+        ),
+        (
+            {
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": "s" * 40,
+                "DJANGO_SECOND_FACTOR_KEYS": "k" * 40,
+                "WEBHOOK_ALLOW_HTTP": "yes",
+            },
+            "WEBHOOK_ALLOW_HTTP",
+        ),
     ],
 )
 def test_it_fails_loudly_on_a_bad_value(env, named):
