@@ -426,6 +426,8 @@ if not DEBUG and (WEBHOOK_ALLOW_HTTP or WEBHOOK_ALLOW_PRIVATE_ADDRESSES):
         "WEBHOOK_ALLOW_HTTP and WEBHOOK_ALLOW_PRIVATE_ADDRESSES are for local development only: "
         "unset them, or set DJANGO_DEBUG=1 on a development machine."
     )
+# Figures requested on the figures page and not yet computed, for everyone together (one per person).
+SNAPSHOT_MAX_OPEN_REQUESTS = env_int("SNAPSHOT_MAX_OPEN_REQUESTS", 3, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # Retention policy (casework.retention), applied nightly.

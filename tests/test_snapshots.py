@@ -214,3 +214,20 @@ def test_it_schedules_the_night_again_after_a_failure(register, django_capture_o
         snapshot = services.schedule_nightly(today=dt.date(2025, 2, 3))
     snapshot.refresh_from_db()
     assert snapshot.state == "done" and Snapshot.objects.count() == 2
+
+
+def test_one_open_request_per_person_and_a_few_for_everyone(supervisor, analyst, ngo_a, settings, monkeypatch):
+    """Found by probing: 30 requests in 2 s queued 30 computations. Requests wait for the open ones."""
+    monkeypatch.setattr(services, "queue_snapshot", lambda snapshot_id: None)  # stays queued, as with a busy worker
+    monkeypatch.setattr(services.broker, "queue_available", lambda: True)
+    settings.SNAPSHOT_MAX_OPEN_REQUESTS = 2
+    first = services.request_snapshot(user=supervisor, as_of=dt.date(2025, 1, 1))
+    with pytest.raises(ValidationError, match="still being computed"):
+        services.request_snapshot(user=supervisor, as_of=dt.date(2025, 1, 2))
+    services.request_snapshot(user=analyst, as_of=dt.date(2025, 1, 2))
+    third = UserFactory(username="analyst-3", organisation=ngo_a, role="analyst")
+    with pytest.raises(ValidationError, match="Several computations"):
+        services.request_snapshot(user=third, as_of=dt.date(2025, 1, 3))
+    assert Snapshot.objects.filter(trigger="request").count() == 2
+    Snapshot.objects.filter(pk=first.pk).update(state="failed")
+    assert services.request_snapshot(user=supervisor, as_of=dt.date(2025, 1, 4)).pk != first.pk
