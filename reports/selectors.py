@@ -13,15 +13,17 @@ else only as published.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import QuerySet, Sum
 
 from accounts.models import Organisation, localized_name
-from accounts.permissions import FiguresScope, exact_figures_scope
+from accounts.permissions import FiguresScope, can_see_release_drafts, exact_figures_scope
 from reports.figures import AGE_BANDS, SEX_KEYS, UNATTRIBUTED, Figures
-from reports.models import Snapshot
+from reports.models import Release, Snapshot
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -100,3 +102,80 @@ def intermediary_names(slugs: Any) -> dict[str, str]:
     }
     names.pop(UNATTRIBUTED, None)
     return names
+
+
+# --- releases ---------------------------------------------------------------------------------
+#
+# What leaves the register: approved releases only, for everyone (signed in or not, partners, the API).
+# Drafts are seen only by those who may prepare or approve releases.
+
+# The largest number a release can have (the column is a 32-bit integer): a larger one is no release.
+_MAX_NUMBER = 2**31 - 1
+
+
+def published_releases() -> QuerySet[Release]:
+    """Every approved release, newest first."""
+    return Release.objects.filter(state=Release.State.APPROVED).order_by("-number")
+
+
+def release_by_number(number: int) -> Release | None:
+    """The approved release with this number, or None (also for a number no release can have)."""
+    if not 1 <= number <= _MAX_NUMBER:
+        return None
+    return published_releases().filter(number=number).first()
+
+
+def latest_release() -> Release | None:
+    return published_releases().first()
+
+
+def releases_for(user: User) -> QuerySet[Release]:
+    """The releases ``user`` may see: every approved one, and the draft to those who handle drafts."""
+    releases = Release.objects.all() if can_see_release_drafts(user) else published_releases()
+    return releases.select_related("prepared_by").order_by("-number")
+
+
+def release_for(user: User, number: int) -> Release | None:
+    if not 1 <= number <= _MAX_NUMBER:
+        return None
+    return releases_for(user).prefetch_related("approvals__approver").filter(number=number).first()
+
+
+def draft_release() -> Release | None:
+    return Release.objects.filter(state=Release.State.DRAFT).first()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The privacy-loss budget around a release date: what the releases of the 365 days up to it spent."""
+
+    as_of: dt.date
+    spent: float  # by the approved releases dated in the window (the one asked about excluded)
+    needed: float  # by the release asked about
+    limit: float
+    next_date: dt.date  # the first date on which ``needed`` fits, if it does not on ``as_of``
+
+    @property
+    def fits(self) -> bool:
+        # Within a rounding error: 14 releases of ρ/14 each make ρ.
+        return self.spent + self.needed <= self.limit * (1 + 1e-9)
+
+
+def release_budget(as_of: dt.date, *, rho: float, excluding: int | None = None) -> Budget:
+    """How much of the budget the approved releases dated in the 365 days up to ``as_of`` have spent."""
+    limit = float(settings.FIGURES_PRIVACY_RHO_PER_YEAR)
+    window = (
+        published_releases()
+        .exclude(pk=excluding or 0)
+        .filter(as_of__gt=as_of - dt.timedelta(days=365), as_of__lte=as_of)
+    )
+    spent = float(window.aggregate(spent=Sum("rho"))["spent"] or 0.0)
+    next_date = as_of
+    left = spent
+    # The oldest releases leave the window first: the day after the one that makes room is 365 days on.
+    for day, release_rho in window.order_by("as_of").values_list("as_of", "rho"):
+        if left + rho <= limit * (1 + 1e-9):
+            break
+        left -= release_rho
+        next_date = day + dt.timedelta(days=365)
+    return Budget(as_of=as_of, spent=spent, needed=rho, limit=limit, next_date=next_date)
