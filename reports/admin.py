@@ -41,7 +41,7 @@ class SnapshotAdmin(SuperuserOnlyAdmin):
             _("Computed from"),
             {"fields": ("source_cases", "source_status_changes", "source_last_change_id", "source_last_case_update")},
         ),
-        (_("Figures"), {"fields": ("min_cell", "exact", "published", "by_organisation")}),
+        (_("Figures"), {"fields": ("min_cell", "exact", "series", "by_organisation")}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -19,7 +19,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Snapshot(models.Model):
-    """The figures as of a date, exact and published, with when and from what they were computed.
+    """The exact figures as of a date, with when and from what they were computed: internal, never published.
+
+    What leaves the register are releases (below), made from snapshots.
 
     A snapshot is queued, then running, then done or failed. Its figures are
     written once, in the same statement that marks it done (see
@@ -70,9 +72,9 @@ class Snapshot(models.Model):
     claim = models.CharField(_("computation claim"), max_length=32, blank=True, default="")
     # When the sweep last found its worker lost and queued it again.
     restarted_at = models.DateTimeField(_("restarted at"), null=True, blank=True)
+    # k when the snapshot was asked for (releases record their own).
     min_cell = models.PositiveSmallIntegerField(_("minimum published cell (k)"))
     exact = models.JSONField(_("exact figures"), null=True, blank=True)
-    published = models.JSONField(_("published figures"), null=True, blank=True)
     # What a release protects beyond the figures (reports.figures.compute_release_series): release snapshots only.
     series = models.JSONField(_("exact release series"), null=True, blank=True)
     # The exact figures of each organisation's own cases, keyed by organisation id.
@@ -93,7 +95,6 @@ class Snapshot(models.Model):
                 condition=~models.Q(state="done")
                 | models.Q(
                     exact__isnull=False,
-                    published__isnull=False,
                     by_organisation__isnull=False,
                     finished_at__isnull=False,
                     source_cases__isnull=False,

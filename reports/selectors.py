@@ -1,14 +1,15 @@
 """Reads of the figures, scoped to what the reader may see (accounts.permissions.exact_figures_scope).
 
-| reader                                             | exact figures              | published figures |
-|----------------------------------------------------|----------------------------|-------------------|
-| superuser; any role of the host organisation       | all organisations' cases   | yes               |
-| any role of another organisation                   | own organisation's cases   | yes               |
-| partners (API tokens), the public                  | none                       | yes               |
+| reader                                             | exact figures (snapshots)  | releases |
+|----------------------------------------------------|----------------------------|----------|
+| superuser; any role of the host organisation       | all organisations' cases   | yes      |
+| any role of another organisation                   | own organisation's cases   | yes      |
+| partners (API tokens), the public                  | none                       | yes      |
 
 Each snapshot stores the exact figures of every organisation apart, and each
-organisation is shown only its own. The register-wide figures reach everyone
-else only as published.
+organisation is shown only its own. Snapshots are never published: the
+register-wide figures reach everyone else only as releases (approved ones;
+drafts only to those who handle them).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ Scope = FiguresScope
 
 
 def exact_scope(user: User) -> Scope:
-    """Which exact figures ``user`` may see: all cases, their organisation's, or none (published only)."""
+    """Which exact figures ``user`` may see: all cases, their organisation's, or none (releases only)."""
     return exact_figures_scope(user)
 
 
@@ -58,22 +59,22 @@ def recent_snapshots(limit: int = 10) -> list[Snapshot]:
 
 @dataclass(frozen=True)
 class Shown:
-    """The figures a reader sees, and what they cover."""
+    """The exact figures a reader sees, and what they cover."""
 
     figures: Figures
-    published: bool
     scope: Scope
 
 
-def figures_for(user: User, snapshot: Snapshot, *, published: bool) -> Shown:
+def figures_for(user: User, snapshot: Snapshot) -> Shown | None:
+    """The exact figures of ``snapshot`` that ``user`` may see; None for a reader of releases only."""
     scope = exact_scope(user)
-    assert snapshot.exact is not None and snapshot.published is not None
-    if published or scope is Scope.PUBLISHED:
-        return Shown(snapshot.published, True, Scope.ALL)
+    assert snapshot.exact is not None
+    if scope is Scope.PUBLISHED:
+        return None
     if scope is Scope.ALL:
-        return Shown(snapshot.exact, False, Scope.ALL)
+        return Shown(snapshot.exact, Scope.ALL)
     own = (snapshot.by_organisation or {}).get(str(user.organisation_id))
-    return Shown(own if own is not None else empty_figures(snapshot.exact), False, Scope.ORGANISATION)
+    return Shown(own if own is not None else empty_figures(snapshot.exact), Scope.ORGANISATION)
 
 
 def empty_figures(like: Figures) -> Figures:

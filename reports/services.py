@@ -42,7 +42,6 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from reports import broker
-from reports.disclosure import publish
 from reports.figures import (
     FiguresInconsistent,
     compute_figures_by_organisation,
@@ -225,7 +224,6 @@ def compute_snapshot(snapshot_id: int) -> str:
             with consistent_read():
                 source = data_fingerprint()
                 exact, per_organisation = compute_figures_by_organisation(as_of=snapshot.as_of)
-                published = publish(exact, k=snapshot.min_cell)
                 # A release's snapshot also holds what the release protects, read in the same transaction.
                 series = (
                     compute_release_series(as_of=snapshot.as_of, expected=exact)
@@ -238,7 +236,6 @@ def compute_snapshot(snapshot_id: int) -> str:
             written = Snapshot.objects.filter(pk=snapshot_id, state=Snapshot.State.RUNNING, claim=claim).update(
                 state=Snapshot.State.DONE,
                 exact=exact,
-                published=published,
                 series=series,
                 by_organisation={str(pk): figures for pk, figures in per_organisation.items()},
                 source_cases=source["cases"],

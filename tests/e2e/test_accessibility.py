@@ -147,9 +147,9 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             f"/cases/{reference}/",
             f"/cases/{reference}/access/",
             "/cases/share/?status=verified",
-            "/figures/?variant=published",
+            "/figures/",
         ],
-        Role.ANALYST: ["/figures/", "/figures/?variant=published", "/accounts/"],
+        Role.ANALYST: ["/figures/", "/accounts/"],
         Role.ORG_ADMIN: ["/organisation/people/", "/organisation/tokens/", "/organisation/webhooks/"],
         "admin": [
             "/admin/",
