@@ -1,4 +1,5 @@
-"""``manage.py figures``: print the exact figures of DESIGN.md section 4, computed now (for staff, not for publication).
+"""``manage.py figures``: print the exact figures of DESIGN.md section 4, computed now (for staff, not for publication),
+or with ``--release N`` an approved release as it was published.
 
 What may be published is a release: ``manage.py release_figures`` makes one.
 """
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import Organisation
-from reports import exports, services
+from reports import exports, selectors, services
 from reports.figures import compute_figures, consistent_read
 from reports.models import Snapshot
 
@@ -32,6 +33,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="the date (default: today)")
+        parser.add_argument(
+            "--release",
+            type=int,
+            metavar="N",
+            help="print approved release N as published (its method and parameters included) instead",
+        )
         parser.add_argument("--format", choices=("json", "csv", "hxl"), default="json", help="output (default: json)")
         parser.add_argument("--organisation", metavar="SLUG", help="only this organisation's cases")
         parser.add_argument(
@@ -46,6 +53,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["release"] is not None:
+            self._release(options)
+            return
         self.started = timezone.now()
         as_of = options["as_of"] or timezone.localdate()
         if as_of > timezone.localdate():
@@ -67,6 +77,21 @@ class Command(BaseCommand):
             output = exports.to_json(figures)
         else:
             output = exports.to_csv(figures, hxl=options["format"] == "hxl")
+        self.stdout.write(output, ending="")
+
+    def _release(self, options: dict[str, Any]) -> None:
+        others = [name for name in ("as_of", "organisation", "save", "unless_saved") if options[name]]
+        if others:
+            raise CommandError(
+                "--release prints a release as it was published: leave out --" + others[0].replace("_", "-")
+            )
+        release = selectors.release_by_number(options["release"])
+        if release is None:
+            raise CommandError(f"No approved release {options['release']}.")
+        if options["format"] == "json":
+            output = exports.release_json(release)
+        else:
+            output = exports.release_csv(release, hxl=options["format"] == "hxl")
         self.stdout.write(output, ending="")
 
     def _save(self, as_of: dt.date, *, reuse: bool) -> dict[str, Any]:
