@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -241,6 +242,19 @@ def prepare_release(*, user: User, as_of: dt.date, note: str = "") -> Release:
     return _prepare(as_of=as_of, note=note, prepared_by=user, door=Release.Door.WEB)
 
 
+def approval_refusal(user: User, release: Release, *, approvals: Sequence[ReleaseApproval]) -> str | None:
+    """Why ``user`` may not approve ``release`` now (its ``approvals`` so far), or None when they may."""
+    if not permissions.can_approve_release(user):
+        return _("Only the host organisation's supervisors may approve releases.")
+    if release.is_approved:
+        return _("Release %(number)s is approved already.") % {"number": release.number}
+    if settings.FIGURES_RELEASE_APPROVERS >= 2 and release.prepared_by_id == user.pk:
+        return _("Two supervisors other than the one who prepared a release approve it: ask two colleagues.")
+    if any(approval.approver_id == user.pk for approval in approvals):
+        return _("You have approved this release already; it needs another supervisor's approval.")
+    return None
+
+
 def approve_release(*, user: User, release: Release) -> Release:
     """One supervisor's approval; the release is published when it has FIGURES_RELEASE_APPROVERS of them."""
     if not permissions.can_approve_release(user):
@@ -251,17 +265,9 @@ def approve_release(*, user: User, release: Release) -> Release:
         locked = Release.objects.select_for_update().filter(pk=release.pk).first()
         if locked is None:
             raise _refuse("release", _("This draft was discarded."))
-        if locked.is_approved:
-            raise _refuse("release", _("Release %(number)s is approved already.") % {"number": locked.number})
-        if required >= 2 and locked.prepared_by_id == user.pk:
-            raise _refuse(
-                "release",
-                _("Two supervisors other than the one who prepared a release approve it: ask two colleagues."),
-            )
-        if locked.approvals.filter(approver=user).exists():
-            raise _refuse(
-                "release", _("You have approved this release already; it needs another supervisor's approval.")
-            )
+        refusal = approval_refusal(user, locked, approvals=list(locked.approvals.all()))
+        if refusal is not None:
+            raise _refuse("release", refusal)
         check_release_date(locked.as_of, rho=locked.rho, excluding=locked.pk)
         ReleaseApproval.objects.create(release=locked, approver=user, approved_through=Release.Door.WEB)
         if locked.approvals.count() >= required:

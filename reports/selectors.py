@@ -139,7 +139,7 @@ def releases_for(user: User) -> QuerySet[Release]:
 def release_for(user: User, number: int) -> Release | None:
     if not 1 <= number <= _MAX_NUMBER:
         return None
-    return releases_for(user).prefetch_related("approvals__approver").filter(number=number).first()
+    return releases_for(user).prefetch_related("approvals").filter(number=number).first()
 
 
 def draft_release() -> Release | None:
@@ -160,6 +160,16 @@ class Budget:
     def fits(self) -> bool:
         # Within a rounding error: 14 releases of ρ/14 each make ρ.
         return self.spent + self.needed <= self.limit * (1 + 1e-9)
+
+
+def next_release_date(*, rho: float) -> dt.date | None:
+    """The earliest date of the next release (the spacing and the budget), or None before the first."""
+    last = latest_release()
+    if last is None:
+        return None
+    earliest = last.as_of + dt.timedelta(days=settings.FIGURES_RELEASE_MIN_DAYS)
+    budget = release_budget(earliest, rho=rho)
+    return earliest if budget.fits else max(earliest, budget.next_date)
 
 
 def release_budget(as_of: dt.date, *, rho: float, excluding: int | None = None) -> Budget:

@@ -90,7 +90,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
             figures=figures,
             shown_scope=shown.scope.value,
             charts=page_charts(figures, intermediaries=names),
-            tables=_tables(figures, names),
+            tables=figure_tables(figures, names),
             snapshot_query=f"snapshot={snapshot.pk}",
         )
     else:
@@ -98,7 +98,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/figures.html", context)
 
 
-def _tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def figure_tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     sex_labels = dict(Sex.choices)
     return {
         "oblast": [
