@@ -271,8 +271,9 @@ def fit_to_total(values: Sequence[float], total: int, upper: Sequence[int] | Non
     """The non-negative integers closest to ``values`` that add up to ``total`` (each at most ``upper``).
 
     The Euclidean projection onto {0 <= x <= upper, sum x = total}: x_i =
-    clip(v_i - λ) for the λ that makes the sum right (found by bisection),
-    then rounded down, and the units still missing given to the largest
+    clip(v_i - λ) for the λ that makes the sum right (the sum is piecewise
+    linear and non-increasing in λ: found between its breakpoints), then
+    rounded down, and the units still missing given to the largest
     fractional parts (ties: the first key). Values that already satisfy the
     constraints come back unchanged.
     """
@@ -291,18 +292,27 @@ def fit_to_total(values: Sequence[float], total: int, upper: Sequence[int] | Non
     def fitted(shift: float) -> list[float]:
         return [min(max(value - shift, 0.0), bound) for value, bound in zip(floats, bounds, strict=True)]
 
-    finite = [value - bound for value, bound in zip(floats, bounds, strict=True) if math.isfinite(bound)]
-    low = min([*finite, min(floats) - total]) - 1.0  # everything at its upper bound (or above the total)
-    high = max(floats) + 1.0  # everything at zero
-    for _ in range(200):
-        middle = (low + high) / 2
-        if sum(fitted(middle)) > total:
-            low = middle
-        else:
-            high = middle
-        if high - low <= 1e-9 * max(1.0, abs(middle)):
-            break
-    shares = [round(value, 6) for value in fitted((low + high) / 2)]
+    def fitted_sum(shift: float) -> float:
+        return sum(fitted(shift))
+
+    points = sorted(
+        {*floats, *(value - bound for value, bound in zip(floats, bounds, strict=True) if bound < math.inf)}
+    )
+    # Below every breakpoint the sum is at least the total (every cell at its bound, or above the total).
+    points.insert(0, points[0] - total - 1.0)
+    low, high = 0, len(points) - 1  # fitted_sum(points[low]) >= total; find the last such breakpoint
+    if fitted_sum(points[high]) >= total:
+        shift = points[high]
+    else:
+        while high - low > 1:
+            middle = (low + high) // 2
+            if fitted_sum(points[middle]) >= total:
+                low = middle
+            else:
+                high = middle
+        left, right = fitted_sum(points[low]), fitted_sum(points[high])
+        shift = points[low] + (left - total) / (left - right) * (points[high] - points[low])
+    shares = [round(value, 6) for value in fitted(shift)]
     result = [int(min(math.floor(share), bound)) for share, bound in zip(shares, bounds, strict=True)]
     order = sorted(range(count), key=lambda i: (-(shares[i] - math.floor(shares[i])), i))
     # Each pass moves at least one unit while any is missing (the bounds leave room: checked above).
