@@ -137,6 +137,9 @@ def release_approve(request: HttpRequest, number: int) -> HttpResponse:
     if not permissions.can_approve_release(user):
         return _forbidden(request, _("Only the host organisation's supervisors may approve releases."))
     detail = reverse("release-detail", args=[release.number])
+    if release.is_approved:
+        messages.error(request, _("Release %(number)s is approved already.") % {"number": release.number})
+        return redirect(detail)
     if not pages.confirmed(request):
         return pages.confirm_page(
             request,
@@ -172,13 +175,16 @@ def release_discard(request: HttpRequest, number: int) -> HttpResponse:
     release = _release_or_404(request, number)
     if not permissions.can_see_release_drafts(user):
         return _forbidden(request, _("Only those who prepare or approve releases may discard a draft."))
+    if release.is_approved:
+        messages.error(
+            request, _("Release %(number)s is approved: it cannot be discarded.") % {"number": release.number}
+        )
+        return redirect("release-detail", number=release.number)
     if not pages.confirmed(request):
         return pages.confirm_page(
             request,
             title=_("Discard draft release %(number)s") % {"number": release.number},
-            question=_("Discard this draft? Its figures are dropped; the snapshot they came from stays.")
-            if not release.is_approved
-            else _("An approved release cannot be discarded."),
+            question=_("Discard this draft? Its figures are dropped; the snapshot they came from stays."),
             confirm_label=_("Discard the draft"),
             cancel_url=reverse("release-detail", args=[release.number]),
             nav="figures",
