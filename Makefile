@@ -33,8 +33,8 @@ demo: demo-check
 	@$(MAKE) --no-print-directory messages
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py seed_demo --port $(DEMO_PORT) $(if $(DEMO_PASSWORD),--password "$(DEMO_PASSWORD)")
-	@# A first snapshot, so the figures page has numbers at once (kept on a second run).
-	$(DEMO_ENV) $(PY) manage.py figures --as-of 2025-02-02 --save --unless-saved --published > /dev/null
+	@# A first release, so the figures have numbers at once (kept on a second run).
+	$(DEMO_ENV) $(PY) manage.py release_figures --as-of 2025-02-02 --unless-released > /dev/null
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
 # Start the demo over: a new database, new logins and codes.

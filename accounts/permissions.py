@@ -17,7 +17,8 @@ for rules about an organisation's own things, the organisation concerned.
 | exact figures of own organisation's cases| yes        | yes        | yes     | yes       | yes       |
 | exact register-wide figures              | host org   | host org   | host org| host org  | yes       |
 | ask for new figures (snapshots)          | no         | yes        | yes     | no        | yes       |
-| prepare a release / approve one          | no         | yes / yes  | yes / no| no        | yes / yes |
+| prepare a release / approve one          | no         | host org:  | host org| no        | yes / yes |
+| (drafts: seen by those who may)          |            | yes / yes  | yes / no|           |           |
 | pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
 | issue enrolment codes, reset another's   | no         | no         | no      | own org's | yes       |
 | second factor                            |            |            |         | people    |           |
@@ -173,12 +174,31 @@ def can_request_snapshots(user: Any) -> bool:
     return _active(user) and (bool(user.is_superuser) or user.role in SNAPSHOT_REQUESTER_ROLES)
 
 
+def _reads_register_wide_figures(user: Any) -> bool:
+    return exact_figures_scope(user) is FiguresScope.ALL
+
+
 def can_prepare_release(user: Any) -> bool:
-    return _active(user) and (bool(user.is_superuser) or user.role in RELEASE_PREPARER_ROLES)
+    """Prepare (and discard) a draft release: supervisors and analysts of the host organisation, superusers.
+
+    A draft's protected cells are not public yet, and whoever could prepare and discard drafts at will
+    could average their noise away: so only readers of the exact register-wide figures, who learn
+    nothing from a draft, handle them.
+    """
+    return _active(user) and (
+        bool(user.is_superuser) or (user.role in RELEASE_PREPARER_ROLES and _reads_register_wide_figures(user))
+    )
 
 
 def can_approve_release(user: Any) -> bool:
-    return _active(user) and (bool(user.is_superuser) or user.role in RELEASE_APPROVER_ROLES)
+    """Approve a release, which publishes it: supervisors of the host organisation, superusers."""
+    return _active(user) and (
+        bool(user.is_superuser) or (user.role in RELEASE_APPROVER_ROLES and _reads_register_wide_figures(user))
+    )
+
+
+def can_see_release_drafts(user: Any) -> bool:
+    return can_prepare_release(user) or can_approve_release(user)
 
 
 # --- signing in ----------------------------------------------------------------------------

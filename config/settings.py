@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 
 import django_stubs_ext
@@ -15,6 +16,7 @@ from config.env import (
     env_database,
     env_email_address,
     env_email_url,
+    env_float,
     env_int,
     env_list,
     env_networks,
@@ -434,8 +436,26 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 RETENTION_ACCESS_LOG_DAYS = env_int("RETENTION_ACCESS_LOG_DAYS", 730, minimum=1)
 RETENTION_CLOSED_CASE_YEARS = env_int("RETENTION_CLOSED_CASE_YEARS", 5, minimum=1)
 
-# Published figures hide any breakdown cell below this count.
+# Releases show any breakdown cell below this count as "fewer than k", and a headline total too.
 FIGURES_MIN_CELL = env_int("FIGURES_MIN_CELL", 5, minimum=2)
+# Releases (reports.protection, docs/figures-method.md). The privacy-loss budget of each child, in ρ of
+# zero-concentrated differential privacy, that the releases of any 365 days may spend together; each
+# release spends the budget's share that lets releases at the fastest allowed cadence last the year
+# (ρ/14 at one every 28 days: noise σ ≈ 2.65 per cell; ρ/53 at one every 7 days: σ ≈ 5.15).
+FIGURES_PRIVACY_RHO_PER_YEAR = env_float("FIGURES_PRIVACY_RHO_PER_YEAR", 10.0, above=0, maximum=100)
+FIGURES_RELEASE_MIN_DAYS = env_int("FIGURES_RELEASE_MIN_DAYS", 28, minimum=7)
+if FIGURES_RELEASE_MIN_DAYS > 365:
+    raise ImproperlyConfigured("FIGURES_RELEASE_MIN_DAYS must be at most 365.")
+# How many distinct supervisors approve a release: 1, or 2 (then neither may be the one who prepared it).
+FIGURES_RELEASE_APPROVERS = env_int("FIGURES_RELEASE_APPROVERS", 1, minimum=1)
+if FIGURES_RELEASE_APPROVERS > 2:
+    raise ImproperlyConfigured("FIGURES_RELEASE_APPROVERS must be 1 or 2.")
+# The first month of the released monthly series; children reported (or returned) earlier are counted in it.
+FIGURES_RELEASE_SERIES_START = env_str("FIGURES_RELEASE_SERIES_START", "2022-02")
+if not re.fullmatch(r"(19|20)\d\d-(0[1-9]|1[0-2])", FIGURES_RELEASE_SERIES_START):
+    raise ImproperlyConfigured(
+        f"FIGURES_RELEASE_SERIES_START={FIGURES_RELEASE_SERIES_START!r} is not a month: use YYYY-MM."
+    )
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scoping import SuperuserOnlyAdmin
-from reports.models import Snapshot
+from reports.models import Release, ReleaseApproval, Snapshot
 
 
 @admin.register(Snapshot)
@@ -41,7 +41,51 @@ class SnapshotAdmin(SuperuserOnlyAdmin):
             _("Computed from"),
             {"fields": ("source_cases", "source_status_changes", "source_last_change_id", "source_last_case_update")},
         ),
-        (_("Figures"), {"fields": ("min_cell", "exact", "published", "by_organisation")}),
+        (_("Figures"), {"fields": ("min_cell", "exact", "series", "by_organisation")}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReleaseApprovalInline(admin.TabularInline[ReleaseApproval, Release]):
+    model = ReleaseApproval
+    fields = ("approver", "approved_through", "at")
+    readonly_fields = ("approver", "approved_through", "at")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Release)
+class ReleaseAdmin(SuperuserOnlyAdmin):
+    """Read-only: releases are prepared and approved on the releases pages or from the command line, and an
+    approved one never changes (the model refuses, and on PostgreSQL a trigger too). Superusers only: a
+    draft's cells are not public yet."""
+
+    list_display = ["number", "as_of", "state", "rho", "sigma", "prepared_by", "prepared_at", "approved_at"]
+    list_filter = ["state"]
+    list_select_related = ["prepared_by"]
+    inlines = [ReleaseApprovalInline]
+    fieldsets = (
+        (None, {"fields": ("number", "as_of", "state", "snapshot", "note")}),
+        (_("Preparation and approval"), {"fields": ("prepared_by", "prepared_through", "prepared_at", "approved_at")}),
+        (_("Method"), {"fields": ("method", "rho", "sigma", "min_cell", "parameters")}),
+        (_("Figures"), {"fields": ("figures",)}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

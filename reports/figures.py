@@ -332,6 +332,88 @@ def compute_figures_by_organisation(*, as_of: dt.date) -> tuple[Figures, dict[in
     )
 
 
+# --- the series a release protects ----------------------------------------------------------
+
+# The rows of the release series' statement.
+REPORT_MONTHS, RETURN_EVENTS = 0, 1
+
+
+def _release_series_sql(d: _Dialect) -> str:
+    """Children in reported(D) by month of report, and return events by month and days to return.
+
+    Kind 0, by month of report: +1 for every case that exists on D, and for every change on or before D
+    +1 when it leaves a side status, -1 when it enters one (the same sums as the figures' cells, grouped
+    by the month of the case's report instead of the month of the change). Kind 1: the return events
+    (an entry into the returned statuses that no exit on or before D follows), by month and days.
+    """
+    report_month = d.month_key("c.reported_on")
+    return f"""
+        SELECT kind, month, days, SUM(n)
+        FROM (
+            SELECT {REPORT_MONTHS} AS kind, {report_month} AS month, CAST(NULL AS integer) AS days, 1 AS n
+            FROM {_CASE} c
+            WHERE c.reported_on <= %s
+            UNION ALL
+            SELECT {REPORT_MONTHS}, {report_month}, CAST(NULL AS integer),
+                CASE WHEN s.from_status IN {_SIDE} THEN 1 ELSE 0 END
+                - CASE WHEN s.to_status IN {_SIDE} THEN 1 ELSE 0 END
+            FROM {_CHANGE} s
+            JOIN {_CASE} c ON c.id = s.case_id
+            WHERE s.occurred_on <= %s AND (s.from_status IN {_SIDE}) <> (s.to_status IN {_SIDE})
+            UNION ALL
+            SELECT {RETURN_EVENTS}, {d.month_key("s.occurred_on")},
+                {d.days_between("s.occurred_on", "c.reported_on")}, 1
+            FROM {_CHANGE} s
+            JOIN {_CASE} c ON c.id = s.case_id
+            LEFT JOIN {_CHANGE} x ON x.case_id = s.case_id
+                AND x.occurred_on <= %s AND x.from_status IN {_RETURNED} AND x.to_status NOT IN {_RETURNED}
+                AND (x.occurred_on > s.occurred_on OR (x.occurred_on = s.occurred_on AND x.id > s.id))
+            WHERE s.occurred_on <= %s AND s.to_status IN {_RETURNED} AND s.from_status NOT IN {_RETURNED}
+                AND x.id IS NULL
+        ) rows
+        GROUP BY kind, month, days
+    """
+
+
+def compute_release_series(*, as_of: dt.date, expected: Figures | None = None) -> dict[str, Any]:
+    """What a release protects beyond the figures: every child in one cell of each series (reports.protection).
+
+    ``reported_by_month``: the cases in reported(D), by month of their report
+    (YYYY-MM); ``repatriated_by_month``: the cases in repatriated(D), by
+    month of their return event; ``days_to_return``: the same, by days from
+    report to return event (the day count as a string, for JSON). One
+    statement. ``expected``: exact figures read in the same transaction, which
+    these must add up to (else FiguresInconsistent).
+    """
+    reported: dict[str, int] = defaultdict(int)
+    repatriated: dict[str, int] = defaultdict(int)
+    days: dict[str, int] = defaultdict(int)
+    with connection.cursor() as cursor:
+        cursor.execute(_release_series_sql(_Dialect(connection.vendor)), [as_of, as_of, as_of, as_of])
+        for kind, month, day_count, count in cursor.fetchall():
+            if kind == REPORT_MONTHS:
+                reported[month_label(month)] += int(count)
+            else:
+                repatriated[month_label(month)] += int(count)
+                days[str(day_count)] += int(count)
+    series = {
+        "reported_by_month": {key: value for key, value in sorted(reported.items()) if value},
+        "repatriated_by_month": dict(sorted(repatriated.items())),
+        "days_to_return": dict(sorted(days.items(), key=lambda item: int(item[0]))),
+    }
+    if expected is not None and (
+        sum(reported.values()) != expected["totals"]["reported"]
+        or sum(repatriated.values()) != expected["totals"]["repatriated"]
+        or any(value < 0 for value in reported.values())
+    ):
+        raise FiguresInconsistent(
+            f"The release series as of {as_of.isoformat()} do not add up to the figures: "
+            f"{sum(reported.values())} reported and {sum(repatriated.values())} repatriated by month, against "
+            f"{expected['totals']['reported']} and {expected['totals']['repatriated']}."
+        )
+    return series
+
+
 def _monthly(reported: dict[int, int], returned: dict[int, int], *, as_of: dt.date) -> list[dict[str, Any]]:
     """Cumulative values at each month's end (D in D's month), from the earliest report's month."""
     if not reported:

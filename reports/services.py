@@ -43,8 +43,13 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from reports import broker
-from reports.disclosure import publish
-from reports.figures import FiguresInconsistent, compute_figures_by_organisation, consistent_read, data_fingerprint
+from reports.figures import (
+    FiguresInconsistent,
+    compute_figures_by_organisation,
+    compute_release_series,
+    consistent_read,
+    data_fingerprint,
+)
 from reports.models import Snapshot
 
 if TYPE_CHECKING:
@@ -233,14 +238,19 @@ def compute_snapshot(snapshot_id: int) -> str:
             with consistent_read():
                 source = data_fingerprint()
                 exact, per_organisation = compute_figures_by_organisation(as_of=snapshot.as_of)
-                published = publish(exact, k=snapshot.min_cell)
+                # A release's snapshot also holds what the release protects, read in the same transaction.
+                series = (
+                    compute_release_series(as_of=snapshot.as_of, expected=exact)
+                    if snapshot.trigger == Snapshot.Trigger.RELEASE
+                    else None
+                )
                 _pause_for_tests()
             # After the reading transaction: under REPEATABLE READ, updating a row a heartbeat changed
             # meanwhile would fail. One statement, so it is all written or none of it.
             written = Snapshot.objects.filter(pk=snapshot_id, state=Snapshot.State.RUNNING, claim=claim).update(
                 state=Snapshot.State.DONE,
                 exact=exact,
-                published=published,
+                series=series,
                 by_organisation={str(pk): figures for pk, figures in per_organisation.items()},
                 source_cases=source["cases"],
                 source_status_changes=source["status_changes"],

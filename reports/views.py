@@ -1,8 +1,10 @@
 """The figures page, its exports, and snapshot requests: thin doors onto selectors and services.
 
-Every view needs a signed-in user. What a user sees is decided in
-``reports.selectors`` (exact figures by role, published figures for all);
-asking for a new snapshot needs a supervisor or an analyst.
+Every view needs a signed-in user. Snapshots are exact and internal: what a
+user sees of them is decided in ``reports.selectors`` (the register's or
+their organisation's exact figures, by role and host); asking for a new
+snapshot needs a supervisor or an analyst. Nothing here publishes: releases
+do (``reports.release_views``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from accounts.requests import signed_in_user
 from casework.models import Sex
 from reports import broker, exports, selectors, services
 from reports.charts import fmt, oblast_name, page_charts
-from reports.disclosure import describe_hidden
 from reports.figures import UNATTRIBUTED
 from reports.models import Snapshot
 
@@ -61,10 +62,6 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
         raise Http404 from None
 
 
-def _wants_published(request: HttpRequest) -> bool:
-    return request.GET.get("variant") == "published"
-
-
 @login_required
 @require_GET
 def figures_page(request: HttpRequest) -> HttpResponse:
@@ -85,23 +82,23 @@ def figures_page(request: HttpRequest) -> HttpResponse:
         "form": SnapshotRequestForm(initial={"as_of": timezone.localdate()}),
         "queue_available": broker.queue_available() if can_request else True,
     }
-    if snapshot is not None:
-        shown = selectors.figures_for(user, snapshot, published=_wants_published(request))
+    shown = selectors.figures_for(user, snapshot) if snapshot is not None else None
+    if snapshot is not None and shown is not None:
         figures = shown.figures
         names = selectors.intermediary_names(figures["by_via"])
         context.update(
             figures=figures,
-            published=shown.published,
             shown_scope=shown.scope.value,
             charts=page_charts(figures, intermediaries=names),
-            tables=_tables(figures, names),
-            hidden=describe_hidden(figures) if shown.published else None,
+            tables=figure_tables(figures, names),
             snapshot_query=f"snapshot={snapshot.pk}",
         )
+    else:
+        context["snapshot"] = None
     return render(request, "reports/figures.html", context)
 
 
-def _tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def figure_tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     sex_labels = dict(Sex.choices)
     return {
         "oblast": [
@@ -238,12 +235,10 @@ def export(request: HttpRequest, fmt_name: str) -> HttpResponse:
     snapshot = selectors.snapshot_to_show(_int_param(request, "snapshot"))
     if snapshot is None:
         raise Http404
-    shown = selectors.figures_for(user, snapshot, published=_wants_published(request))
-    variant = (
-        "published"
-        if shown.published
-        else ("exact-own-organisation" if shown.scope.value == "organisation" else "exact")
-    )
+    shown = selectors.figures_for(user, snapshot)
+    if shown is None:
+        raise Http404
+    variant = "exact-own-organisation" if shown.scope.value == "organisation" else "exact"
     content_type, extension = EXPORT_FORMATS[fmt_name]
     filename = f"figures-{snapshot.as_of.isoformat()}-{variant}.{extension}"
     body: str | bytes
@@ -260,11 +255,7 @@ def export(request: HttpRequest, fmt_name: str) -> HttpResponse:
 
 
 def _about(snapshot: Snapshot, shown: selectors.Shown, user: User) -> list[tuple[str, str]]:
-    if shown.published:
-        variant = _("Published: cells below %(k)s hidden (empty), with complementary suppression.") % {
-            "k": snapshot.min_cell
-        }
-    elif shown.scope.value == "organisation":
+    if shown.scope.value == "organisation":
         variant = _("Exact, for staff only: the cases of %(organisation)s.") % {
             "organisation": user.organisation.display_name
         }

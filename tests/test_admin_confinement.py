@@ -25,10 +25,10 @@ from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentC
 from casework.audit import log_access
 from casework.models import AccessLog, Case, CaseIdentifier, Institution
 from casework.screening import linkage_digest
-from reports.models import Snapshot
+from reports.models import Release, Snapshot
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
 
-SUPERUSER_ONLY = {Snapshot, Group, AccessAttempt}
+SUPERUSER_ONLY = {Snapshot, Release, Group, AccessAttempt}
 
 
 @pytest.fixture
@@ -51,7 +51,19 @@ def world(db) -> dict[str, Any]:
     backup = BackupCodes.objects.create(user=other, name="b's codes", confirmed=True)
     StaticToken.objects.create(device=backup, token=sealing.code_digest("bcode123", sealing.BACKUP_CODES))
     enrolment.issue_enrolment_code(user=UserFactory(username="new-in-b", organisation=ngo_b), by=None)
-    Snapshot.objects.create(as_of=dt.date(2024, 1, 1), trigger="command", min_cell=5)
+    snapshot = Snapshot.objects.create(as_of=dt.date(2024, 1, 1), trigger="command", min_cell=5)
+    Release.objects.create(
+        number=1,
+        as_of=dt.date(2024, 1, 1),
+        snapshot=snapshot,
+        figures={},
+        method="zcdp-discrete-gaussian",
+        parameters={},
+        rho=0.5,
+        sigma=3.0,
+        min_cell=5,
+        prepared_through="command",
+    )
     Group.objects.create(name="b-helpers")
     AccessAttempt.objects.create(username="worker-of-b", ip_address="192.0.2.9", failures_since_start=1)
     return {"ngo_a": ngo_a, "ngo_b": ngo_b, "staff": staff, "other": other, "case_a": case_a, "case_b": case_b}

@@ -192,7 +192,7 @@ def test_a_worker_killed_mid_snapshot_is_restarted_by_the_sweep_and_another_fini
 
     killed = state(snapshot.pk)
     assert killed.state == "running" and killed.attempts == 1 and killed.claim
-    assert killed.exact is None and killed.published is None and killed.finished_at is None
+    assert killed.exact is None and killed.finished_at is None
     assert killed.source_cases is None
     client = signed_in_client(supervisor)
     status_url = reverse("figures-snapshot-status", args=[snapshot.pk])
@@ -230,7 +230,7 @@ def test_a_worker_killed_mid_snapshot_is_restarted_by_the_sweep_and_another_fini
     assert again.attempts == 2 and again.claim == ""
     assert (again.finished_at, again.exact) == (finished.finished_at, finished.exact)
     assert again.exact is not None
-    assert again.exact["totals"]["reported"] == 12 and again.published is not None
+    assert again.exact["totals"]["reported"] == 12 and again.by_organisation is not None
     assert Snapshot.objects.count() == 1
 
 

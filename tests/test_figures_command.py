@@ -55,11 +55,10 @@ def test_it_defaults_to_today(register):
     assert json.loads(run())["as_of"] == timezone.localdate().isoformat()
 
 
-def test_it_prints_the_published_figures(register):
-    printed = json.loads(run("--as-of", "2024-12-31", "--published"))
-    assert printed["published"] is True and printed["min_cell"] == 5
-    assert printed["by_oblast"]["UA-65"]["reported"] is None  # 1 < k
-    assert printed["totals"]["repatriated"] == 6
+def test_it_no_longer_prints_a_published_variant(register):
+    """Only releases publish (release_figures); --published is gone, not silently ignored."""
+    with pytest.raises(CommandError):
+        run("--as-of", "2024-12-31", "--published")
 
 
 def test_it_prints_csv(register):
@@ -68,7 +67,7 @@ def test_it_prints_csv(register):
 
 
 def test_it_prints_valid_hxl(register):
-    printed = run("--as-of", "2024-12-31", "--published", "--format", "hxl")
+    printed = run("--as-of", "2024-12-31", "--format", "hxl")
     source = hxl.data(hxl.input.make_input(io.BytesIO(printed.encode()), hxl.InputOptions(allow_local=True)))
     rows = list(source)
     assert "#adm1+code" in [column.display_tag for column in source.columns]
@@ -93,9 +92,9 @@ def test_it_refuses_a_future_date_an_unknown_organisation_and_a_bad_date(registe
 
 
 def test_it_can_store_the_figures_as_a_snapshot(register):
-    printed = json.loads(run("--as-of", "2024-12-31", "--save", "--published"))
+    printed = json.loads(run("--as-of", "2024-12-31", "--save"))
     snapshot = Snapshot.objects.get()
     assert snapshot.state == "done" and snapshot.trigger == "command"
-    assert printed == snapshot.published
+    assert printed == snapshot.exact
     with pytest.raises(CommandError, match="every organisation"):
         run("--save", "--organisation", "ngo-a")

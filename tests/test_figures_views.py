@@ -143,12 +143,13 @@ def test_it_shows_a_caseworker_the_exact_figures_of_their_own_organisation_only(
     assert not re.search(r'<span class="stat">19</span>', page)
 
 
-def test_it_shows_the_published_figures_with_small_numbers_hidden(register, caseworker_b):
+def test_snapshots_have_no_published_variant_any_more(register, caseworker_b):
+    """A snapshot's published view was safe alone and unsafe across a series: only releases publish now."""
     computed()
     page = signed_in(caseworker_b).get(reverse("figures") + "?variant=published").content.decode()
-    assert "Published figures, as partners and the public see them" in page
-    assert re.search(r'<span class="stat">19</span>', page)  # published figures cover every organisation
-    assert 'class="hidden-value"' in page
+    assert "Exact figures of the cases of NGO B (synthetic) only" in page
+    assert not re.search(r'<span class="stat">19</span>', page)  # nothing register-wide
+    assert '&amp;variant=published"' not in page and "Published figures" not in page
 
 
 def test_it_shows_an_older_snapshot_on_request_and_404s_an_unknown_one(register, supervisor):
@@ -236,7 +237,7 @@ def test_the_page_says_new_snapshots_are_unavailable_when_the_queue_is_down(regi
 
 def test_the_page_is_allowed_by_the_strict_content_security_policy(register, supervisor):
     computed()
-    response = signed_in(supervisor).get(reverse("figures") + "?variant=published")
+    response = signed_in(supervisor).get(reverse("figures"))
     page = response.content.decode()
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "style-src 'self'" in policy
@@ -271,11 +272,12 @@ def test_it_exports_the_exact_figures_to_staff_as_json(register, supervisor):
     assert json.loads(response.content) == snapshot.exact
 
 
-def test_it_exports_the_published_figures_on_request(register, supervisor):
+def test_the_export_has_no_published_variant_any_more(register, caseworker_b, ngo_b):
     snapshot = computed()
-    response = signed_in(supervisor).get(reverse("figures-export", args=["json"]) + "?variant=published")
-    assert response["Content-Disposition"] == 'attachment; filename="figures-2024-12-31-published.json"'
-    assert json.loads(response.content) == snapshot.published
+    response = signed_in(caseworker_b).get(reverse("figures-export", args=["json"]) + "?variant=published")
+    assert response["Content-Disposition"] == 'attachment; filename="figures-2024-12-31-exact-own-organisation.json"'
+    assert snapshot.by_organisation is not None
+    assert json.loads(response.content) == snapshot.by_organisation[str(ngo_b.pk)]
 
 
 def test_it_exports_a_caseworkers_own_organisation_only(register, caseworker_b, ngo_b):
@@ -303,16 +305,6 @@ def test_it_exports_a_tidy_csv(register, supervisor):
     assert (oblast["UA-14"]["reported"], oblast["UA-14"]["repatriated"]) == ("12", "6")
     assert (oblast["UA-65"]["reported"], oblast["UA-65"]["repatriated"]) == ("7", "1")
     assert next(row["month"] for row in rows if row["breakdown"] == "month") == "2024-01"
-
-    published = client.get(reverse("figures-export", args=["csv"]) + "?variant=published").content.decode()
-    oblast = {row["adm1_code"]: row for row in csv.DictReader(io.StringIO(published)) if row["breakdown"] == "oblast"}
-    # 1 return is below k, and the other 6 would give it away: both are hidden (empty), and say so.
-    assert (oblast["UA-65"]["reported"], oblast["UA-65"]["repatriated"], oblast["UA-65"]["suppressed"]) == (
-        "7",
-        "",
-        "repatriated",
-    )
-    assert oblast["UA-14"]["repatriated"] == ""
 
 
 def test_it_exports_hxl_that_libhxl_reads(register, supervisor):

@@ -58,12 +58,11 @@ def test_it_computes_a_requested_snapshot_after_commit(register, supervisor, dja
     assert len(callbacks) == 1
     snapshot.refresh_from_db()
     assert snapshot.state == Snapshot.State.DONE
-    assert snapshot.exact is not None and snapshot.published is not None and snapshot.by_organisation is not None
+    assert snapshot.exact is not None and snapshot.by_organisation is not None
+    assert snapshot.series is None  # the release series: only a release's snapshot reads them
     assert snapshot.started_at is not None and snapshot.finished_at is not None
     assert snapshot.requested_by == supervisor and snapshot.trigger == Snapshot.Trigger.REQUEST
     assert snapshot.exact["totals"] == {"reported": 4, "repatriated": 1, "outstanding": 3}
-    assert snapshot.published["published"] is True and snapshot.published["min_cell"] == snapshot.min_cell == 5
-    assert snapshot.published["totals"]["repatriated"] is None  # 1 < k
     assert snapshot.by_organisation[str(supervisor.organisation_id)]["totals"]["reported"] == 3
     assert snapshot.source_cases == 4 and snapshot.source_status_changes == 1
     assert snapshot.source_last_change_id is not None and snapshot.source_last_case_update is not None
@@ -143,7 +142,7 @@ def test_it_fails_at_once_with_a_reason_when_the_database_is_away_in_process(reg
     assert compute.call_count == 1  # a retry would hold up the request that asked
     snapshot.refresh_from_db()
     assert snapshot.state == "failed" and "database" in snapshot.error
-    assert snapshot.exact is None and snapshot.published is None
+    assert snapshot.exact is None and snapshot.by_organisation is None
 
 
 def test_a_worker_retries_with_backoff_when_the_database_is_away(register):

@@ -180,33 +180,3 @@ class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
 
 class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ErrorBodySerializer()
-
-
-class FigureCellSerializer(serializers.Serializer[dict[str, Any]]):
-    reported = serializers.IntegerField(allow_null=True)
-    repatriated = serializers.IntegerField(allow_null=True)
-
-
-class FigureMonthSerializer(FigureCellSerializer):
-    month = serializers.CharField(help_text="YYYY-MM")
-
-
-class FigureTotalsSerializer(serializers.Serializer[dict[str, Any]]):
-    reported = serializers.IntegerField(allow_null=True)
-    repatriated = serializers.IntegerField(allow_null=True)
-    outstanding = serializers.IntegerField(allow_null=True)
-
-
-class PublishedFiguresSerializer(serializers.Serializer[dict[str, Any]]):
-    """DESIGN.md section 4; a suppressed cell is null."""
-
-    as_of = serializers.DateField()
-    published = serializers.BooleanField()
-    min_cell = serializers.IntegerField(allow_null=True)
-    totals = FigureTotalsSerializer()
-    by_oblast = serializers.DictField(child=FigureCellSerializer())
-    by_sex = serializers.DictField(child=FigureCellSerializer())
-    by_age_band = serializers.DictField(child=FigureCellSerializer())
-    by_via = serializers.DictField(child=serializers.IntegerField(allow_null=True))
-    monthly = FigureMonthSerializer(many=True)
-    median_days_to_return = serializers.FloatField(allow_null=True)

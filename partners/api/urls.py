@@ -12,7 +12,6 @@ urlpatterns = [
         name="api-status-change-create",
     ),
     path("intermediaries/", views.IntermediaryListView.as_view(), name="api-intermediary-list"),
-    path("figures/", views.FiguresView.as_view(), name="api-figures"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils.http import http_date
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -41,7 +40,6 @@ from partners.api.serializers import (
     PartnerCaseDetailSerializer,
     PartnerCaseSerializer,
     PartnerStatusChangeSerializer,
-    PublishedFiguresSerializer,
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
 )
@@ -49,7 +47,6 @@ from partners.api.throttling import TokenRateThrottle
 from partners.models import ShareScope
 from partners.selectors import api_case_history, api_cases, intermediaries
 from partners.tokens import token_actor
-from reports.selectors import latest_snapshot
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input"),
@@ -345,18 +342,3 @@ class IntermediaryListView(PartnerView, generics.ListAPIView[Organisation]):
 
     def get_queryset(self) -> QuerySet[Organisation]:
         return intermediaries()
-
-
-@extend_schema(
-    tags=["figures"],
-    summary="The published figures of the latest snapshot",
-    description="Small cells (fewer than `min_cell` children) and the cells that would reveal them are null.",
-    responses={200: PublishedFiguresSerializer, **ERRORS},
-)
-class FiguresView(PartnerView):
-    def get(self, request: Request) -> Response:
-        snapshot = latest_snapshot()
-        if snapshot is None or snapshot.published is None:
-            return error_response(404, code="no_figures", message="No figures have been computed yet.")
-        headers = {"Last-Modified": http_date(snapshot.finished_at.timestamp())} if snapshot.finished_at else {}
-        return Response(snapshot.published, headers=headers)

@@ -33,3 +33,16 @@ def month_name(value: str) -> str:
 
     year, month = value.split("-")
     return f"{MONTHS[int(month)]} {year}"
+
+
+@register.filter
+def release_figure(value: Any, k: int) -> SafeString | str:
+    """A release's number: a count with thousands grouped, or "fewer than k" for a protected value under k."""
+    if value is None:
+        return format_html(
+            '<span class="fewer-than"><span aria-hidden="true">&lt;&#8239;{}</span>'
+            '<span class="visually-hidden">{}</span></span>',
+            k,
+            _("fewer than %(k)s") % {"k": k},
+        )
+    return fmt(value)

@@ -31,6 +31,7 @@ from casework.models import Case, Institution
 from partners import services as partner_services
 from partners import tokens as partner_tokens
 from partners import webhooks
+from reports import releases
 from reports import services as report_services
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
@@ -108,6 +109,11 @@ def register(transactional_db, monkeypatch) -> dict[str, Any]:
         organisation=ngo_a, url="https://partner.example.org/hook", created_by=people[Role.ORG_ADMIN]
     )
     report_services.create_command_snapshot(as_of=dt.date(2024, 6, 30))
+    # A release, and a draft after it (NGO A hosts the register: its analyst prepares releases).
+    ngo_a.is_host = True
+    ngo_a.save(update_fields=["is_host"])
+    releases.release_figures_from_command(as_of=dt.date(2024, 6, 30))
+    releases.prepare_release(user=people[Role.ANALYST], as_of=dt.date(2024, 8, 31))
     return {"cases": cases, "people": people, "institution": institution}
 
 
@@ -147,9 +153,10 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             f"/cases/{reference}/",
             f"/cases/{reference}/access/",
             "/cases/share/?status=verified",
-            "/figures/?variant=published",
+            "/figures/",
+            "/figures/releases/2/",
         ],
-        Role.ANALYST: ["/figures/", "/figures/?variant=published", "/accounts/"],
+        Role.ANALYST: ["/figures/", "/figures/releases/", "/figures/releases/1/", "/figures/releases/2/", "/accounts/"],
         Role.ORG_ADMIN: ["/organisation/people/", "/organisation/tokens/", "/organisation/webhooks/"],
         "admin": [
             "/admin/",
