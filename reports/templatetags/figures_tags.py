@@ -33,3 +33,15 @@ def month_name(value: str) -> str:
 
     year, month = value.split("-")
     return f"{MONTHS[int(month)]} {year}"
+
+
+@register.filter
+def protected(value: Any, k: int) -> SafeString | str:
+    """A released count, or "fewer than k" for a cell a release does not show as a number."""
+    if value is None:
+        return format_html(
+            '<span class="hidden-value" title="{}">&lt;&#8239;{}</span>',
+            _("Fewer than %(k)s children: not shown as a number") % {"k": k},
+            k,
+        )
+    return fmt(value)
