@@ -10,6 +10,8 @@ under the strict content security policy of every page: no script at all.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -44,17 +46,25 @@ def reader_language(request: HttpRequest) -> str:
     return settings.LANGUAGE_CODE
 
 
-def _public(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
-    language = reader_language(request)
-    with translation.override(language):
-        response = render(request, template, {**context, "reader_language": language}, status=status)
-    response["Content-Language"] = language
-    if status == 200:
-        patch_cache_control(response, public=True, max_age=settings.PUBLIC_FIGURES_CACHE_SECONDS)
-    else:
-        patch_cache_control(response, public=True, max_age=60)
-    patch_vary_headers(response, ("Accept-Language",))
-    return response
+def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The whole view in the reader's language (charts and tables are built in it too), cacheable by anyone."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        language = reader_language(request)
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
+        response["Content-Language"] = language
+        max_age = settings.PUBLIC_FIGURES_CACHE_SECONDS if response.status_code == 200 else 60
+        patch_cache_control(response, public=True, max_age=max_age)
+        patch_vary_headers(response, ("Accept-Language",))
+        return response
+
+    return wrapper
+
+
+def _page(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+    return render(request, template, {**context, "reader_language": translation.get_language()}, status=status)
 
 
 def _context(release: Release) -> dict[str, Any]:
@@ -71,21 +81,23 @@ def _context(release: Release) -> dict[str, Any]:
 
 
 @require_safe
+@public_page
 def latest(request: HttpRequest) -> HttpResponse:
     release = selectors.latest_release()
     if release is None:
-        return _public(request, "reports/public/figures.html", {"release": None, "releases": ()})
-    return _public(request, "reports/public/figures.html", {**_context(release), "is_latest": True})
+        return _page(request, "reports/public/figures.html", {"release": None, "releases": ()})
+    return _page(request, "reports/public/figures.html", {**_context(release), "is_latest": True})
 
 
 @require_safe
+@public_page
 def by_number(request: HttpRequest, number: int) -> HttpResponse:
     release = selectors.release_by_number(number)
     if release is None:
-        return _public(request, "reports/public/not_found.html", {"number": number}, status=404)
+        return _page(request, "reports/public/not_found.html", {"number": number}, status=404)
     latest_release = selectors.latest_release()
     is_latest = latest_release is not None and latest_release.pk == release.pk
-    return _public(request, "reports/public/figures.html", {**_context(release), "is_latest": is_latest})
+    return _page(request, "reports/public/figures.html", {**_context(release), "is_latest": is_latest})
 
 
 FILE_TYPES = {
@@ -97,6 +109,7 @@ FILE_TYPES = {
 
 
 @require_safe
+@public_page
 def release_file(request: HttpRequest, number: int, fmt_name: str) -> HttpResponse:
     """A release as a file: the same for everyone, kept by caches like the page."""
     if fmt_name not in FILE_TYPES:
@@ -105,17 +118,14 @@ def release_file(request: HttpRequest, number: int, fmt_name: str) -> HttpRespon
     if release is None:
         raise Http404
     content_type, extension = FILE_TYPES[fmt_name]
-    with translation.override(reader_language(request)):
-        body: str | bytes
-        if fmt_name == "json":
-            body = exports.release_json(release)
-        elif fmt_name == "xlsx":
-            body = exports.release_xlsx(release)
-        else:
-            body = exports.release_csv(release, hxl=fmt_name == "hxl")
+    body: str | bytes
+    if fmt_name == "json":
+        body = exports.release_json(release)
+    elif fmt_name == "xlsx":
+        body = exports.release_xlsx(release)
+    else:
+        body = exports.release_csv(release, hxl=fmt_name == "hxl")
     response = HttpResponse(body, content_type=content_type)
     filename = f"release-{release.number}-{release.as_of.isoformat()}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    patch_cache_control(response, public=True, max_age=settings.PUBLIC_FIGURES_CACHE_SECONDS)
-    patch_vary_headers(response, ("Accept-Language",))
     return response

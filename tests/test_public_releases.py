@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -118,6 +119,8 @@ def test_the_language_comes_from_the_address_or_the_browser_never_a_cookie(clien
 def test_the_ukrainian_page_is_translated(client, published):
     page = client.get("/public/figures/?lang=uk").content.decode()
     assert "Які числа точні" in page and "Which numbers are exact" not in page
+    # The charts too are drawn in the reader's language, whatever the browser's cookie says.
+    assert "returned:" not in page and not re.search(r"\d returned", page) and "повернуто" in page
 
 
 def test_the_page_says_which_numbers_are_exact_and_which_protected(client, published):
