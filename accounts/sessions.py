@@ -22,6 +22,7 @@ from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[im
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
 from accounts.models import AuthenticatorApp, BackupCodes
+from config.security import is_public_path
 
 SESSION_STARTED_KEY = "auth_started_at"
 LAST_SEEN_KEY = "auth_last_seen_at"
@@ -75,6 +76,9 @@ class SessionLifetimeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_public_path(request.path_info):
+            # The published figures never read the session (so caches may keep them): no renewal there.
+            return self.get_response(request)
         user = getattr(request, "user", None)
         session = getattr(request, "session", None)
         if user is not None and user.is_authenticated and session is not None:

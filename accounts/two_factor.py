@@ -32,6 +32,7 @@ from accounts import sealing
 from accounts.events import record_event
 from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes
 from accounts.permissions import second_factor_required
+from config.security import is_public_path
 
 # The user id whose second factor this session has passed.
 SECOND_FACTOR_PASSED_KEY = "second_factor_passed_for"
@@ -180,7 +181,7 @@ class SecondFactorMiddleware:
         if self._open_paths is None:
             self._open_paths = {reverse(name) for name in self.OPEN_URL_NAMES}
         static = "/" + settings.STATIC_URL.lstrip("/")
-        return path in self._open_paths or path.startswith((*self.OPEN_PREFIXES, static))
+        return path in self._open_paths or path.startswith((*self.OPEN_PREFIXES, static)) or is_public_path(path)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not self._is_open(request.path_info) and second_factor_outstanding(request):

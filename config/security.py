@@ -13,6 +13,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
+PUBLIC_PREFIX = "/public/"
+
+
+def is_public_path(path: str) -> bool:
+    """The published figures: the same page for everyone, served without reading a session (reports.public)."""
+    return path.startswith(PUBLIC_PREFIX)
+
 
 class PrivatePagesMiddleware:
     """Pages shown to a signed-in person may hold case data: never store them in any cache."""
@@ -22,6 +29,8 @@ class PrivatePagesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if is_public_path(request.path_info):
+            return response
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)

@@ -451,6 +451,8 @@ FIGURES_RELEASE_APPROVERS = env_int("FIGURES_RELEASE_APPROVERS", 1, minimum=1)
 if FIGURES_RELEASE_APPROVERS > 2:
     raise ImproperlyConfigured("FIGURES_RELEASE_APPROVERS must be 1 or 2.")
 # The first month of the released monthly series; children reported (or returned) earlier are counted in it.
+# How long a shared cache or a browser may keep a public figures page or file (seconds).
+PUBLIC_FIGURES_CACHE_SECONDS = env_int("PUBLIC_FIGURES_CACHE_SECONDS", 300, minimum=0)
 FIGURES_RELEASE_SERIES_START = env_str("FIGURES_RELEASE_SERIES_START", "2022-02")
 if not re.fullmatch(r"(19|20)\d\d-(0[1-9]|1[0-2])", FIGURES_RELEASE_SERIES_START):
     raise ImproperlyConfigured(

@@ -7,6 +7,7 @@ urlpatterns = [
     path("organisation/people/", include("accounts.people_urls")),
     path("organisation/", include("partners.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("public/figures/", include("reports.public_urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("partners.sharing_urls")),
     path("", include("casework.urls")),

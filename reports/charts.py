@@ -259,12 +259,17 @@ BAR_LAYOUTS = {
 
 
 def bar_chart(
-    rows: Sequence[tuple[str, str, int | None, int | None]], *, two_measures: bool, layout: str = "wide"
+    rows: Sequence[tuple[str, str, int | None, int | None]],
+    *,
+    two_measures: bool,
+    layout: str = "wide",
+    min_cell: int | None = None,
 ) -> BarChart | None:
     """Horizontal bars, largest first; with two measures the second (returned) is drawn inside the first.
 
     ``rows`` are (key, label, primary, secondary). Equal values are ordered by key,
-    so the bars stand in the same order in every language.
+    so the bars stand in the same order in every language. A value of None is one a
+    release shows only as "fewer than ``min_cell``".
     """
     if not rows:
         return None
@@ -278,9 +283,13 @@ def bar_chart(
         primary_width = shape.bar_area * (primary or 0) / top_value
         secondary_width = shape.bar_area * (secondary or 0) / top_value
         if primary is None:
-            text = _("hidden (small number)")
+            text = _("fewer than %(k)s") % {"k": min_cell} if min_cell else _("hidden (small number)")
         elif two_measures and secondary is None:
-            text = _("%(reported)s · returned: hidden") % {"reported": fmt(primary)}
+            text = (
+                _("%(reported)s · returned: fewer than %(k)s") % {"reported": fmt(primary), "k": min_cell}
+                if min_cell
+                else _("%(reported)s · returned: hidden") % {"reported": fmt(primary)}
+            )
         elif two_measures:
             text = _("%(reported)s · %(returned)s returned") % {"reported": fmt(primary), "returned": fmt(secondary)}
         else:
@@ -334,7 +343,8 @@ def oblast_name(code: str) -> str:
 
 
 def page_charts(figures: dict[str, Any], *, intermediaries: dict[str, str]) -> dict[str, Any]:
-    """Every chart of the figures page, in both layouts, from one figures result (exact or published)."""
+    """Every chart of the figures page, in both layouts, from one figures result (exact, or a release's)."""
+    min_cell = figures.get("min_cell") if figures.get("method") else None
     oblasts = [
         (code, oblast_name(code), cell["reported"], cell["repatriated"]) for code, cell in figures["by_oblast"].items()
     ]
@@ -347,7 +357,7 @@ def page_charts(figures: dict[str, Any], *, intermediaries: dict[str, str]) -> d
         name: {layout: build(layout) for layout in ("wide", "narrow")}
         for name, build in (
             ("monthly", lambda layout: monthly_chart(figures["monthly"], layout=layout)),
-            ("oblast", lambda layout: bar_chart(oblasts, two_measures=True, layout=layout)),
-            ("via", lambda layout: bar_chart(via, two_measures=False, layout=layout)),
+            ("oblast", lambda layout: bar_chart(oblasts, two_measures=True, layout=layout, min_cell=min_cell)),
+            ("via", lambda layout: bar_chart(via, two_measures=False, layout=layout, min_cell=min_cell)),
         )
     }

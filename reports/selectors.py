@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
+from django.db.models.fields.json import KT
 
 from accounts.models import Organisation, localized_name
 from accounts.permissions import FiguresScope, can_see_release_drafts, exact_figures_scope
@@ -190,3 +191,30 @@ def release_budget(as_of: dt.date, *, rho: float, excluding: int | None = None) 
         left -= release_rho
         next_date = day + dt.timedelta(days=365)
     return Budget(as_of=as_of, spent=spent, needed=rho, limit=limit, next_date=next_date)
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    number: int
+    as_of: dt.date
+    approved_at: dt.datetime | None
+    min_cell: int
+    reported: int | None
+    repatriated: int | None
+
+
+def release_list() -> list[ReleaseRow]:
+    """Every approved release, newest first, with its headline totals: one query, never the whole figures."""
+    rows = (
+        published_releases()
+        .annotate(reported=KT("figures__totals__reported"), repatriated=KT("figures__totals__repatriated"))
+        .values_list("number", "as_of", "approved_at", "min_cell", "reported", "repatriated")
+    )
+    return [
+        ReleaseRow(number, as_of, approved_at, min_cell, _int_or_none(reported), _int_or_none(repatriated))
+        for number, as_of, approved_at, min_cell, reported, repatriated in rows
+    ]
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return None if value in (None, "", "null") else int(value)

@@ -81,9 +81,25 @@ def expect_status_change(token, case_kind, method):
     return 201
 
 
+def expect_releases(token, case_kind, method):
+    # Public: no token needed, but a token that is presented must be valid. No release exists in this test.
+    if token is not None and token not in VALID_TOKENS and token != "none":
+        return 401
+    return 200 if method == "get" else 405
+
+
+def expect_release(token, case_kind, method):
+    if token is not None and token not in VALID_TOKENS and token != "none":
+        return 401
+    return 404 if method == "get" else 405
+
+
 EXPECTED = {
     "api-case-list": expect_list,
     "api-intermediary-list": expect_list,
+    "api-release-list": expect_releases,
+    "api-release-latest": expect_release,
+    "api-release-detail": expect_release,
     "api-case-detail": expect_case_detail,
     "api-status-change-create": expect_status_change,
     "api-schema": expect_public,
@@ -102,7 +118,7 @@ def test_it_answers_every_endpoint_method_token_and_case_as_expected():
     mismatches = []
     for name, token_kind, case_kind, method in itertools.product(sorted(routes), world.tokens, world.cases, METHODS):
         case = Case.objects.get(pk=world.cases[case_kind].pk)
-        url = "/" + routes[name].replace("<str:reference>", case.reference)
+        url = "/" + routes[name].replace("<str:reference>", case.reference).replace("<int:number>", "1")
         client = APIClient()
         plain = world.tokens[token_kind]
         if plain:

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from partners.api import views
+from partners.api import releases, views
 
 urlpatterns = [
     path("cases/", views.CaseListView.as_view(), name="api-case-list"),
@@ -12,6 +12,9 @@ urlpatterns = [
         name="api-status-change-create",
     ),
     path("intermediaries/", views.IntermediaryListView.as_view(), name="api-intermediary-list"),
+    path("releases/", releases.ReleaseListView.as_view(), name="api-release-list"),
+    path("releases/latest/", releases.LatestReleaseView.as_view(), name="api-release-latest"),
+    path("releases/<int:number>/", releases.ReleaseDetailView.as_view(), name="api-release-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
