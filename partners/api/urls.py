@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from partners.api import views
+from partners.api import lists, views
 
 urlpatterns = [
     path("cases/", views.CaseListView.as_view(), name="api-case-list"),
@@ -12,6 +12,13 @@ urlpatterns = [
         name="api-status-change-create",
     ),
     path("intermediaries/", views.IntermediaryListView.as_view(), name="api-intermediary-list"),
+    path("lists/", lists.ListListView.as_view(), name="api-list-list"),
+    path("lists/<int:list_id>/", lists.ListDetailView.as_view(), name="api-list-detail"),
+    path(
+        "lists/<int:list_id>/items/<str:reference>/answers/",
+        lists.AnswerCreateView.as_view(),
+        name="api-list-answer-create",
+    ),
     path("figures/", views.FiguresView.as_view(), name="api-figures"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
