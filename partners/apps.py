@@ -9,6 +9,8 @@ class PartnersConfig(AppConfig):
     def ready(self) -> None:
         # Partners' sections on casework's pages (sharing), and the receiver of casework's status events.
         from partners import announcements, sharing
+        from partners.lists import sections as list_sections
 
         sharing.register_sections()
+        list_sections.register_sections()
         announcements.connect()
