@@ -15,4 +15,6 @@ urlpatterns = [
     path("<int:list_id>/send/", views.list_send, name="list-send"),
     path("<int:list_id>/close/", views.list_close, name="list-close"),
     path("<int:list_id>/items/<str:reference>/", views.list_item, name="list-item"),
+    path("<int:list_id>/export.<str:fmt>", views.list_export, name="list-export"),
+    path("<int:list_id>/upload/", views.list_upload, name="list-upload"),
 ]

@@ -8,9 +8,11 @@ caseworkers and supervisors record answers. Another organisation's list is a
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
+from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
@@ -31,7 +33,7 @@ from casework.forms import CaseFilter
 from casework.models import AccessLog, Case
 from casework.references import normalise_reference
 from casework.views import case_reader_required, filter_query_of
-from partners.lists import selectors, services
+from partners.lists import selectors, services, sheets
 from partners.lists.forms import AnswerForm, NewListForm, ReferencesForm, SendForm, TargetForm
 from partners.models import AnswerKind, CaseList, ListItem, ListState
 
@@ -459,3 +461,104 @@ def list_add_cases(request: HttpRequest) -> HttpResponseBase:
         return render(request, "partners/lists/add_cases.html", context, status=400)
     messages.success(request, _added_message(added, len(cases)))
     return redirect(_list_url(target))
+
+
+# --- the sheet: export for sending, an answered sheet uploaded back ---------------------------
+
+UPLOAD_SALT = "partners.lists.upload"
+
+
+@case_reader_required
+@require_GET
+def list_export(request: HttpRequest, list_id: int, fmt: str) -> HttpResponseBase:
+    case_list = _own_list(request, list_id)
+    if case_list is None or fmt not in {"csv", "xlsx"}:
+        return not_found(request)
+    if not permissions.can_compose_lists(_user(request), case_list.organisation_id):
+        return forbidden(request, _("Only a supervisor may export a list."))
+    items = sheets.export_items(case_list=case_list, user=_user(request), request=request)
+    filename = f"list-{case_list.pk}-{case_list.intermediary.slug}.{fmt}"
+    if fmt == "csv":
+        response = HttpResponse(sheets.to_csv(items), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(
+            sheets.to_xlsx(items, case_list=case_list),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _payload(answers: list[sheets.SheetAnswer]) -> list[list[Any]]:
+    return [[a.line, a.reference, a.answer, a.answered_on.isoformat(), a.note] for a in answers]
+
+
+def _from_payload(raw: list[list[Any]]) -> list[sheets.SheetAnswer]:
+    return [
+        sheets.SheetAnswer(int(line), str(reference), str(answer), dt.date.fromisoformat(str(on)), str(note))
+        for line, reference, answer, on, note in raw
+    ]
+
+
+@case_reader_required
+@require_http_methods(["GET", "POST"])
+def list_upload(request: HttpRequest, list_id: int) -> HttpResponseBase:
+    """An answered sheet: a preview of every error (nothing written), or of what will be recorded, then all of it."""
+    user = _user(request)
+    case_list = _own_list(request, list_id)
+    if case_list is None:
+        return not_found(request)
+    if not permissions.can_record_answers(user, case_list.organisation_id):
+        return forbidden(request, _("Your role cannot record answers."))
+    context: dict[str, Any] = {"nav": "lists", "case_list": case_list}
+    if not case_list.is_open:
+        context["closed"] = True
+        return render(request, "partners/lists/upload.html", context, status=200 if request.method == "GET" else 400)
+    if request.method == "GET":
+        return render(request, "partners/lists/upload.html", context)
+    answerer = services.Answerer(user=user)
+    signer = signing.TimestampSigner(salt=f"{UPLOAD_SALT}:{case_list.pk}:{user.pk}")
+    if "payload" in request.POST:
+        try:
+            name, raw = signer.unsign_object(request.POST["payload"], max_age=3600)
+            answers = _from_payload(raw)
+        except (signing.BadSignature, ValueError, TypeError):
+            context["problems"] = [_("The preview expired or was altered: upload the file again.")]
+            return render(request, "partners/lists/upload.html", context, status=400)
+        try:
+            made = sheets.apply_answers(
+                name=name, case_list=case_list, answers=answers, answerer=answerer, request=request
+            )
+        except sheets.SheetErrors as errors:
+            context["problems"] = [str(problem) for problem in errors.problems]
+            return render(request, "partners/lists/upload.html", context, status=400)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s answer recorded from the sheet.", "%(count)s answers recorded from the sheet.", len(made)
+            )
+            % {"count": len(made)},
+        )
+        return redirect(_list_url(case_list))
+    upload = request.FILES.get("sheet")
+    if upload is None:
+        context["problems"] = [_("Choose the answered sheet (XLSX or CSV) to upload.")]
+        return render(request, "partners/lists/upload.html", context, status=400)
+    name = (upload.name or "sheet").rsplit("/", 1)[-1][:100]
+    if upload.size is not None and upload.size > sheets.MAX_UPLOAD_BYTES:
+        context["problems"] = [f"{name}: " + _("The file is larger than 5 MB.")]
+        return render(request, "partners/lists/upload.html", context, status=400)
+    try:
+        answers = sheets.read_answers(name=name, data=upload.read(sheets.MAX_UPLOAD_BYTES + 1), case_list=case_list)
+        preview = sheets.apply_answers(name=name, case_list=case_list, answers=answers, answerer=answerer, dry_run=True)
+    except sheets.SheetErrors as errors:
+        context["problems"] = [str(problem) for problem in errors.problems]
+        return render(request, "partners/lists/upload.html", context, status=400)
+    context.update(
+        preview=preview,
+        name=name,
+        payload=signer.sign_object([name, _payload(answers)], compress=True),
+        moves=sum(1 for answer in preview if answer.status_change is not None),
+    )
+    return render(request, "partners/lists/upload.html", context)
