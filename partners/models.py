@@ -110,8 +110,17 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, verbose_name=_("webhook"), on_delete=models.CASCADE, related_name="deliveries"
     )
+    # What the event is about: a status change of a shared case, or an event of a list sent to the receiver.
     status_change = models.ForeignKey(
-        "casework.StatusChange", verbose_name=_("status change"), on_delete=models.PROTECT, related_name="+"
+        "casework.StatusChange",
+        verbose_name=_("status change"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    list_event = models.ForeignKey(
+        "ListEvent", verbose_name=_("list event"), on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     event_id = models.UUIDField(_("event id"), unique=True)
     payload = models.JSONField(_("payload"))
@@ -129,6 +138,12 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "status_change"], name="delivery_once_per_change"),
+            models.UniqueConstraint(fields=["endpoint", "list_event"], name="delivery_once_per_list_event"),
+            models.CheckConstraint(
+                condition=models.Q(status_change__isnull=True, list_event__isnull=False)
+                | models.Q(status_change__isnull=False, list_event__isnull=True),
+                name="delivery_of_one_event",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -285,3 +300,30 @@ class ListAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.answer} ({self.answered_on})"
+
+
+class ListEvent(models.Model):
+    """The outbox of list events for the intermediary's webhooks, written in the transaction of the change."""
+
+    class Kind(models.TextChoices):
+        SENT = "list.sent", _("List sent")
+        ANSWER = "list.answer_recorded", _("Answer recorded")
+        CLOSED = "list.closed", _("List closed")
+
+    case_list = models.ForeignKey(CaseList, verbose_name=_("list"), on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    answer = models.ForeignKey(
+        ListAnswer, verbose_name=_("answer"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("list event")
+        verbose_name_plural = _("list events")
+        indexes = [
+            models.Index(fields=["id"], name="list_event_unprocessed", condition=models.Q(processed_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.case_list_id}"

@@ -110,7 +110,13 @@ def organisation_deliveries(organisation_id: int) -> QuerySet[WebhookDelivery]:
         WebhookDelivery.objects.filter(endpoint__organisation_id=organisation_id)
         .select_related("endpoint")
         .defer("payload")
-        .annotate(case_reference=F("status_change__case__reference"), case_id=F("status_change__case_id"))
+        .annotate(
+            case_reference=Coalesce(
+                F("status_change__case__reference"), F("list_event__answer__item__case__reference")
+            ),
+            case_id=Coalesce(F("status_change__case_id"), F("list_event__answer__item__case_id")),
+            list_id=F("list_event__case_list_id"),
+        )
         .order_by("-created_at", "-id")
     )
 

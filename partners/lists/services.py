@@ -35,7 +35,7 @@ from casework import services as case_services
 from casework.audit import log_access
 from casework.models import MAIN_PATH, AccessLog, Case, Status, StatusChange
 from casework.screening import screen_text
-from partners.models import AnswerKind, CaseList, ListAnswer, ListItem, ListState, Share, ShareScope
+from partners.models import AnswerKind, CaseList, ListAnswer, ListEvent, ListItem, ListState, Share, ShareScope
 
 # One list at most this long: the ICRC's lists run to about 19,000 children.
 MAX_LIST_ITEMS = 25_000
@@ -62,6 +62,18 @@ def _screened(note: str, *, field: str = "note") -> str:
     if note:
         screen_text(note, field=field)
     return note
+
+
+def _announce(case_list: CaseList, kind: str, answer: ListAnswer | None = None) -> None:
+    """The event for the intermediary's webhooks, in this transaction (the outbox); a worker is nudged after commit."""
+    ListEvent.objects.create(case_list=case_list, kind=kind, answer=answer)
+    transaction.on_commit(_nudge)
+
+
+def _nudge() -> None:
+    from partners.announcements import nudge
+
+    nudge("list event")
 
 
 def _require_composer(user: User | None, organisation_id: int) -> None:
@@ -175,6 +187,7 @@ def send_list(
             locked.note = note
         locked.save()
         _share_for_answers(locked, case_ids)
+        _announce(locked, ListEvent.Kind.SENT)
         if by is not None:
             log_access(
                 action=AccessLog.Action.SHARE,
@@ -235,6 +248,7 @@ def close_list(*, case_list: CaseList, by: User | None, request: Any = None) -> 
             revoked_at__isnull=True,
             case_id__in=ListItem.objects.filter(case_list=locked).values("case_id"),
         ).exclude(case_id__in=kept)
+        _announce(locked, ListEvent.Kind.CLOSED)
         ended = list(ending.values_list("case_id", flat=True))
         Share.objects.filter(pk__in=ending.values("pk")).update(revoked_at=locked.closed_at, revoked_by=by)
         if by is not None and ended:
@@ -393,6 +407,7 @@ def record_answer(
             ListItem.objects.filter(pk=item.pk).update(latest_answer=answer, latest_answered_on=answered_on)
         if answerer.token is not None:
             CaseList.objects.filter(pk=locked_list.pk).update(last_partner_answer_at=now)
+        _announce(locked_list, ListEvent.Kind.ANSWER, made)
         log_access(
             action=AccessLog.Action.EDIT if change is None else AccessLog.Action.STATUS_CHANGE,
             door=door,
