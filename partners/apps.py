@@ -13,4 +13,9 @@ class PartnersConfig(AppConfig):
 
         sharing.register_sections()
         list_sections.register_sections()
+        # The figures per intermediary, in every snapshot's exact figures (reports cannot import partners).
+        from partners.lists.figures import list_figures
+        from reports.figures import add_extra_figures
+
+        add_extra_figures("lists", list_figures)
         announcements.connect()

@@ -88,6 +88,8 @@ def publish(figures: Figures, *, k: int) -> Figures:
         raise ValueError("The minimum cell size must be at least 2.")
     exact = figures
     result = copy.deepcopy(figures)
+    # Internal figures other apps add (the lists to intermediaries) are not published until protected.
+    result.pop("lists", None)
     result["published"] = True
     result["min_cell"] = k
     totals = exact["totals"]

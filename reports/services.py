@@ -43,7 +43,13 @@ from django.utils.translation import gettext as _
 from accounts import permissions
 from reports import broker
 from reports.disclosure import publish
-from reports.figures import FiguresInconsistent, compute_figures_by_organisation, consistent_read, data_fingerprint
+from reports.figures import (
+    FiguresInconsistent,
+    compute_figures_by_organisation,
+    consistent_read,
+    data_fingerprint,
+    with_extra_figures,
+)
 from reports.models import Snapshot
 
 if TYPE_CHECKING:
@@ -218,7 +224,9 @@ def compute_snapshot(snapshot_id: int) -> str:
         with heartbeat(snapshot_id=snapshot_id, claim=claim):
             with consistent_read():
                 source = data_fingerprint()
-                exact, per_organisation = compute_figures_by_organisation(as_of=snapshot.as_of)
+                exact, per_organisation = with_extra_figures(
+                    *compute_figures_by_organisation(as_of=snapshot.as_of), as_of=snapshot.as_of
+                )
                 published = publish(exact, k=snapshot.min_cell)
                 _pause_for_tests()
             # After the reading transaction: under REPEATABLE READ, updating a row a heartbeat changed

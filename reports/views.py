@@ -88,7 +88,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
     if snapshot is not None:
         shown = selectors.figures_for(user, snapshot, published=_wants_published(request))
         figures = shown.figures
-        names = selectors.intermediary_names(figures["by_via"])
+        names = selectors.intermediary_names([*figures["by_via"], *figures.get("lists", {})])
         context.update(
             figures=figures,
             published=shown.published,
@@ -125,6 +125,10 @@ def _tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, list[di
             for slug, value in figures["by_via"].items()
         ],
         "monthly": list(reversed(figures["monthly"])),
+        # Exact figures only: the published variant has no "lists" (reports.disclosure).
+        "lists": [
+            {"key": slug, "label": names.get(slug, slug), **cell} for slug, cell in figures.get("lists", {}).items()
+        ],
     }
 
 
