@@ -63,6 +63,9 @@ def test_the_csv_round_trip_records_every_answer_after_a_preview(client, supervi
     done = client.post(f"/lists/{world['list'].pk}/upload/", {"payload": preview.context["payload"]})
     assert done.status_code == 302
     assert ListAnswer.objects.count() == 2
+    # Confirmed twice, or the same sheet uploaded again: nothing is added.
+    client.post(f"/lists/{world['list'].pk}/upload/", {"payload": preview.context["payload"]})
+    assert ListAnswer.objects.count() == 2
     assert Case.objects.get(pk=a.pk).status == Status.REPATRIATED
     assert Case.objects.get(pk=b.pk).status == Status.LOCATED
     assert Case.objects.get(pk=c.pk).status == Status.REPORTED

@@ -282,14 +282,23 @@ def apply_answers(
     request: Any = None,
     dry_run: bool = False,
 ) -> list[ListAnswer]:
-    """Record every answer of the sheet in one transaction, or none (``SheetErrors``). ``dry_run``: check
-    everything the services check, write nothing."""
+    """Record every answer of the sheet in one transaction, or none (``SheetErrors``); an answer the trail already
+    has (same child, answer, date and note) is not recorded again. ``dry_run``: check everything the services
+    check, write nothing."""
     cases = {case.reference: case for case in Case.objects.filter(reference__in=[a.reference for a in answers])}
+    # A sheet uploaded twice (or a preview confirmed twice) adds nothing the trail already has.
+    recorded = set(
+        ListAnswer.objects.filter(item__case_list=case_list).values_list(
+            "item__case__reference", "answer", "answered_on", "note"
+        )
+    )
     problems: list[ImportProblem] = []
     made: list[ListAnswer] = []
     try:
         with transaction.atomic():
             for row in sorted(answers, key=lambda row: (row.answered_on, row.line)):
+                if (row.reference, row.answer, row.answered_on, row.note) in recorded:
+                    continue
                 try:
                     with transaction.atomic():
                         made.append(
