@@ -162,3 +162,21 @@ def test_it_needs_an_idempotency_key_and_an_update_token(world):
     huge = 10**30
     assert APIClient().get(f"/api/v1/lists/{huge}/", **auth(world["qatar"])).status_code == 404
     assert not ListAnswer.objects.exists()
+
+
+def test_a_case_shared_for_answers_is_read_only_through_the_case_endpoints(world):
+    case = world["cases"][0]
+    client = APIClient()
+    detail = client.get(f"/api/v1/cases/{case.reference}/", **auth(world["qatar"]))
+    assert detail.status_code == 200 and detail.json()["access"] == "answer"
+    response = client.post(
+        f"/api/v1/cases/{case.reference}/status-changes/",
+        {"status": "located", "occurred_on": "2024-04-01"},
+        format="json",
+        HTTP_IF_MATCH=detail.headers["ETag"],
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **auth(world["qatar"]),
+    )
+    assert response.status_code == 403
+    # Closed, the list no longer shows its cases to the intermediary.
+    assert client.get(f"/api/v1/cases/{world['cases'][3].reference}/", **auth(world["qatar"])).status_code == 404
