@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -134,10 +135,18 @@ def test_a_move_the_status_service_refuses_rolls_back_the_whole_sheet(client, su
     assert Case.objects.get(pk=world["cases"][0].pk).status == Status.REPORTED
 
 
+def zip_without_a_workbook() -> bytes:
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w") as archive:
+        archive.writestr("hello.txt", "synthetic")
+    return output.getvalue()
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
         ("answered.xlsx", b"not a workbook"),
+        ("answered.xlsx", zip_without_a_workbook()),
         ("answered.csv", b"\xff\xfe\x00bad"),
         ("answered.csv", b""),
         ("answered.csv", b"reference,note\nC-AAAA-AAAA,x\n"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -167,18 +166,20 @@ def _table(name: str, data: bytes, problems: list[ImportProblem]) -> list[list[s
         refuse(_("The file is larger than 5 MB."))
         return None
     if name.lower().endswith(".xlsx"):
+        table: list[list[str]] = []
         try:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+            try:
+                for row in workbook.worksheets[0].iter_rows(values_only=True):
+                    table.append([_cell(value) for value in row])
+                    if len(table) > services.MAX_LIST_ITEMS + 1:
+                        break
+            finally:
+                workbook.close()
+        except Exception:
+            # Whatever a malformed workbook makes the parser raise, the answer is the same.
             refuse(_("The file is not an XLSX workbook."))
             return None
-        sheet = workbook.worksheets[0]
-        table = []
-        for row in sheet.iter_rows(values_only=True):
-            table.append([_cell(value) for value in row])
-            if len(table) > services.MAX_LIST_ITEMS + 1:
-                break
-        workbook.close()
         return table
     try:
         text = data.decode("utf-8-sig")
