@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import Organisation
@@ -86,3 +87,23 @@ def test_an_answer_and_a_status_change_on_the_same_case_lose_no_update(round_):
     returned = ListAnswer.objects.get(item__case=case)
     assert returned.status_change == history[-1]
     assert returned.status_change.via == qatar
+
+
+@pytest.mark.skipif(not settings.MIGRATION_DATABASE, reason="needs PostgreSQL with two roles (CI)")
+def test_the_applications_role_cannot_rewrite_or_erase_the_answer_trail():
+    from django.db import DatabaseError, transaction
+
+    organisation = OrganisationFactory(slug="ngo-trail")
+    case = CaseFactory(organisation=organisation, reported_on=dt.date(2023, 1, 10))
+    made = sent_list(organisation, Organisation.objects.get(slug="qatar"), [case], sent_on=dt.date(2024, 3, 1))
+    services.record_answer(
+        case_list=made,
+        case=case,
+        answer="received",
+        answered_on=dt.date(2024, 3, 5),
+        answerer=services.Answerer(command=True),
+    )
+    for statement in ("UPDATE partners_listanswer SET answer = 'returned'", "DELETE FROM partners_listanswer"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+    assert ListAnswer.objects.get(item__case=case).answer == "received"
