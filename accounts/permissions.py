@@ -22,8 +22,13 @@ for rules about an organisation's own things, the organisation concerned.
 | pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
 | issue enrolment codes, reset another's   | no         | no         | no      | own org's | yes       |
 | second factor                            |            |            |         | people    |           |
+| read own org's lists to intermediaries   | yes        | yes        | no      | yes       | yes       |
+| compose, send, close a list              | no         | yes        | no      | no        | yes       |
+| record an intermediary's answer (web)    | yes        | yes        | no      | no        | yes       |
 
-Partner tokens act only through shares (partners.selectors); the exact
+Partner tokens act only through shares (partners.selectors), and an
+intermediary's token answers only on its open lists with update scope
+(``token_can_record_answers``); the exact
 figures each reader sees are decided in ``exact_figures_scope``.
 """
 
@@ -34,7 +39,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from accounts.models import Role
+from accounts.models import Role, TokenScope
 
 
 class HasRole(Protocol):
@@ -88,6 +93,33 @@ def can_read_access_log(user: Any) -> bool:
 def can_export_cases(user: Any) -> bool:
     """The case list as a file: anonymised fields, every exported case logged."""
     return can_share_cases(user)
+
+
+# --- lists to intermediaries ------------------------------------------------------------
+
+
+def _own(user: Any, organisation_id: int | None) -> bool:
+    return bool(user.is_superuser) or organisation_id is None or organisation_id == user.organisation_id
+
+
+def can_read_lists(user: Any, organisation_id: int | None = None) -> bool:
+    """The lists an organisation sent (without ``organisation_id``: whether the user reads any)."""
+    return can_read_cases(user) and _own(user, organisation_id)
+
+
+def can_compose_lists(user: Any, organisation_id: int | None = None) -> bool:
+    """Compose, send and close the organisation's lists: its supervisors."""
+    return can_share_cases(user) and _own(user, organisation_id)
+
+
+def can_record_answers(user: Any, organisation_id: int | None = None) -> bool:
+    """Record on the web an intermediary's answer to one of the organisation's lists."""
+    return can_read_cases(user) and can_edit_cases(user) and _own(user, organisation_id)
+
+
+def token_can_record_answers(token: Any) -> bool:
+    """An intermediary's token records answers (on its own open lists only) when it may write at all."""
+    return bool(token.scope == TokenScope.UPDATE)
 
 
 # --- the organisation --------------------------------------------------------------------

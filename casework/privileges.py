@@ -4,10 +4,10 @@ In production the application connects (``DATABASE_URL``) as a role that owns
 no table, and migrations run (``MIGRATION_DATABASE_URL``) as the role that owns
 them. After every ``migrate``, as the owner, this grants the application what
 it needs and no more: reading and writing the register's tables, but only
-INSERT and SELECT on the status history, the edits and the access log, no
-write to the retention policy or its runs, no deletion of an audit chain's
-head, TRUNCATE on nothing, no temporary table, and EXECUTE on the retention
-function. It also writes the retention policy from the
+INSERT and SELECT on the status history, the edits, the access log and the
+answers to lists, no write to the retention policy or its runs, no deletion of
+an audit chain's head, TRUNCATE on nothing, no temporary table, and EXECUTE on
+the retention function. It also writes the retention policy from the
 settings (the owner is the only one who can). With one role (the demo, a
 development database) there is nothing to grant.
 """
@@ -20,7 +20,8 @@ from django.conf import settings
 from django.db import connections
 from psycopg import sql
 
-APPEND_ONLY = ("casework_statuschange", "casework_caseedit", "casework_accesslog")
+# The answer trail of lists to intermediaries (partners.ListAnswer) is named by its table: a grant, not an import.
+APPEND_ONLY = ("casework_statuschange", "casework_caseedit", "casework_accesslog", "partners_listanswer")
 OWNER_WRITES_ONLY = ("casework_retentionrun", "register_retention_policy")
 # The head of each audit chain: the application moves it on (and makes it, the first time), never removes it.
 NEVER_DELETED = ("casework_auditchainhead",)

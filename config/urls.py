@@ -6,6 +6,7 @@ urlpatterns = [
     path("api/v1/", include("partners.api.urls")),
     path("organisation/people/", include("accounts.people_urls")),
     path("organisation/", include("partners.urls")),
+    path("lists/", include("partners.lists.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("public/figures/", include("reports.public_urls")),
     path("accounts/", include("accounts.urls")),

@@ -52,6 +52,7 @@ from devdata.generator import (
     _report_days,
     _weighted_sample,
 )
+from devdata.lists import seed_demo_lists
 from devdata.writing import _taken_references, _write_with_orm
 
 # --- the demo's fixed figures (DESIGN.md section 4) -------------------------
@@ -493,6 +494,7 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
             references = new_references(len(specs), taken=_taken_references)
             changes = _write_with_orm(specs, references, vias, changes_in_recording_order=True)
             cases = len(specs)
+            seed_demo_lists(ngos=ngos, vias=vias, today=today)
     return DemoResult(
         logins=[
             Login(username=username, role=role, organisation=organisation, is_superuser=is_superuser)

@@ -1,4 +1,4 @@
-"""Status changes announced to partners: casework's outbox (StatusEvent), claimed here.
+"""Status changes and list events announced to partners: the outboxes (StatusEvent, ListEvent), claimed here.
 
 casework writes a StatusEvent in the transaction of every status change and,
 after commit, sends ``status_change_recorded``. The receiver here only nudges
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from casework.models import StatusChange, StatusEvent
 from casework.signals import status_change_recorded
+from partners.models import ListEvent
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +28,18 @@ BATCH = 500
 
 
 def _nudge(sender: Any, change_id: int, **kwargs: Any) -> None:
+    nudge(f"status change {change_id}")
+
+
+def nudge(what: str) -> None:
+    """Queue the announcement task; if the broker is down, the sweep announces the waiting events."""
     from partners.tasks import announce_status_changes
 
     try:
         announce_status_changes.delay()
     except Exception:
         # The change is committed and its event waits in the outbox: the sweep announces it.
-        logger.exception("Could not queue the announcement of status change %s; the sweep will", change_id)
+        logger.exception("Could not queue the announcement of %s; the sweep will", what)
 
 
 def connect() -> None:
@@ -60,4 +66,24 @@ def claim_and_plan(*, batch: int = BATCH) -> tuple[int, list[int]]:
         for _event_id, change_id in events:
             delivery_ids.extend(webhooks.plan_deliveries(change_id))
         StatusEvent.objects.filter(pk__in=[pk for pk, _change in events]).update(processed_at=timezone.now())
+    return len(events), delivery_ids
+
+
+def claim_and_plan_list_events(*, batch: int = BATCH) -> tuple[int, list[int]]:
+    """The same for the events of lists (sent, answered, closed): to the intermediary's active endpoints."""
+    from partners import webhooks
+
+    delivery_ids: list[int] = []
+    with transaction.atomic():
+        events = list(
+            ListEvent.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True)
+            .order_by("id")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not events:
+            return 0, []
+        for event_id in events:
+            delivery_ids.extend(webhooks.plan_list_deliveries(event_id))
+        ListEvent.objects.filter(pk__in=events).update(processed_at=timezone.now())
     return len(events), delivery_ids

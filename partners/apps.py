@@ -9,6 +9,13 @@ class PartnersConfig(AppConfig):
     def ready(self) -> None:
         # Partners' sections on casework's pages (sharing), and the receiver of casework's status events.
         from partners import announcements, sharing
+        from partners.lists import sections as list_sections
 
         sharing.register_sections()
+        list_sections.register_sections()
+        # The figures per intermediary, in every snapshot's exact figures (reports cannot import partners).
+        from partners.lists.figures import list_figures
+        from reports.figures import add_extra_figures
+
+        add_extra_figures("lists", list_figures)
         announcements.connect()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import ServiceErrorsForm
 from accounts.models import Organisation, TokenScope, User
 from partners import selectors
-from partners.models import ShareScope
+from partners.models import SHAREABLE_SCOPES, ShareScope
 
 ISO_DATE = "%Y-%m-%d"
 
@@ -71,7 +71,7 @@ class ShareForm(ServiceErrorsForm):
     )
     scope = forms.ChoiceField(
         label=_("Access"),
-        choices=ShareScope.choices,
+        choices=[(value, label) for value, label in ShareScope.choices if value in SHAREABLE_SCOPES],
         initial=ShareScope.READ,
         widget=forms.RadioSelect,
         help_text=_("Read and update lets the partner report forward moves of the case through the API."),

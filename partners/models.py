@@ -8,12 +8,19 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation, User
+from accounts.models import ApiToken, Organisation, User
+from casework.models import AppendOnlyQuerySet
 
 
 class ShareScope(models.TextChoices):
     READ = "read", _("Read")
     UPDATE = "update", _("Read and update")
+    # Given only by sending a list to an intermediary: read the case and record answers on the list.
+    ANSWER = "answer", _("Read and answer a list")
+
+
+# The scopes a supervisor may give by sharing; ``answer`` comes only with a list.
+SHAREABLE_SCOPES: tuple[str, ...] = (ShareScope.READ, ShareScope.UPDATE)
 
 
 class ShareQuerySet(models.QuerySet["Share"]):
@@ -103,8 +110,17 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, verbose_name=_("webhook"), on_delete=models.CASCADE, related_name="deliveries"
     )
+    # What the event is about: a status change of a shared case, or an event of a list sent to the receiver.
     status_change = models.ForeignKey(
-        "casework.StatusChange", verbose_name=_("status change"), on_delete=models.PROTECT, related_name="+"
+        "casework.StatusChange",
+        verbose_name=_("status change"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    list_event = models.ForeignKey(
+        "ListEvent", verbose_name=_("list event"), on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     event_id = models.UUIDField(_("event id"), unique=True)
     payload = models.JSONField(_("payload"))
@@ -122,6 +138,12 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "status_change"], name="delivery_once_per_change"),
+            models.UniqueConstraint(fields=["endpoint", "list_event"], name="delivery_once_per_list_event"),
+            models.CheckConstraint(
+                condition=models.Q(status_change__isnull=True, list_event__isnull=False)
+                | models.Q(status_change__isnull=False, list_event__isnull=True),
+                name="delivery_of_one_event",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -146,3 +168,162 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# --- lists to intermediaries (DESIGN.md section 12) ----------------------------------
+
+
+class ListState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SENT = "sent", _("Sent")
+    CLOSED = "closed", _("Closed")
+
+
+class AnswerKind(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    UNDER_VERIFICATION = "under_verification", _("Under verification")
+    LOCATED = "located", _("Located")
+    RETURN_PREPARING = "return_preparing", _("Return being prepared")
+    RETURNED = "returned", _("Returned")
+    NOT_FOUND = "not_found", _("Not found")
+    REFUSED = "refused", _("Refused")
+    NO_ANSWER = "no_answer", _("No answer yet")
+
+
+class CaseList(models.Model):
+    """A list of children an organisation sends an intermediary, who answers child by child."""
+
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("sending organisation"), on_delete=models.PROTECT, related_name="lists_sent"
+    )
+    intermediary = models.ForeignKey(
+        Organisation, verbose_name=_("intermediary"), on_delete=models.PROTECT, related_name="lists_received"
+    )
+    state = models.CharField(_("state"), max_length=10, choices=ListState.choices, default=ListState.DRAFT)
+    sent_on = models.DateField(_("sent on"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, verbose_name=_("created by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    sent_by = models.ForeignKey(
+        User, verbose_name=_("sent by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        User, verbose_name=_("closed by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The sending organisation's unread marker: the latest answer the intermediary gave through the API,
+    # and when someone of the sending organisation last opened the list.
+    last_partner_answer_at = models.DateTimeField(_("latest answer from the intermediary"), null=True, blank=True)
+    answers_seen_at = models.DateTimeField(_("answers seen at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("list to an intermediary")
+        verbose_name_plural = _("lists to intermediaries")
+        ordering = ["-sent_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state="draft") | models.Q(sent_on__isnull=False), name="list_sent_has_date"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} → {self.intermediary_id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == ListState.SENT
+
+    @property
+    def has_unread_answers(self) -> bool:
+        return self.last_partner_answer_at is not None and (
+            self.answers_seen_at is None or self.answers_seen_at < self.last_partner_answer_at
+        )
+
+
+class ListItem(models.Model):
+    """A case on a list; fixed once the list is sent. Its latest answer is kept here for counts and filters."""
+
+    case_list = models.ForeignKey(CaseList, verbose_name=_("list"), on_delete=models.CASCADE, related_name="items")
+    case = models.ForeignKey("casework.Case", verbose_name=_("case"), on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    latest_answer = models.CharField(_("latest answer"), max_length=20, choices=AnswerKind.choices, blank=True)
+    latest_answered_on = models.DateField(_("latest answer on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("list item")
+        verbose_name_plural = _("list items")
+        constraints = [models.UniqueConstraint(fields=["case_list", "case"], name="list_item_once_per_case")]
+        indexes = [models.Index(fields=["case", "case_list"], name="list_item_case")]
+
+    def __str__(self) -> str:
+        return f"{self.case_list_id}/{self.case_id}"
+
+
+class ListAnswer(models.Model):
+    """One answer about one item, as a dated trail: written once, never edited or deleted."""
+
+    item = models.ForeignKey(ListItem, verbose_name=_("list item"), on_delete=models.PROTECT, related_name="answers")
+    answer = models.CharField(_("answer"), max_length=20, choices=AnswerKind.choices)
+    answered_on = models.DateField(_("answered on"))
+    note = models.TextField(_("note"), blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"))
+    recorded_by = models.ForeignKey(
+        User, verbose_name=_("recorded by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_by_token = models.ForeignKey(
+        ApiToken,
+        verbose_name=_("recorded by token"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The status change the answer caused, if any (located, returned).
+    status_change = models.ForeignKey(
+        "casework.StatusChange",
+        verbose_name=_("status change"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        ordering = ["answered_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.answer} ({self.answered_on})"
+
+
+class ListEvent(models.Model):
+    """The outbox of list events for the intermediary's webhooks, written in the transaction of the change."""
+
+    class Kind(models.TextChoices):
+        SENT = "list.sent", _("List sent")
+        ANSWER = "list.answer_recorded", _("Answer recorded")
+        CLOSED = "list.closed", _("List closed")
+
+    case_list = models.ForeignKey(CaseList, verbose_name=_("list"), on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    answer = models.ForeignKey(
+        ListAnswer, verbose_name=_("answer"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("list event")
+        verbose_name_plural = _("list events")
+        indexes = [
+            models.Index(fields=["id"], name="list_event_unprocessed", condition=models.Q(processed_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.case_list_id}"

@@ -55,17 +55,20 @@ def api_cases(organisation_id: int, *, at: datetime.datetime | None = None) -> Q
 
 
 def share_scope(organisation_id: int, case_id: int) -> str | None:
-    """What a live share of the case gives the organisation now: "update", "read", or None (no live share)."""
+    """What a live share of the case gives the organisation now: "update", "read", "answer" (read, and answers on
+    an open list), or None (no live share)."""
     scopes = set(
         Share.objects.active().filter(case_id=case_id, partner_id=organisation_id).values_list("scope", flat=True)
     )
-    if ShareScope.UPDATE in scopes:
-        return ShareScope.UPDATE
-    return ShareScope.READ if scopes else None
+    for scope in (ShareScope.UPDATE, ShareScope.READ, ShareScope.ANSWER):
+        if scope in scopes:
+            return scope
+    return None
 
 
 def case_share_scopes(case_id: int) -> dict[int, str]:
-    """The organisations a case is live-shared with, and what each one's shares give it now ("update" or "read")."""
+    """The organisations a case is live-shared with, and what each one's shares give it now ("update", "read" or
+    "answer"); one live share per case and partner (a constraint)."""
     scopes: dict[int, str] = {}
     for partner_id, scope in Share.objects.active().filter(case_id=case_id).values_list("partner_id", "scope"):
         if scopes.get(partner_id) != ShareScope.UPDATE:
@@ -107,7 +110,13 @@ def organisation_deliveries(organisation_id: int) -> QuerySet[WebhookDelivery]:
         WebhookDelivery.objects.filter(endpoint__organisation_id=organisation_id)
         .select_related("endpoint")
         .defer("payload")
-        .annotate(case_reference=F("status_change__case__reference"), case_id=F("status_change__case_id"))
+        .annotate(
+            case_reference=Coalesce(
+                F("status_change__case__reference"), F("list_event__answer__item__case__reference")
+            ),
+            case_id=Coalesce(F("status_change__case_id"), F("list_event__answer__item__case_id")),
+            list_id=F("list_event__case_list_id"),
+        )
         .order_by("-created_at", "-id")
     )
 

@@ -16,7 +16,7 @@ from accounts.models import Organisation, User
 from accounts.permissions import can_share_cases
 from casework.audit import log_access
 from casework.models import AccessLog, Case
-from partners.models import Share, ShareScope
+from partners.models import SHAREABLE_SCOPES, Share
 
 
 def _require_supervisor(user: User) -> None:
@@ -40,7 +40,7 @@ def share_cases(
         _require_supervisor(shared_by)
     if partner.pk == owner.pk:
         errors["partner"] = [_("An organisation does not share cases with itself.")]
-    if scope not in ShareScope.values:
+    if scope not in SHAREABLE_SCOPES:
         errors["scope"] = [_("Choose read or update.")]
     if expires_at is not None and expires_at <= timezone.now():
         errors["expires"] = [_("The expiry must be in the future.")]

@@ -23,15 +23,18 @@ STALE_DELIVERY = datetime.timedelta(minutes=15)
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def announce_status_changes() -> int:
-    """Claim the outbox's unprocessed status events and queue their webhook deliveries (nudged, and on beat)."""
+    """Claim the outboxes' unprocessed status and list events and queue their webhook deliveries (nudged, and on
+    beat)."""
     planned = 0
-    while True:
-        claimed, delivery_ids = announcements.claim_and_plan()
-        for delivery_id in delivery_ids:
-            deliver_webhook.delay(delivery_id)
-        planned += len(delivery_ids)
-        if claimed < announcements.BATCH:
-            return planned
+    for claim in (announcements.claim_and_plan, announcements.claim_and_plan_list_events):
+        while True:
+            claimed, delivery_ids = claim()
+            for delivery_id in delivery_ids:
+                deliver_webhook.delay(delivery_id)
+            planned += len(delivery_ids)
+            if claimed < announcements.BATCH:
+                break
+    return planned
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_DELIVERY_RETRIES, time_limit=60, soft_time_limit=45)

@@ -144,7 +144,7 @@ def _webhooks_page(request: HttpRequest, form: WebhookForm, status: int = 200) -
         action=AccessLog.Action.LIST,
         door=AccessLog.Door.WEB,
         organisation_id=user.organisation_id,
-        case_ids=sorted({delivery.case_id for delivery in page}),  # type: ignore[attr-defined]
+        case_ids=sorted({case_id for delivery in page if (case_id := delivery.case_id) is not None}),  # type: ignore[attr-defined]
         user=user,
         request=request,
     )

@@ -29,15 +29,16 @@ from accounts.permissions import can_manage_organisation
 from casework.audit import log_access
 from casework.models import AccessLog, StatusChange
 from partners import outbound
-from partners.models import WebhookDelivery, WebhookEndpoint
+from partners.models import CaseList, ListEvent, ListState, WebhookDelivery, WebhookEndpoint
 from partners.selectors import case_share_scopes, share_scope
 
 SIGNATURE_HEADER = "Register-Signature"
 # Why a delivery was given up without sending (shown in the delivery log, translated there; so are
 # outbound's failures).
 SHARE_ENDED = gettext_noop("not sent: the case is no longer shared")
+LIST_CLOSED = gettext_noop("not sent: the list is closed")
 DEACTIVATED = gettext_noop("webhook deactivated")
-GIVEN_UP = frozenset({SHARE_ENDED, DEACTIVATED})
+GIVEN_UP = frozenset({SHARE_ENDED, LIST_CLOSED, DEACTIVATED})
 EVENT_TYPE = "case.status_changed"
 
 
@@ -148,30 +149,96 @@ def plan_deliveries(change_id: int) -> list[int]:
     return created
 
 
+def list_event_payload(event: ListEvent, *, event_id: uuid.UUID) -> dict[str, Any]:
+    """A list event for its intermediary: the list, and for an answer the child's reference and the answer (no note)."""
+    from partners.api.lists import list_data
+
+    data: dict[str, Any] = {"list": list_data(event.case_list)}
+    if event.answer is not None:
+        item = event.answer.item
+        data["item"] = {
+            "reference": item.case.reference,
+            "answer": event.answer.answer,
+            "answered_on": event.answer.answered_on.isoformat(),
+            "status": item.case.status,
+        }
+    return {"id": str(event_id), "type": event.kind, "created_at": event.created_at.isoformat(), "data": data}
+
+
+def plan_list_deliveries(event_id: int) -> list[int]:
+    """One delivery per active endpoint of the list's intermediary (idempotent); never anyone else's."""
+    event = (
+        ListEvent.objects.select_related("case_list__organisation", "case_list__intermediary", "answer__item__case")
+        .filter(pk=event_id)
+        .first()
+    )
+    if event is None:
+        return []
+    endpoints = WebhookEndpoint.objects.filter(organisation_id=event.case_list.intermediary_id, is_active=True)
+    created: list[int] = []
+    with transaction.atomic():
+        for endpoint in endpoints:
+            delivery_event_id = uuid.uuid4()
+            delivery, was_created = WebhookDelivery.objects.get_or_create(
+                endpoint=endpoint,
+                list_event=event,
+                defaults={
+                    "event_id": delivery_event_id,
+                    "payload": list_event_payload(event, event_id=delivery_event_id),
+                },
+            )
+            if was_created or delivery.state == WebhookDelivery.State.PENDING:
+                created.append(delivery.pk)
+    return created
+
+
 class DeliveryFailed(Exception):
     pass
 
 
+def _list_event_refusal(delivery: WebhookDelivery) -> str | None:
+    """Why a list event is not sent now: the webhook deactivated, or (but for the closing) the list closed."""
+    if not delivery.endpoint.is_active:
+        return DEACTIVATED
+    assert delivery.list_event is not None
+    event = delivery.list_event
+    state = CaseList.objects.filter(pk=event.case_list_id).values_list("state", flat=True).first()
+    if event.kind != ListEvent.Kind.CLOSED and state != ListState.SENT:
+        return LIST_CLOSED
+    return None
+
+
 def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
     """Send one delivery once. Returns True when delivered; raises DeliveryFailed to be retried."""
-    delivery = WebhookDelivery.objects.select_related("endpoint", "status_change").filter(pk=delivery_id).first()
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint", "status_change", "list_event__answer__item")
+        .filter(pk=delivery_id)
+        .first()
+    )
     if delivery is None or delivery.state == WebhookDelivery.State.DELIVERED:
         return True
     if delivery.state == WebhookDelivery.State.FAILED and delivery.last_error in GIVEN_UP:
         return False
-    case_id, organisation_id = delivery.status_change.case_id, delivery.endpoint.organisation_id
-    # At sending time, not only when planned: a share revoked (or a webhook deactivated) since then
-    # stops the event, and the case never reaches the partner. The access the event states is the
-    # partner's now, as the API would say it.
-    access = share_scope(organisation_id, case_id) if delivery.endpoint.is_active else None
-    if access is None:
+    organisation_id = delivery.endpoint.organisation_id
+    if delivery.status_change is not None:
+        change_case_id: int = delivery.status_change.case_id
+        case_id: int | None = change_case_id
+        # At sending time, not only when planned: a share revoked (or a webhook deactivated) since then
+        # stops the event, and the case never reaches the partner. The access the event states is the
+        # partner's now, as the API would say it.
+        access = share_scope(organisation_id, change_case_id) if delivery.endpoint.is_active else None
+        refusal = None if access is not None else (SHARE_ENDED if delivery.endpoint.is_active else DEACTIVATED)
+    else:
+        assert delivery.list_event is not None
+        answer = delivery.list_event.answer
+        case_id = answer.item.case_id if answer is not None else None
+        access, refusal = None, _list_event_refusal(delivery)
+    if refusal is not None:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=WebhookDelivery.State.FAILED,
-            last_error=SHARE_ENDED if delivery.endpoint.is_active else DEACTIVATED,
-            last_attempt_at=timezone.now(),
+            state=WebhookDelivery.State.FAILED, last_error=refusal, last_attempt_at=timezone.now()
         )
         return False
-    payload = _with_access(delivery.payload, access)
+    payload = _with_access(delivery.payload, access) if access is not None else delivery.payload
     if payload != delivery.payload:
         # The record keeps what is sent.
         WebhookDelivery.objects.filter(pk=delivery.pk).update(payload=payload)
@@ -206,7 +273,7 @@ def attempt_delivery(delivery_id: int, *, final: bool) -> bool:
             if delivered
             else (WebhookDelivery.State.FAILED if final else WebhookDelivery.State.PENDING),
         )
-        if delivered:
+        if delivered and case_id is not None:
             # The receiving organisation has read the case, as through the API: the access log says so.
             log_access(
                 action=AccessLog.Action.VIEW,

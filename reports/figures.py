@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +73,25 @@ UNATTRIBUTED = "unattributed"
 SEX_KEYS: tuple[str, ...] = tuple(Sex.values)
 
 Figures = dict[str, Any]
+# Figures another app adds to a snapshot's exact figures under its own key (reports cannot import it):
+# key -> function(as_of=, organisation_id=) giving the JSON value. partners adds "lists" when it starts.
+ExtraFigures = Callable[..., Any]
+_EXTRA: dict[str, ExtraFigures] = {}
+
+
+def add_extra_figures(key: str, compute: ExtraFigures) -> None:
+    _EXTRA[key] = compute
+
+
+def with_extra_figures(
+    exact: Figures, per_organisation: dict[int, Figures], *, as_of: dt.date
+) -> tuple[Figures, dict[int, Figures]]:
+    """The figures with every other app's additions, over all cases and per organisation (in the same read)."""
+    for key, compute in _EXTRA.items():
+        exact[key] = compute(as_of=as_of, organisation_id=None)
+        for organisation_id, figures in per_organisation.items():
+            figures[key] = compute(as_of=as_of, organisation_id=organisation_id)
+    return exact, per_organisation
 
 
 class FiguresInconsistent(RuntimeError):

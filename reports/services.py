@@ -49,6 +49,7 @@ from reports.figures import (
     compute_release_series,
     consistent_read,
     data_fingerprint,
+    with_extra_figures,
 )
 from reports.models import Snapshot
 
@@ -237,7 +238,9 @@ def compute_snapshot(snapshot_id: int) -> str:
         with heartbeat(snapshot_id=snapshot_id, claim=claim):
             with consistent_read():
                 source = data_fingerprint()
-                exact, per_organisation = compute_figures_by_organisation(as_of=snapshot.as_of)
+                exact, per_organisation = with_extra_figures(
+                    *compute_figures_by_organisation(as_of=snapshot.as_of), as_of=snapshot.as_of
+                )
                 # A release's snapshot also holds what the release protects, read in the same transaction.
                 series = (
                     compute_release_series(as_of=snapshot.as_of, expected=exact)

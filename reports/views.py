@@ -85,7 +85,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
     shown = selectors.figures_for(user, snapshot) if snapshot is not None else None
     if snapshot is not None and shown is not None:
         figures = shown.figures
-        names = selectors.intermediary_names(figures["by_via"])
+        names = selectors.intermediary_names([*figures["by_via"], *figures.get("lists", {})])
         context.update(
             figures=figures,
             shown_scope=shown.scope.value,
@@ -122,6 +122,10 @@ def figure_tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, l
             for slug, value in figures["by_via"].items()
         ],
         "monthly": list(reversed(figures["monthly"])),
+        # Exact figures only: the published variant has no "lists" (reports.disclosure).
+        "lists": [
+            {"key": slug, "label": names.get(slug, slug), **cell} for slug, cell in figures.get("lists", {}).items()
+        ],
     }
 
 

@@ -25,8 +25,10 @@ from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentC
 from casework.audit import log_access
 from casework.models import AccessLog, Case, CaseIdentifier, Institution
 from casework.screening import linkage_digest
+from partners.models import CaseList, ListAnswer
 from reports.models import Release, Snapshot
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
+from tests.list_helpers import answer, sent_list
 
 SUPERUSER_ONLY = {Snapshot, Release, Group, AccessAttempt}
 
@@ -51,6 +53,10 @@ def world(db) -> dict[str, Any]:
     backup = BackupCodes.objects.create(user=other, name="b's codes", confirmed=True)
     StaticToken.objects.create(device=backup, token=sealing.code_digest("bcode123", sealing.BACKUP_CODES))
     enrolment.issue_enrolment_code(user=UserFactory(username="new-in-b", organisation=ngo_b), by=None)
+    qatar = Organisation.objects.get(slug="qatar")
+    list_b = sent_list(ngo_b, qatar, [case_b])
+    answer(list_b, case_b, "received", dt.date(2024, 3, 5))
+    sent_list(ngo_a, qatar, [case_a])
     snapshot = Snapshot.objects.create(as_of=dt.date(2024, 1, 1), trigger="command", min_cell=5)
     Release.objects.create(
         number=1,
@@ -88,6 +94,8 @@ def foreign_objects(model: type, world: dict[str, Any]) -> list[Any]:
         Case: Case.objects.filter(pk=case_b.pk),
         CaseIdentifier: CaseIdentifier.objects.filter(case=case_b),
         AccessLog: AccessLog.objects.filter(case=case_b),
+        CaseList: CaseList.objects.filter(organisation=ngo_b),
+        ListAnswer: ListAnswer.objects.filter(item__case=case_b),
     }
     if model in by_model:
         return list(by_model[model])
@@ -114,6 +122,8 @@ def test_every_registered_model_is_covered():
         CaseIdentifier,
         AccessLog,
         Institution,
+        CaseList,
+        ListAnswer,
     }
     uncovered = {model for model in MODELS if model not in known | SUPERUSER_ONLY}
     # The lockout's other records (axes) are superuser-only like AccessAttempt.

@@ -16,9 +16,11 @@ from rest_framework.test import APIClient
 
 from casework.models import Case, Status
 from tests.api_helpers import build_world
+from tests.list_helpers import sent_list
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 VALID_TOKENS = {"owner", "partner_read", "partner_update", "unrelated"}
+ON_LIST = {"shared_update", "shared_read"}
 NEXT = {
     Status.REPORTED: "located",
     Status.LOCATED: "return_requested",
@@ -81,6 +83,25 @@ def expect_status_change(token, case_kind, method):
     return 201
 
 
+def expect_list_detail(token, case_kind, method):
+    # The open list sent to the partner holds the two shared cases; nobody else's token finds it.
+    if token not in VALID_TOKENS:
+        return 401
+    if method != "get":
+        return 405
+    return 200 if token.startswith("partner") else 404
+
+
+def expect_list_answer(token, case_kind, method):
+    if token not in VALID_TOKENS:
+        return 401
+    if method != "post":
+        return 405
+    if not token.startswith("partner") or case_kind not in ON_LIST:
+        return 404
+    return 201 if token == "partner_update" else 403
+
+
 def expect_releases(token, case_kind, method):
     # Public: no token needed, but a token that is presented must be valid. No release exists in this test.
     if token is not None and token not in VALID_TOKENS and token != "none":
@@ -100,6 +121,9 @@ EXPECTED = {
     "api-release-list": expect_releases,
     "api-release-latest": expect_release,
     "api-release-detail": expect_release,
+    "api-list-list": expect_list,
+    "api-list-detail": expect_list_detail,
+    "api-list-answer-create": expect_list_answer,
     "api-case-detail": expect_case_detail,
     "api-status-change-create": expect_status_change,
     "api-schema": expect_public,
@@ -114,16 +138,24 @@ def test_it_covers_every_api_endpoint():
 @pytest.mark.django_db
 def test_it_answers_every_endpoint_method_token_and_case_as_expected():
     world = build_world()
+    sent = sent_list(world.owner, world.partner, [world.cases[kind] for kind in sorted(ON_LIST)])
     routes = api_routes()
     mismatches = []
     for name, token_kind, case_kind, method in itertools.product(sorted(routes), world.tokens, world.cases, METHODS):
         case = Case.objects.get(pk=world.cases[case_kind].pk)
-        url = "/" + routes[name].replace("<str:reference>", case.reference).replace("<int:number>", "1")
+        route = routes[name].replace("<str:reference>", case.reference).replace("<int:list_id>", str(sent.pk))
+        url = "/" + route.replace("<int:number>", "1")
         client = APIClient()
         plain = world.tokens[token_kind]
         if plain:
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-        body = {"status": NEXT.get(case.status, "reunified"), "occurred_on": dt.date.today().isoformat()}
+        today = dt.date.today().isoformat()
+        body = {
+            "status": NEXT.get(case.status, "reunified"),
+            "occurred_on": today,
+            "answer": "received",
+            "answered_on": today,
+        }
         headers = {"HTTP_IF_MATCH": f'"{case.version}"', "HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
         response = getattr(client, method)(url, body, format="json", **headers)
         expected = EXPECTED[name](token_kind, case_kind, method)

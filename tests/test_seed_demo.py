@@ -25,6 +25,7 @@ from casework.models import Case, Institution, StatusChange
 from casework.references import REFERENCE_RE
 from casework.screening import screen_text
 from casework.services import Move, check_move
+from partners.models import CaseList, ListAnswer, ListItem
 
 AS_OF = dt.date(2025, 2, 2)
 # A line of backup codes in the demo's output: a username, then codes of eight letters and digits.
@@ -332,8 +333,38 @@ def test_it_creates_the_demo_users(demo: str) -> None:
     assert "http://127.0.0.1:8000/admin/" in demo
 
 
+def test_it_has_lists_to_intermediaries_consistent_with_its_returns(demo: str) -> None:
+    lists = CaseList.objects.filter(organisation__slug__in=["ngo-a", "ngo-b"])
+    assert set(lists.values_list("intermediary__slug", flat=True)) == {"qatar", "vatican", "south-africa"}
+    assert {sent_on.year for sent_on in lists.values_list("sent_on", flat=True)} == {2024}
+    assert lists.filter(state="closed").exists() and lists.filter(state="sent").exists()
+    answers = ListAnswer.objects.filter(item__case_list__in=lists)
+    # Answers over months, and none moved a case: the returns were already in the history.
+    days = sorted(set(answers.values_list("answered_on", flat=True)))
+    assert (days[-1] - days[0]).days > 180
+    assert not answers.exclude(status_change=None).exists()
+    returned = answers.filter(answer="returned").values_list(
+        "item__case_id", "item__case_list__intermediary_id", "answered_on", "item__case_list__sent_on"
+    )
+    assert len(returned) >= 60
+    for case_id, via_id, answered_on, sent_on in returned:
+        assert sent_on < answered_on
+        assert StatusChange.objects.filter(
+            case_id=case_id, to_status="repatriated", via_id=via_id, occurred_on=answered_on
+        ).exists(), case_id
+    # Some children are still waiting for any answer.
+    assert ListItem.objects.filter(case_list__in=lists, latest_answer="").exists()
+
+
 def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str, logins_file: Path) -> None:
-    counts = (Case.objects.count(), StatusChange.objects.count(), Organisation.objects.count(), User.objects.count())
+    counts = (
+        Case.objects.count(),
+        StatusChange.objects.count(),
+        Organisation.objects.count(),
+        User.objects.count(),
+        CaseList.objects.count(),
+        ListAnswer.objects.count(),
+    )
     codes_before = re.findall(CODES_LINE, demo, re.MULTILINE)
     assert len(codes_before) == 3 and all(len(line.split()) == 5 for _name, line in codes_before)
     out = io.StringIO()
@@ -344,6 +375,8 @@ def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str
         StatusChange.objects.count(),
         Organisation.objects.count(),
         User.objects.count(),
+        CaseList.objects.count(),
+        ListAnswer.objects.count(),
     )
     assert "already loaded" in output and "passwords were kept" in output
     assert f"Password for all of them (as given): {PASSWORD}" in output

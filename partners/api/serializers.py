@@ -114,7 +114,7 @@ class PartnerCaseSerializer(serializers.ModelSerializer[Case]):
         """``YYYY-MM`` when only the month is known, ``YYYY-MM-DD`` otherwise."""
         return _displaced_on(case)
 
-    @extend_schema_field(serializers.ChoiceField(choices=["owner", "read", "update"]))
+    @extend_schema_field(serializers.ChoiceField(choices=["owner", "read", "update", "answer"]))
     def get_access(self, case: Case) -> str:
         return str(getattr(case, "access", "owner"))
 

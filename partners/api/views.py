@@ -284,7 +284,7 @@ class StatusChangeCreateView(PartnerView):
         case = _visible_case(self, reference)
         if self.token.scope != ShareScope.UPDATE:
             raise Problem(403, code="token_scope", message="This token can only read.")
-        if getattr(case, "access", "owner") == ShareScope.READ:
+        if getattr(case, "access", "owner") in (ShareScope.READ, ShareScope.ANSWER):
             raise Problem(403, code="share_scope", message="This case is shared with you for reading only.")
         key = preconditions.idempotency_key(request)
         version, raw_if_match = preconditions.if_match_version(request)

@@ -4,9 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.management.commands._errors import command_error
-from accounts.models import Organisation
+from accounts.models import Organisation, TokenScope
 from partners import tokens
-from partners.models import ShareScope
 
 
 class Command(BaseCommand):
@@ -17,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("organisation", help="the organisation's slug")
-        parser.add_argument("--scope", required=True, choices=ShareScope.values)
+        parser.add_argument("--scope", required=True, choices=TokenScope.values)
         parser.add_argument("--expires", type=int, metavar="DAYS", help="expire after this many days")
         parser.add_argument("--name", default="", help="a label to recognise the token by")
 

@@ -10,7 +10,7 @@ from accounts.models import Organisation
 from casework.models import Case
 from casework.references import normalise_reference
 from partners import services
-from partners.models import ShareScope
+from partners.models import SHAREABLE_SCOPES
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("owner", help="the owning organisation's slug")
         parser.add_argument("partner", help="the partner organisation's slug")
-        parser.add_argument("--scope", required=True, choices=ShareScope.values)
+        parser.add_argument("--scope", required=True, choices=SHAREABLE_SCOPES)
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--reference", nargs="+", metavar="REF", help="case references, e.g. C-7K3M-Q9XR")
         which.add_argument("--all", action="store_true", help="every case of the owner")

@@ -1,0 +1,27 @@
+"""Shared set-up for the tests of lists to intermediaries. All data is synthetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from accounts.models import Organisation, User
+from casework.models import Case
+from partners.lists import services
+from partners.models import CaseList
+
+
+def sent_list(
+    organisation: Organisation,
+    intermediary: Organisation,
+    cases: list[Case],
+    *,
+    by: User | None = None,
+    sent_on: dt.date = dt.date(2024, 3, 1),
+) -> CaseList:
+    made = services.create_list(organisation=organisation, intermediary=intermediary, created_by=by, cases=cases)
+    return services.send_list(case_list=made, sent_on=sent_on, by=by)
+
+
+def answer(case_list: CaseList, case: Case, kind: str, on: dt.date, *, user: User | None = None, token=None):
+    answerer = services.Answerer(user=user, token=token, command=user is None and token is None)
+    return services.record_answer(case_list=case_list, case=case, answer=kind, answered_on=on, answerer=answerer)

@@ -1,0 +1,121 @@
+"""Figures per intermediary under "lists" in the figures JSON, on a hand-built history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Organisation
+from partners.lists import services
+from partners.lists.figures import list_figures
+from partners.models import CaseList
+from reports import services as report_services
+from reports.models import Snapshot
+from tests.factories import CaseFactory, UserFactory
+from tests.list_helpers import answer, sent_list
+
+pytestmark = pytest.mark.django_db
+D = dt.date
+
+
+@pytest.fixture
+def history(ngo_a, ngo_b):
+    qatar = Organisation.objects.get(slug="qatar")
+    vatican = Organisation.objects.get(slug="vatican")
+    c = [CaseFactory(organisation=ngo_a, reported_on=D(2023, 6, 1)) for _n in range(5)]
+    d = [CaseFactory(organisation=ngo_b, reported_on=D(2023, 6, 1)) for _n in range(2)]
+    first = sent_list(ngo_a, qatar, c[:4], sent_on=D(2024, 1, 10))
+    second = sent_list(ngo_a, qatar, [c[3], c[4]], sent_on=D(2024, 3, 1))  # c4 asked about again
+    to_vatican = sent_list(ngo_b, vatican, d, sent_on=D(2024, 2, 1))
+    answer(first, c[0], "received", D(2024, 1, 20))
+    answer(first, c[0], "returned", D(2024, 3, 10))  # 60 days after the first list
+    answer(first, c[1], "located", D(2024, 2, 1))
+    answer(first, c[2], "no_answer", D(2024, 2, 1))  # says nothing: still unanswered
+    answer(second, c[3], "returned", D(2024, 4, 30))  # 111 days after the first list that named the child
+    answer(to_vatican, d[0], "refused", D(2024, 3, 1))
+    services.close_list(case_list=to_vatican, by=None)
+    CaseList.objects.filter(pk=to_vatican.pk).update(closed_at=dt.datetime(2024, 5, 10, 9, tzinfo=dt.UTC))
+    return {"ngo_b": ngo_b}
+
+
+def test_it_counts_each_intermediarys_children_answers_returns_and_waiting(history):
+    assert list_figures(as_of=D(2024, 6, 30)) == {
+        "qatar": {
+            "children_on_lists": 5,
+            "answered": 3,
+            "located": 3,
+            "returned": 2,
+            "median_days_to_return": 85.5,
+            "unanswered_90_days": 2,
+        },
+        "vatican": {
+            "children_on_lists": 2,
+            "answered": 1,
+            "located": 0,
+            "returned": 0,
+            "median_days_to_return": None,
+            "unanswered_90_days": 0,  # the list was closed before the day
+        },
+    }
+
+
+def test_it_counts_only_what_was_sent_and_answered_by_the_day(history):
+    assert list_figures(as_of=D(2024, 2, 15)) == {
+        "qatar": {
+            "children_on_lists": 4,
+            "answered": 2,
+            "located": 1,
+            "returned": 0,
+            "median_days_to_return": None,
+            "unanswered_90_days": 0,
+        },
+        "vatican": {
+            "children_on_lists": 2,
+            "answered": 0,
+            "located": 0,
+            "returned": 0,
+            "median_days_to_return": None,
+            "unanswered_90_days": 0,
+        },
+    }
+    assert list_figures(as_of=D(2023, 12, 31)) == {}
+    # Vatican's list: sent 90 days before 1 May, closed on 10 May; one child never answered.
+    assert list_figures(as_of=D(2024, 4, 30))["vatican"]["unanswered_90_days"] == 0
+    assert list_figures(as_of=D(2024, 5, 1))["vatican"]["unanswered_90_days"] == 1
+    assert list_figures(as_of=D(2024, 5, 9))["vatican"]["unanswered_90_days"] == 1
+    assert list_figures(as_of=D(2024, 5, 10))["vatican"]["unanswered_90_days"] == 0
+
+
+def test_it_gives_one_organisations_lists_only(history):
+    assert set(list_figures(as_of=D(2024, 6, 30), organisation_id=history["ngo_b"].pk)) == {"vatican"}
+
+
+def test_it_costs_one_query_however_many_lists(history, ngo_a):
+    with CaptureQueriesContext(connection) as few:
+        list_figures(as_of=D(2024, 6, 30))
+    sent_list(
+        ngo_a, Organisation.objects.get(slug="south-africa"), [CaseFactory(organisation=ngo_a)], sent_on=D(2024, 6, 1)
+    )
+    with CaptureQueriesContext(connection) as more:
+        list_figures(as_of=D(2024, 6, 30))
+    assert len(few.captured_queries) == len(more.captured_queries) == 1
+
+
+def test_a_snapshot_has_them_in_its_exact_figures_and_the_page_shows_them_but_not_published(history, client, ngo_a):
+    snapshot = Snapshot.objects.create(as_of=D(2024, 6, 30), trigger="command", min_cell=5)
+    assert report_services.compute_snapshot(snapshot.pk) == "done"
+    snapshot.refresh_from_db()
+    assert snapshot.exact["lists"]["qatar"]["returned"] == 2
+    assert "lists" not in snapshot.published
+    assert set(snapshot.by_organisation[str(history["ngo_b"].pk)]["lists"]) == {"vatican"}
+    client.force_login(UserFactory(username="analyst-lists", organisation=ngo_a, role="analyst"))
+    page = client.get(f"/figures/?snapshot={snapshot.pk}")
+    assert page.status_code == 200
+    rows = {row["key"]: row for row in page.context["tables"]["lists"]}
+    assert set(rows) == {"qatar"}  # an analyst of NGO A sees NGO A's lists only
+    assert "Median days from sending to return" in page.text and "85.5" in page.text
+    published = client.get(f"/figures/?snapshot={snapshot.pk}&variant=published")
+    assert published.context["tables"]["lists"] == []
