@@ -21,6 +21,8 @@ for rules about an organisation's own things, the organisation concerned.
 | pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
 | issue enrolment codes, reset another's   | no         | no         | no      | own org's | yes       |
 | second factor                            |            |            |         | people    |           |
+| make and close follow-ups                | yes        | yes        | no      | no        | yes       |
+| team view, bulk reassign, follow-up rules| no         | yes        | no      | no        | yes       |
 
 Partner tokens act only through shares (partners.selectors); the exact
 figures each reader sees are decided in ``exact_figures_scope``.
@@ -87,6 +89,17 @@ def can_read_access_log(user: Any) -> bool:
 def can_export_cases(user: Any) -> bool:
     """The case list as a file: anonymised fields, every exported case logged."""
     return can_share_cases(user)
+
+
+def can_work_on_tasks(user: Any) -> bool:
+    """Make follow-ups on cases by hand and close them (anyone who edits cases)."""
+    return can_read_cases(user) and can_edit_cases(user)
+
+
+def can_lead_team(user: Any) -> bool:
+    """See the team's follow-ups per caseworker, reassign cases in bulk, and edit the organisation's
+    follow-up rules: supervisors (and superusers)."""
+    return can_read_cases(user) and can_correct_cases(user)
 
 
 # --- the organisation --------------------------------------------------------------------

@@ -17,3 +17,13 @@ def apply_retention_policy() -> dict[str, int]:
         "cases_erased": run.cases_erased,
         "notes_erased": run.notes_erased,
     }
+
+
+@shared_task(
+    acks_late=True, time_limit=1800, soft_time_limit=1700, autoretry_for=(ConnectionError,), retry_backoff=True
+)
+def review_idle_cases() -> int:
+    """Daily: a review follow-up on every open case with no status change for the organisation's days."""
+    from casework.followups import review_idle_cases as make_reviews
+
+    return make_reviews()

@@ -466,6 +466,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The retention policy (access log, closed cases' free text), every night.
     "retention-nightly": {"task": "casework.tasks.apply_retention_policy", "schedule": crontab(hour=3, minute=30)},
+    # Follow-ups: a review of every open case with no status change for the organisation's days.
+    "review-idle-cases": {"task": "casework.tasks.review_idle_cases", "schedule": crontab(hour=4, minute=15)},
     # Status changes whose announcement was not nudged (a broker outage): claimed from the outbox.
     "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
     # Webhook deliveries whose task was lost (a worker died): queued again.

@@ -1,0 +1,128 @@
+"""Follow-ups: tasks on cases with a due date and an assignee, and the rules that make them (DESIGN.md section 13).
+
+Kept apart from casework.models (which is long enough); casework.models imports
+these, so Django finds them. The rules are applied by casework.followups,
+called by the status service in the transaction of the change.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class TaskKind(models.TextChoices):
+    VERIFY_REPORT = "verify_report", _("Verify the report")
+    CHECK_AFTER_RETURN = "check_after_return", _("Check on the child after the return")
+    REVIEW_IDLE = "review_idle", _("Review a case with no change")
+    OTHER = "other", _("Other follow-up")
+
+
+# The kinds a rule may make; "other" is for tasks made by hand.
+RULE_KINDS: tuple[str, ...] = (TaskKind.VERIFY_REPORT, TaskKind.CHECK_AFTER_RETURN, TaskKind.REVIEW_IDLE)
+
+
+class FollowUpRule(models.Model):
+    """One of an organisation's rules: a kind of task and after how many days it falls due.
+
+    verify_report: days after the report; check_after_return: days after the return (one rule per
+    check-in); review_idle: days without a status change.
+    """
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
+        related_name="follow_up_rules",
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=[(k, TaskKind(k).label) for k in RULE_KINDS])
+    days = models.PositiveSmallIntegerField(_("days"))
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("follow-up rule")
+        verbose_name_plural = _("follow-up rules")
+        ordering = ["organisation", "kind", "days"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "kind", "days"], name="followuprule_unique"),
+            models.CheckConstraint(condition=models.Q(days__gte=1, days__lte=3650), name="followuprule_days_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.days})"
+
+
+class Task(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+        # Closed without being done: the move that called for it was corrected away, or the case closed.
+        CANCELLED = "cancelled", _("No longer needed")
+
+    case = models.ForeignKey("casework.Case", verbose_name=_("case"), on_delete=models.PROTECT, related_name="tasks")
+    kind = models.CharField(_("kind"), max_length=20, choices=TaskKind.choices)
+    due_on = models.DateField(_("due on"))
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned to"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+    )
+    note = models.TextField(_("note"), blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPEN)
+    done_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("closed by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Made by a rule (which one), or by hand (created_by).
+    rule = models.ForeignKey(
+        FollowUpRule, verbose_name=_("rule"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["due_on", "id"]
+        indexes = [
+            # "My work": a user's open tasks by due date.
+            models.Index(
+                fields=["assigned_to", "due_on"], name="task_open_assignee_due", condition=models.Q(state="open")
+            ),
+            models.Index(fields=["case", "state"], name="task_case_state"),
+        ]
+        constraints = [
+            # The daily review never piles up a second open review on a case.
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=models.Q(state="open", kind="review_idle"),
+                name="task_one_open_review_per_case",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.due_on}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+    @property
+    def by_rule(self) -> bool:
+        return self.created_by_id is None
