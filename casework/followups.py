@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -313,3 +313,55 @@ def update_rules(*, actor: Actor, changes: dict[int, tuple[int, bool]], added: I
         raise ValidationError(
             {"__all__": [_("Two rules of the same kind cannot have the same number of days.")]}
         ) from None
+
+
+# --- the team ----------------------------------------------------------------------------------
+
+
+def reassign_cases(*, actor: Actor, from_user: User, to_user: User, request: Any = None) -> int:
+    """Give every open case of one member of the team to another, with their follow-ups; supervisors only.
+
+    Each case's version moves on and the edit is recorded (a stale form then says what changed), every
+    case is logged. Returns how many cases moved.
+    """
+    from casework.models import CaseEdit
+    from casework.services import NotPermitted
+
+    if actor.user is None or not permissions.can_lead_team(actor.user):
+        raise NotPermitted(_("Only a supervisor may reassign cases in bulk."))
+    errors: dict[str, list[str]] = {}
+    for name, person in (("from_user", from_user), ("to_user", to_user)):
+        if person.organisation_id != actor.organisation_id:
+            errors[name] = [_("Choose a member of your organisation.")]
+    if "to_user" not in errors and not (to_user.is_active and permissions.can_edit_cases(to_user)):
+        errors["to_user"] = [_("Cases go to an active caseworker or supervisor.")]
+    if not errors and from_user.pk == to_user.pk:
+        errors["to_user"] = [_("Choose someone else to give the cases to.")]
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = list(
+            Case.objects.select_for_update()
+            .filter(organisation_id=actor.organisation_id, assigned_to_id=from_user.pk)
+            .exclude(status__in=CLOSED_STATUSES)
+            .order_by("pk")
+            .values_list("pk", "version")
+        )
+        if not locked:
+            return 0
+        ids = [pk for pk, _version in locked]
+        for start in range(0, len(ids), 1000):
+            Case.objects.filter(pk__in=ids[start : start + 1000]).update(
+                assigned_to_id=to_user.pk, version=F("version") + 1, updated_at=now
+            )
+        CaseEdit.objects.bulk_create(
+            [
+                CaseEdit(case_id=pk, version=version + 1, edited_at=now, edited_by=actor.user, fields=["assigned_to"])
+                for pk, version in locked
+            ],
+            batch_size=1000,
+        )
+        after_reassignment(case_ids=ids, previous=dict.fromkeys(ids, from_user.pk), to_user_id=to_user.pk)
+        _log(actor, ids, AccessLog.Action.REASSIGN, request)
+    return len(ids)

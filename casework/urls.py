@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from casework import views
+from casework import views, work_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +13,10 @@ urlpatterns = [
     path("cases/<str:reference>/edit/", views.case_edit, name="case-edit"),
     path("cases/<str:reference>/status/", views.case_status, name="case-status"),
     path("cases/<str:reference>/access/", views.case_access_log, name="case-access-log"),
+    path("cases/<str:reference>/follow-ups/", work_views.task_create, name="task-create"),
+    path("follow-ups/<int:task_id>/done/", work_views.task_done, name="task-done"),
+    path("team/", work_views.team, name="team"),
+    path("team/rules/", work_views.rules, name="team-rules"),
     path("institutions/", views.institution_list, name="institution-list"),
     path("institutions/<slug:code>/", views.institution_detail, name="institution-detail"),
 ]
