@@ -134,6 +134,19 @@ def can_manage_second_factor(actor: Any, user: Any) -> bool:
     return bool(actor.role == Role.ORG_ADMIN and actor.organisation_id == user.organisation_id)
 
 
+def can_manage_person(actor: Any, user: Any) -> bool:
+    """Change a user's role, deactivate them, or invite them again: their organisation's admin, or a
+    superuser. Never one's own account (an admin cannot lock themselves out); staff and superusers only
+    by a superuser."""
+    if not _active(actor) or actor.pk == user.pk:
+        return False
+    if actor.is_superuser:
+        return True
+    if user.is_superuser or user.is_staff:
+        return False
+    return bool(actor.role == Role.ORG_ADMIN and actor.organisation_id == user.organisation_id)
+
+
 # --- figures -----------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.models import User
+from casework import notices
 from casework.audit import log_access
 from casework.models import CLOSED_STATUSES, RETURNED_STATUSES, AccessLog, Case, Status, StatusChange
 from casework.screening import screen_text
@@ -90,6 +91,7 @@ def after_case_created(*, case: Case) -> None:
 def after_status_change(*, case: Case, change: StatusChange, user: User | None) -> None:
     """Apply the rules to one recorded move (called under the case's lock, in its transaction)."""
     now = change.recorded_at
+    notices.status_changed(case=case, change=change, by_user=user, by_label=change.recorded_via)
     open_tasks = Task.objects.filter(case=case, state=Task.State.OPEN)
     by_rule = open_tasks.filter(created_by__isnull=True)
     was_returned = change.from_status in RETURNED_STATUSES
@@ -231,6 +233,7 @@ def create_task(
         task = Task.objects.create(
             case=case, kind=kind, due_on=due_on, assigned_to=assigned_to, note=note, created_by=actor.user
         )
+        notices.task_given(task=task, by=actor.user)
         _log(actor, [case.pk], AccessLog.Action.FOLLOW_UP, request)
     return task
 
@@ -364,4 +367,5 @@ def reassign_cases(*, actor: Actor, from_user: User, to_user: User, request: Any
         )
         after_reassignment(case_ids=ids, previous=dict.fromkeys(ids, from_user.pk), to_user_id=to_user.pk)
         _log(actor, ids, AccessLog.Action.REASSIGN, request)
+        notices.cases_given(to_user=to_user, count=len(ids), by=actor.user)
     return len(ids)

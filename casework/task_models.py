@@ -126,3 +126,45 @@ class Task(models.Model):
     @property
     def by_rule(self) -> bool:
         return self.created_by_id is None
+
+
+class Notice(models.Model):
+    """A notice to one user in the register (the bell): something happened to their cases or their work.
+
+    Holds a kind, a case (or a count of cases) and who did it: the page words it; never free text.
+    """
+
+    class Kind(models.TextChoices):
+        STATUS_CHANGED = "status_changed", _("A status changed on your case")
+        TASK_GIVEN = "task_given", _("A follow-up was given to you")
+        CASES_GIVEN = "cases_given", _("Cases were given to you")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="notices"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    case = models.ForeignKey(
+        "casework.Case", verbose_name=_("case"), on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    count = models.PositiveIntegerField(_("count"), default=1)
+    # For a status change: the status the case moved to.
+    status = models.CharField(_("status"), max_length=20, blank=True)
+    # Who did it: a user's name, or the partner's token ("API token abc123").
+    by = models.CharField(_("by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="notice_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.created_at:%Y-%m-%d}"
+
+    @property
+    def status_label(self) -> str:
+        from casework.models import Status
+
+        return str(Status(self.status).label) if self.status in Status.values else self.status

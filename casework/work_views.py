@@ -23,10 +23,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import permissions
 from accounts.pages import forbidden, not_found
 from accounts.requests import safe_next_url, signed_in_user
-from casework import followups, sections, selectors, work
-from casework.models import Case
+from casework import followups, notices, sections, selectors, work
+from casework.models import AccessLog, Case
 from casework.services import Actor, NotPermitted
-from casework.views import case_editor_required, case_reader_required, render_case_page
+from casework.views import _log, case_editor_required, case_reader_required, render_case_page
 from casework.work_forms import CompleteTaskForm, NewRuleForm, ReassignForm, TaskForm
 
 SECTION = "follow-ups"
@@ -207,3 +207,28 @@ def rules(request: HttpRequest) -> HttpResponseBase:
         "posted": request.POST if request.method == "POST" else None,
     }
     return render(request, "casework/team_rules.html", context, status=400 if errors else 200)
+
+
+# --- notices -----------------------------------------------------------------------------------
+
+
+@case_reader_required
+@require_http_methods(["GET"])
+def notice_list(request: HttpRequest) -> HttpResponseBase:
+    user = _user(request)
+    found = notices.notices_of(user)
+    # The page names cases: each is logged as listed.
+    _log(request, AccessLog.Action.LIST, {n.case_id: n.case for n in found if n.case is not None}.values())
+    context = {
+        "nav": "notices",
+        "notices": found,
+        "unread": any(n.read_at is None for n in found) or user.unread_notices,
+    }
+    return render(request, "casework/notices.html", context)
+
+
+@case_reader_required
+@require_POST
+def notices_read(request: HttpRequest) -> HttpResponseBase:
+    notices.mark_all_read(user=_user(request))
+    return redirect("notices")
