@@ -53,6 +53,10 @@ class InvitationRefused(Exception):
     """The link does not work: unknown, forged, used, withdrawn or expired (one answer for all)."""
 
 
+def mail_configured() -> bool:
+    return bool(settings.EMAIL_BACKEND != "config.mail.UnconfiguredBackend")
+
+
 def _digest(token: str) -> str:
     return salted_hmac(_SALT, token, algorithm="sha256").hexdigest()
 
@@ -61,6 +65,10 @@ def invite(*, by: User, username: str, email: str, role: str, request: Any = Non
     """Create a user of ``by``'s organisation and an invitation for them; the mail goes after commit."""
     if not can_manage_organisation(by, by.organisation_id) or by.organisation_id is None:
         raise PermissionDenied
+    if not mail_configured():
+        raise ValidationError(
+            _("The register cannot send mail (EMAIL_URL is not set): add the user with manage.py add_user.")
+        )
     errors: dict[str, list[str]] = {}
     email = (email or "").strip()
     try:

@@ -533,4 +533,4 @@ class RetentionRun(models.Model):
 
 
 # Follow-ups live in their own module; imported here so that Django finds them.
-from casework.task_models import FollowUpRule, Notice, Task, TaskKind  # noqa: E402, F401
+from casework.task_models import FollowUpRule, Notice, SavedFilter, Task, TaskKind  # noqa: E402, F401

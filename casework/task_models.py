@@ -168,3 +168,24 @@ class Notice(models.Model):
         from casework.models import Status
 
         return str(Status(self.status).label) if self.status in Status.values else self.status
+
+
+class SavedFilter(models.Model):
+    """A case list's filter and sort, saved under a name by one user (for that user only)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="saved_filters"
+    )
+    name = models.CharField(_("name"), max_length=80)
+    # The list's query string (filters and sort, never the page), checked by the list's own filter form.
+    query = models.CharField(_("filter"), max_length=1000)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved filter")
+        verbose_name_plural = _("saved filters")
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="savedfilter_unique_name_per_user")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import permissions
 from accounts.pages import forbidden, not_found
 from accounts.requests import signed_in_user
-from casework import exports, sections, selectors, services, work
+from casework import exports, saved_filters, sections, selectors, services, work
 from casework.audit import log_access
 from casework.forms import CaseFilter, CaseForm, StatusChangeForm
 from casework.models import AccessLog, Case
@@ -149,6 +149,8 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
         "filters": filters,
         "can_edit": permissions.can_edit_cases(user),
         "can_export": permissions.can_export_cases(user),
+        "saved_filters": saved_filters.saved_filters(user),
+        "filter_query": filter_query_of(request.GET),
     }
     if not filters.is_valid():
         # A bad filter or sort value: say which, list nothing rather than something unasked for.

@@ -44,7 +44,7 @@ def visible_tasks(user: User) -> QuerySet[Task]:
     return Task.objects.filter(case__in=visible_cases(user))
 
 
-def my_work(user: User, *, today: dt.date, now: dt.datetime, limit: int = 15) -> MyWork:
+def my_work(user: User, *, today: dt.date, now: dt.datetime, limit: int = 8) -> MyWork:
     """Four queries whatever the number of tasks: the counts, the overdue, the due this week, the changes."""
     mine = visible_tasks(user).filter(assigned_to=user, state=Task.State.OPEN)
     week_end = today + WEEK

@@ -12,24 +12,27 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import permissions
 from accounts.pages import forbidden, not_found
 from accounts.requests import safe_next_url, signed_in_user
-from casework import followups, notices, sections, selectors, work
+from casework import followups, notices, saved_filters, sections, selectors, work
 from casework.models import AccessLog, Case
 from casework.services import Actor, NotPermitted
+from casework.task_models import Task
 from casework.views import _log, case_editor_required, case_reader_required, render_case_page
 from casework.work_forms import CompleteTaskForm, NewRuleForm, ReassignForm, TaskForm
 
 SECTION = "follow-ups"
+FOLLOW_UPS_PER_PAGE = 50
 _user = signed_in_user
 
 
@@ -125,6 +128,19 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponseBase:
         for error in form.errors.get("note", []):
             messages.error(request, str(error))
     return redirect(back)
+
+
+@case_editor_required
+@require_GET
+def my_follow_ups(request: HttpRequest) -> HttpResponseBase:
+    """Every open follow-up of the reader, the most overdue first, a page at a time."""
+    user = _user(request)
+    tasks = work.visible_tasks(user).filter(assigned_to=user, state=Task.State.OPEN).select_related("case")
+    paginator: Paginator[Task] = Paginator(tasks.order_by("due_on", "id"), FOLLOW_UPS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    _log(request, AccessLog.Action.LIST, {task.case_id: task.case for task in page.object_list}.values())
+    context = {"nav": "home", "page": page, "today": timezone.localdate()}
+    return render(request, "casework/my_follow_ups.html", context)
 
 
 # --- the team ----------------------------------------------------------------------------------
@@ -232,3 +248,49 @@ def notice_list(request: HttpRequest) -> HttpResponseBase:
 def notices_read(request: HttpRequest) -> HttpResponseBase:
     notices.mark_all_read(user=_user(request))
     return redirect("notices")
+
+
+# --- saved filters and the printable summary ----------------------------------------------------
+
+
+@case_reader_required
+@require_POST
+def filter_save(request: HttpRequest) -> HttpResponseBase:
+    user = _user(request)
+    query = request.POST.get("filter", "")
+    try:
+        saved = saved_filters.save_filter(user=user, name=request.POST.get("name", ""), query=query)
+    except ValidationError as refusal:
+        for message in refusal.messages:
+            messages.error(request, message)
+        return redirect(f"{reverse('case-list')}?{query}" if len(query) <= saved_filters.MAX_QUERY else "case-list")
+    messages.success(request, _("Filter “%(name)s” saved.") % {"name": saved.name})
+    return redirect(f"{reverse('case-list')}?{saved.query}")
+
+
+@case_reader_required
+@require_POST
+def filter_delete(request: HttpRequest, filter_id: int) -> HttpResponseBase:
+    if not saved_filters.delete_filter(user=_user(request), filter_id=filter_id):
+        return not_found(request)
+    messages.success(request, _("Saved filter deleted."))
+    return redirect("case-list")
+
+
+@case_reader_required
+@require_GET
+def case_summary(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """One printable page: the anonymised facts, the timeline and the follow-ups (no free text)."""
+    user = _user(request)
+    case = selectors.get_visible_case(user, reference)
+    if case is None:
+        return not_found(request)
+    context = {
+        "nav": "cases",
+        "case": case,
+        "history": list(selectors.case_history(case)),
+        "tasks": work.case_tasks(case),
+        "printed_at": timezone.now(),
+    }
+    _log(request, AccessLog.Action.VIEW, [case])
+    return render(request, "casework/case_summary.html", context)

@@ -85,7 +85,8 @@ def test_my_work_costs_the_same_queries_for_one_task_or_many(client, caseworker,
         )  # fmt: skip
         Share.objects.create(case=case, owner=ngo_a, partner=ngo_b, expires_at=timezone.now() + dt.timedelta(days=2))
     many, sql = count()
-    assert len(client.get("/").context["work"].overdue) == 13
+    work = client.get("/").context["work"]
+    assert work.overdue_count == 13 and len(work.overdue) == 8  # the first eight; the page of all has the rest
     assert many == one, sql
 
 
@@ -250,3 +251,22 @@ def test_a_supervisor_edits_the_rules_and_bad_input_changes_nothing(client, supe
             (TaskKind.REVIEW_IDLE, 90, False),
         ]
     )
+
+
+def test_the_page_of_all_my_follow_ups_pages_them_most_overdue_first(client, caseworker, ngo_a, ngo_b, caseworker_b):
+    today = timezone.localdate()
+    cases = CaseFactory.create_batch(55, organisation=ngo_a, assigned_to=caseworker)
+    for n, case in enumerate(cases):
+        task(case, caseworker, today + dt.timedelta(days=n - 3))
+    task(cases[0], caseworker, today - dt.timedelta(days=400), state=Task.State.DONE)
+    foreign = CaseFactory(organisation=ngo_b, assigned_to=caseworker_b)
+    task(foreign, caseworker_b, today - dt.timedelta(days=1))
+    client.force_login(caseworker)
+    first = client.get("/follow-ups/")
+    assert first.status_code == 200
+    listed = list(first.context["page"].object_list)
+    assert len(listed) == 50 and listed[0].case == cases[0] and listed[0].due_on == today - dt.timedelta(days=3)
+    assert foreign.reference not in first.text and "Overdue" in first.text
+    assert len(client.get("/follow-ups/?page=2").context["page"].object_list) == 5
+    assert client.get("/follow-ups/?page=nonsense").status_code == 200
+    assert AccessLog.objects.filter(user=caseworker, action="list", case=cases[0]).exists()
