@@ -369,3 +369,52 @@ def reassign_cases(*, actor: Actor, from_user: User, to_user: User, request: Any
         _log(actor, ids, AccessLog.Action.REASSIGN, request)
         notices.cases_given(to_user=to_user, count=len(ids), by=actor.user)
     return len(ids)
+
+
+# --- cases recorded without the status service (bulk writes) ----------------------------------------
+
+
+def backfill_rules(*, organisation_id: int, since: dt.date) -> int:
+    """Make the rule tasks that a history written in bulk (the demo, an import) would have made, for the
+    open cases of one organisation, keeping those that fall due on or after ``since``. Returns how many.
+
+    Set-based: two reads and one bulk insert whatever the number of cases.
+    """
+    from django.db.models import Max
+
+    verify = _active_rules(organisation_id, TaskKind.VERIFY_REPORT)
+    check_ins = _active_rules(organisation_id, TaskKind.CHECK_AFTER_RETURN)
+    rows: list[Task] = []
+    reported = Case.objects.filter(organisation_id=organisation_id, status=Status.REPORTED).values_list(
+        "pk", "reported_on", "assigned_to_id"
+    )
+    for pk, reported_on, assignee in reported.iterator(chunk_size=2000):
+        rows.extend(
+            Task(case_id=pk, kind=TaskKind.VERIFY_REPORT, due_on=due, assigned_to_id=assignee, rule=rule)
+            for rule in verify
+            if (due := reported_on + dt.timedelta(days=rule.days)) >= since
+        )
+    returns = (
+        StatusChange.objects.filter(
+            case__organisation_id=organisation_id,
+            case__status__in=RETURNED_STATUSES,
+            to_status__in=RETURNED_STATUSES,
+        )
+        .exclude(from_status__in=RETURNED_STATUSES)
+        .values("case_id", "case__assigned_to_id")
+        .annotate(returned_on=Max("occurred_on"))
+        .order_by()
+    )
+    for row in returns.iterator(chunk_size=2000):
+        rows.extend(
+            Task(
+                case_id=row["case_id"],
+                kind=TaskKind.CHECK_AFTER_RETURN,
+                due_on=due,
+                assigned_to_id=row["case__assigned_to_id"],
+                rule=rule,
+            )
+            for rule in check_ins
+            if (due := row["returned_on"] + dt.timedelta(days=rule.days)) >= since
+        )
+    return len(Task.objects.bulk_create(rows, batch_size=1000))

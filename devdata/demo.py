@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organisation, Role, User
+from casework import followups
 from casework.models import (
     Case,
     Institution,
     Oblast,
 )
 from casework.references import new_references
+from casework.task_models import Task
 from devdata.generator import (
     _PATH,
     _REPATRIATED_AT,
@@ -447,6 +450,31 @@ def continue_demo(
     return added
 
 
+# The demo's follow-ups: what the organisations' rules would have asked over the last weeks (older
+# ones were dealt with before the register had follow-ups), most of it done, some of it overdue.
+DEMO_FOLLOW_UP_DAYS = 45
+DEMO_DONE_SHARE = 0.8  # of the follow-ups that fell due more than a week ago
+
+
+def seed_follow_ups(ngos: Mapping[str, Organisation], *, today: dt.date) -> int:
+    """Follow-ups for the demo organisations that have none yet (a second run adds nothing). Returns how many."""
+    rng = random.Random(DEMO_SEED + 1)  # noqa: S311 (reproducible synthetic data, no secret)
+    made = 0
+    now = timezone.now()
+    for organisation in ngos.values():
+        if Task.objects.filter(case__organisation=organisation).exists():
+            continue
+        made += followups.backfill_rules(
+            organisation_id=organisation.pk, since=today - dt.timedelta(days=DEMO_FOLLOW_UP_DAYS)
+        )
+        past = Task.objects.filter(
+            case__organisation=organisation, state=Task.State.OPEN, due_on__lt=today - dt.timedelta(days=7)
+        ).order_by("pk")
+        done = [pk for pk in past.values_list("pk", flat=True) if rng.random() < DEMO_DONE_SHARE]
+        Task.objects.filter(pk__in=done).update(state=Task.State.DONE, done_at=now, done_by=F("assigned_to"))
+    return made
+
+
 def demo_figures(cases: Iterable[CaseSpec]) -> tuple[int, int]:
     """Reported and repatriated on DEMO_AS_OF, when nothing in ``cases`` is dated later."""
     reported = repatriated = 0
@@ -493,6 +521,7 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
             references = new_references(len(specs), taken=_taken_references)
             changes = _write_with_orm(specs, references, vias, changes_in_recording_order=True)
             cases = len(specs)
+        seed_follow_ups(ngos, today=today)
     return DemoResult(
         logins=[
             Login(username=username, role=role, organisation=organisation, is_superuser=is_superuser)
