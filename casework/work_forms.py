@@ -59,5 +59,8 @@ class ReassignForm(ServiceErrorsForm):
 
 
 class NewRuleForm(ServiceErrorsForm):
-    kind = forms.ChoiceField(label=_("Kind"), choices=[("", "—"), *((k, TaskKind(k).label) for k in RULE_KINDS)])
-    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=3650)
+    # Both empty: no rule is added.
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=[("", "—"), *((k, TaskKind(k).label) for k in RULE_KINDS)], required=False
+    )
+    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=3650, required=False)

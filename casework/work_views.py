@@ -203,7 +203,7 @@ def rules(request: HttpRequest) -> HttpResponseBase:
             changes[rule.pk] = (days, request.POST.get(f"active_{rule.pk}") == "1")
         added: list[tuple[str, int]] = []
         if new_form.has_changed():
-            if new_form.is_valid() and new_form.cleaned_data["kind"]:
+            if new_form.is_valid() and new_form.cleaned_data["kind"] and new_form.cleaned_data["days"] is not None:
                 added.append((new_form.cleaned_data["kind"], new_form.cleaned_data["days"]))
             else:
                 errors.append(_("To add a rule, choose its kind and give its days."))

@@ -25,9 +25,10 @@ from casework.models import (
     Case,
     Institution,
     Oblast,
+    StatusChange,
 )
 from casework.references import new_references
-from casework.task_models import Task
+from casework.task_models import Notice, Task
 from devdata.generator import (
     _PATH,
     _REPATRIATED_AT,
@@ -472,7 +473,34 @@ def seed_follow_ups(ngos: Mapping[str, Organisation], *, today: dt.date) -> int:
         ).order_by("pk")
         done = [pk for pk in past.values_list("pk", flat=True) if rng.random() < DEMO_DONE_SHARE]
         Task.objects.filter(pk__in=done).update(state=Task.State.DONE, done_at=now, done_by=F("assigned_to"))
+        _seed_notices(organisation, now=now)
     return made
+
+
+DEMO_NOTICES = 12
+
+
+def _seed_notices(organisation: Organisation, *, now: dt.datetime) -> None:
+    """The notices the assignees would have had of the latest moves others made on their cases."""
+    changes = (
+        StatusChange.objects.filter(case__organisation=organisation, case__assigned_to__isnull=False)
+        .exclude(recorded_by=F("case__assigned_to"))
+        .select_related("case", "recorded_by")
+        .order_by("-recorded_at", "-id")[:DEMO_NOTICES]
+    )
+    notices = [
+        Notice(
+            user_id=change.case.assigned_to_id,
+            kind=Notice.Kind.STATUS_CHANGED,
+            case=change.case,
+            status=change.to_status,
+            by=change.recorded_by.get_username() if change.recorded_by else change.recorded_via,
+        )
+        for change in changes
+    ]
+    Notice.objects.bulk_create(notices)
+    for user_id in {notice.user_id for notice in notices}:
+        User.objects.filter(pk=user_id).update(unread_notices=sum(1 for n in notices if n.user_id == user_id))
 
 
 def demo_figures(cases: Iterable[CaseSpec]) -> tuple[int, int]:

@@ -166,7 +166,7 @@ def test_the_daily_review_finds_cases_with_no_change_for_90_days_once(caseworker
     closed = CaseFactory(organisation=ngo_a, status="reunified", last_change_at=long_ago)
     elsewhere = CaseFactory(organisation=ngo_b)
     Case.objects.filter(pk__in=[idle.pk, elsewhere.pk, moved_long_ago.pk, closed.pk]).update(created_at=long_ago)
-    assert review_idle_cases.delay().get() == 3
+    assert review_idle_cases.apply().get() == 3
     reviews = Task.objects.filter(kind=TaskKind.REVIEW_IDLE)
     assert set(reviews.values_list("case", flat=True)) == {idle.pk, moved_long_ago.pk, elsewhere.pk}
     assert reviews.get(case=idle).assigned_to == caseworker

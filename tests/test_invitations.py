@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -21,6 +22,17 @@ NEW_PASSWORD = "a-long-and-new-passphrase-for-tests-9"
 @pytest.fixture
 def admin_client(org_admin) -> Client:
     return signed_in_with_second_factor(org_admin)
+
+
+@pytest.fixture(autouse=True)
+def mail_task():
+    """The mail task runs here, whatever REDIS_URL says (as the password reset's tests do)."""
+    from accounts.tasks import send_invitation_mail
+
+    with mock.patch.object(
+        send_invitation_mail, "delay", side_effect=lambda **kwargs: send_invitation_mail.apply(kwargs=kwargs)
+    ) as delay:
+        yield delay
 
 
 @pytest.fixture

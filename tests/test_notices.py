@@ -143,7 +143,7 @@ def test_the_daily_digest_counts_and_names_references_only(inbox, caseworker, su
     Task.objects.create(case=late, kind=TaskKind.OTHER, due_on=today - dt.timedelta(days=9), assigned_to=opted_out)
     Task.objects.create(case=late, kind=TaskKind.OTHER, due_on=today, state=Task.State.DONE, assigned_to=quiet)
     move(supervisor, soon, "verified")  # a notice for the caseworker
-    assert send_daily_digests.delay().get() == {"sent": 1, "failed": 0}
+    assert send_daily_digests.apply().get() == {"sent": 1, "failed": 0}
     [(to, message)] = inbox.messages
     assert to == ["caseworker@ngo-a.example"]
     body = message.get_body(("plain",)).get_content()
@@ -166,6 +166,6 @@ def test_a_digest_the_server_refuses_is_counted_and_the_others_go(inbox, casewor
             case=CaseFactory(organisation=ngo_a, assigned_to=user), kind=TaskKind.OTHER, due_on=today, assigned_to=user
         )
     with override_settings(EMAIL_PORT=free_port()):  # nobody listens there
-        assert send_daily_digests.delay().get() == {"sent": 0, "failed": 2}
+        assert send_daily_digests.apply().get() == {"sent": 0, "failed": 2}
     assert inbox.messages == []
-    assert send_daily_digests.delay().get() == {"sent": 2, "failed": 0}
+    assert send_daily_digests.apply().get() == {"sent": 2, "failed": 0}

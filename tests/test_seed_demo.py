@@ -22,7 +22,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import BackupCodes, Organisation, Role, User
-from casework.models import Case, Institution, StatusChange, Task
+from casework.models import Case, Institution, Notice, StatusChange, Task
 from casework.references import REFERENCE_RE
 from casework.screening import screen_text
 from casework.services import Move, check_move
@@ -341,6 +341,7 @@ def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str
         User.objects.count(),
         Task.objects.count(),
         Task.objects.filter(state="done").count(),
+        Notice.objects.count(),
     )
     codes_before = re.findall(CODES_LINE, demo, re.MULTILINE)
     assert len(codes_before) == 3 and all(len(line.split()) == 5 for _name, line in codes_before)
@@ -354,6 +355,7 @@ def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str
         User.objects.count(),
         Task.objects.count(),
         Task.objects.filter(state="done").count(),
+        Notice.objects.count(),
     )
     assert "already loaded" in output and "passwords were kept" in output
     assert f"Password for all of them (as given): {PASSWORD}" in output
@@ -405,3 +407,7 @@ def test_the_demo_caseworker_opens_on_overdue_and_upcoming_follow_ups(demo: str)
     # Every follow-up is on a case of the assignee's organisation, and some were done already.
     assert not Task.objects.exclude(case__organisation_id=F("assigned_to__organisation_id")).exists()
     assert Task.objects.filter(state="done").exists()
+    # The bell rings: moves others made on the caseworker's cases, counted unread.
+    notices = Notice.objects.filter(user=caseworker)
+    assert notices.exists() and caseworker.unread_notices == notices.count()
+    assert not notices.filter(by="caseworker").exists()

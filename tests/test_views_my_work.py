@@ -227,7 +227,14 @@ def test_a_supervisor_edits_the_rules_and_bad_input_changes_nothing(client, supe
     client.force_login(supervisor)
     assert client.get("/team/rules/").status_code == 200
     form = {f"days_{r.pk}": r.days for r in rules.values()} | {f"active_{r.pk}": "1" for r in rules.values()}
-    for bad in ({f"days_{verify.pk}": "soon"}, {f"days_{verify.pk}": "0"}, {"new-kind": "other", "new-days": "5"}):
+    for bad in (
+        {f"days_{verify.pk}": "soon"},
+        {f"days_{verify.pk}": "0"},
+        {"new-kind": "other", "new-days": "5"},
+        {"new-kind": TaskKind.VERIFY_REPORT},  # a kind without its days
+        {"new-days": "5"},  # days without a kind
+        {"new-kind": TaskKind.VERIFY_REPORT, "new-days": "99999"},
+    ):
         assert client.post("/team/rules/", form | bad).status_code == 400
     assert FollowUpRule.objects.get(pk=verify.pk).days == 14
     response = client.post(
