@@ -9,6 +9,9 @@ from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, Set
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy
 
+from accounts.models import Role
+from accounts.models import User as UserModel
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -103,3 +106,27 @@ class NewPasswordForm(_SetPasswordForm):
         super().__init__(*args, **kwargs)
         self.fields["new_password1"].widget.attrs.update(autocomplete="new-password", autofocus=True)
         self.fields["new_password2"].widget.attrs["autocomplete"] = "new-password"
+
+
+class NoticeChoicesForm(forms.ModelForm["User"]):
+    """What a user chooses to receive: three switches, nothing else of the account."""
+
+    class Meta:
+        model = UserModel
+        fields = ["notify_status_changes", "notify_assignments", "daily_digest"]
+
+
+class InviteForm(ServiceErrorsForm):
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=150,
+        help_text=gettext_lazy("What they sign in with. Letters, digits and @ . + - _ only."),
+    )
+    email = forms.EmailField(
+        label=gettext_lazy("E-mail address"), help_text=gettext_lazy("The invitation's link goes there.")
+    )
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=Role.choices, initial=Role.CASEWORKER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=Role.choices)

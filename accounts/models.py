@@ -99,6 +99,13 @@ class User(AbstractUser):
         related_name="users",
     )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.CASEWORKER)
+    # What the user chooses to receive (the account page): notices in the register, and a daily e-mail.
+    notify_status_changes = models.BooleanField(_("notices of status changes by others on my cases"), default=True)
+    notify_assignments = models.BooleanField(_("notices of cases and follow-ups given to me"), default=True)
+    daily_digest = models.BooleanField(_("a daily e-mail with my follow-ups and notices"), default=True)
+    # Kept with the user (read with every request) so that the header's bell costs no query of its own;
+    # moved by casework.notices in the transaction that writes or reads the notices.
+    unread_notices = models.PositiveIntegerField(_("unread notices"), default=0, editable=False)
 
     objects = OrganisationUserManager()  # type: ignore[misc]
 
@@ -178,6 +185,10 @@ class AuthEvent(models.Model):
         RESET_REQUESTED = "reset_requested", _("Asked for a password reset")
         RESET_THROTTLED = "reset_throttled", _("Too many password reset requests")
         PASSWORD_RESET = "password_reset", _("Reset their password by e-mail")
+        INVITED = "invited", _("Was invited")
+        INVITATION_USED = "invitation_used", _("Accepted an invitation")
+        ROLE_CHANGED = "role_changed", _("Had their role changed")
+        DEACTIVATED = "deactivated", _("Was deactivated")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -296,3 +307,33 @@ class EnrolmentCode(models.Model):
     def is_live(self, at: datetime.datetime | None = None) -> bool:
         at = at or timezone.now()
         return self.used_at is None and self.withdrawn_at is None and self.expires_at > at
+
+
+class Invitation(models.Model):
+    """A one-time link, sent by e-mail, with which an invited user sets a password and then a second factor.
+
+    Issued by the organisation's admin (accounts.invitations); only a keyed hash of the link's secret is
+    kept, the secret itself is made by the task that sends the mail. Works once, until ``expires_at``.
+    """
+
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, blank=True)
+    issued_by = models.ForeignKey(
+        User, verbose_name=_("issued by"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-issued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.issued_at:%Y-%m-%d %H:%M}"
+
+    def is_live(self, at: datetime.datetime | None = None) -> bool:
+        at = at or timezone.now()
+        return bool(self.digest) and self.used_at is None and self.withdrawn_at is None and self.expires_at > at

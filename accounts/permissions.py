@@ -25,6 +25,8 @@ for rules about an organisation's own things, the organisation concerned.
 | read own org's lists to intermediaries   | yes        | yes        | no      | yes       | yes       |
 | compose, send, close a list              | no         | yes        | no      | no        | yes       |
 | record an intermediary's answer (web)    | yes        | yes        | no      | no        | yes       |
+| make and close follow-ups                | yes        | yes        | no      | no        | yes       |
+| team view, bulk reassign, follow-up rules| no         | yes        | no      | no        | yes       |
 
 Partner tokens act only through shares (partners.selectors), and an
 intermediary's token answers only on its open lists with update scope
@@ -122,6 +124,17 @@ def token_can_record_answers(token: Any) -> bool:
     return bool(token.scope == TokenScope.UPDATE)
 
 
+def can_work_on_tasks(user: Any) -> bool:
+    """Make follow-ups on cases by hand and close them (anyone who edits cases)."""
+    return can_read_cases(user) and can_edit_cases(user)
+
+
+def can_lead_team(user: Any) -> bool:
+    """See the team's follow-ups per caseworker, reassign cases in bulk, and edit the organisation's
+    follow-up rules: supervisors (and superusers)."""
+    return can_read_cases(user) and can_correct_cases(user)
+
+
 # --- the organisation --------------------------------------------------------------------
 
 
@@ -173,6 +186,19 @@ def can_change_account(actor: Any, user: Any) -> bool:
         and not user.is_staff
         and user.organisation_id == actor.organisation_id
     )
+
+
+def can_manage_person(actor: Any, user: Any) -> bool:
+    """Change a user's role, deactivate them, or invite them again: their organisation's admin, or a
+    superuser. Never one's own account (an admin cannot lock themselves out); staff and superusers only
+    by a superuser."""
+    if not _active(actor) or actor.pk == user.pk:
+        return False
+    if actor.is_superuser:
+        return True
+    if user.is_superuser or user.is_staff:
+        return False
+    return bool(actor.role == Role.ORG_ADMIN and actor.organisation_id == user.organisation_id)
 
 
 # --- figures -----------------------------------------------------------------------------

@@ -23,3 +23,18 @@ def send_password_reset_mail(  # type: ignore[no-untyped-def]
             countdown=min(1800, 30 * 2**self.request.retries),
         )
     return len(user_ids) - len(failed)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_MAIL_RETRIES, time_limit=120, soft_time_limit=100)
+def send_invitation_mail(  # type: ignore[no-untyped-def]
+    self, *, invitation_id: int, domain: str, use_https: bool, language: str
+) -> bool:
+    """Mail an invitation's one-time link (its secret is made here, never passed through the broker)."""
+    from accounts import invitations
+
+    sent = invitations.send_invitation(
+        invitation_id=invitation_id, domain=domain, use_https=use_https, language=language
+    )
+    if not sent and not self.request.is_eager and self.request.retries < MAX_MAIL_RETRIES:
+        raise self.retry(countdown=min(1800, 30 * 2**self.request.retries))
+    return sent

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import people, views
 
 urlpatterns = [
     path("", views.account, name="account"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("password-reset/<uidb64>/<token>/", views.ResetConfirmView.as_view(), name="password_reset_confirm"),
     path("password-reset/done/", views.ResetDoneView.as_view(), name="password_reset_complete"),
     path("password/", views.password_change, name="account-password"),
+    path("notices/", views.notice_choices, name="account-notices"),
+    path("invitation/<int:invitation_id>/<str:token>/", people.accept_invitation, name="accept-invitation"),
     path("two-factor/", views.verify, name="two-factor-verify"),
     path("two-factor/setup/", views.setup, name="two-factor-setup"),
     path("two-factor/backup-codes/", views.backup_codes, name="two-factor-backup-codes"),

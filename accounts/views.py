@@ -45,6 +45,7 @@ from accounts.forms import (
     CodeForm,
     EnrolmentCodeForm,
     NewPasswordForm,
+    NoticeChoicesForm,
     PasswordForm,
     RemoveAppForm,
     ResetRequestForm,
@@ -282,8 +283,21 @@ def account(request: HttpRequest) -> HttpResponseBase:
         "apps": confirmed_totp_devices(user),
         "backup_codes": remaining_backup_codes(user),
         "second_factor_required": second_factor_required(user),
+        "notice_form": NoticeChoicesForm(instance=user),
     }
     return render(request, "account/account.html", context)
+
+
+@login_required
+@require_POST
+def notice_choices(request: HttpRequest) -> HttpResponseBase:
+    """Which notices the user gets in the register, and whether the daily e-mail."""
+    user: Any = request.user
+    form = NoticeChoicesForm(request.POST, instance=user)
+    if form.is_valid():
+        form.save()
+        messages.success(request, _("Your choices of notices are saved."))
+    return redirect("account")
 
 
 @login_required

@@ -9,7 +9,9 @@ class CaseworkConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from casework import privileges
+        from casework import privileges, work_views
+
+        work_views.register_sections()
 
         # Once per migrate, after the last app (this one is among the last installed).
         post_migrate.connect(privileges.after_migrate, sender=self, dispatch_uid="casework.privileges")

@@ -448,6 +448,9 @@ class AccessLog(models.Model):
         SHARE = "share", _("Shared")
         REVOKE = "revoke", _("Revoked a share")
         EXPORT = "export", _("Exported")
+        # A follow-up made by hand, closed (done) or reassigned with the case.
+        FOLLOW_UP = "follow_up", _("Worked on a follow-up")
+        REASSIGN = "reassign", _("Reassigned")
 
     at = models.DateTimeField(_("at"), db_index=True)
     user = models.ForeignKey(
@@ -527,3 +530,7 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ran_at:%Y-%m-%d %H:%M}"
+
+
+# Follow-ups live in their own module; imported here so that Django finds them.
+from casework.task_models import FollowUpRule, Notice, SavedFilter, Task, TaskKind  # noqa: E402, F401

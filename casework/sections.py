@@ -81,3 +81,22 @@ def case_list_sections(request: HttpRequest, state: CaseListState) -> list[Shown
         if context is not None:
             shown.append(Shown(section.name, section.template, context))
     return shown
+
+
+# "My work" on the home page: another app adds what it knows about the reader's cases (partners: shares
+# that end soon). The context function also gives the cases it names, for the access log.
+WorkContext = Callable[[HttpRequest], "dict[str, Any] | None"]
+_MY_WORK: dict[str, Section] = {}
+
+
+def add_to_my_work(*, name: str, template: str, context: WorkContext) -> None:
+    _MY_WORK[name] = Section(name, template, context)
+
+
+def my_work_sections(request: HttpRequest) -> list[Shown]:
+    shown = []
+    for section in _MY_WORK.values():
+        context = section.context(request)
+        if context is not None:
+            shown.append(Shown(section.name, section.template, context))
+    return shown

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.models import Organisation
-from casework import audit_chain, signals
+from casework import audit_chain, followups, signals
 from casework.models import (
     MAIN_PATH,
     RISK_FLAGS,
@@ -398,6 +398,8 @@ def change_status(
         # Announced to whoever follows the case (partners' webhooks) through the outbox, written in
         # this transaction: the announcement cannot be lost, and casework needs to know nobody.
         StatusEvent.objects.create(status_change=change)
+        # The organisation's follow-up rules, in the same transaction (casework.followups).
+        followups.after_status_change(case=locked, change=change, user=actor.user)
         transaction.on_commit(partial(signals.status_change_recorded.send, sender=StatusChange, change_id=change.pk))
     case.status, case.version, case.last_change_at = locked.status, locked.version, locked.last_change_at
     return change
@@ -507,6 +509,7 @@ def create_case(*, actor: Actor, values: Mapping[str, Any], identifiers: Iterabl
                     reference=_generate_unique_reference(), organisation_id=actor.organisation_id, **data
                 )
                 _store_identifiers(case, identifiers)
+                followups.after_case_created(case=case)
                 return case
         except IntegrityError:
             continue  # a reference collision between the check and the insert
@@ -561,10 +564,16 @@ def update_case(*, case: Case, actor: Actor, expected_version: int, values: Mapp
         changed = [name for name in EDITABLE_FIELDS if merged[name] != current[name]]
         if not changed:
             return locked
+        previous_assignee = locked.assigned_to_id
         for name in changed:
             setattr(locked, name, merged[name])
         locked.version += 1
         locked.save()
+        if "assigned_to" in changed:
+            # Follow-ups move with the case (casework.followups).
+            followups.after_reassignment(
+                case_ids=[locked.pk], previous={locked.pk: previous_assignee}, to_user_id=locked.assigned_to_id
+            )
         CaseEdit.objects.create(
             case=locked, version=locked.version, edited_at=timezone.now(), edited_by=actor.user, fields=changed
         )

@@ -17,3 +17,24 @@ def apply_retention_policy() -> dict[str, int]:
         "cases_erased": run.cases_erased,
         "notes_erased": run.notes_erased,
     }
+
+
+@shared_task(
+    acks_late=True, time_limit=1800, soft_time_limit=1700, autoretry_for=(ConnectionError,), retry_backoff=True
+)
+def review_idle_cases() -> int:
+    """Daily: a review follow-up on every open case with no status change for the organisation's days."""
+    from casework.followups import review_idle_cases as make_reviews
+
+    return make_reviews()
+
+
+@shared_task(
+    acks_late=True, time_limit=1800, soft_time_limit=1700, autoretry_for=(ConnectionError,), retry_backoff=True
+)
+def send_daily_digests() -> dict[str, int]:
+    """Daily: each user's digest of follow-ups and notices, by e-mail (counts and case references only)."""
+    from casework.notices import send_digests
+
+    sent, failed = send_digests()
+    return {"sent": sent, "failed": failed}

@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import permissions
 from accounts.pages import forbidden, not_found
 from accounts.requests import signed_in_user
-from casework import exports, sections, selectors, services
+from casework import exports, saved_filters, sections, selectors, services, work
 from casework.audit import log_access
 from casework.forms import CaseFilter, CaseForm, StatusChangeForm
 from casework.models import AccessLog, Case
@@ -116,10 +116,20 @@ def home(request: HttpRequest) -> HttpResponseBase:
     # The page names cases (references and statuses): each is logged as listed, once.
     shown = {case.pk: case for case in (*summary.idle_cases, *summary.assigned_cases)}
     shown.update((change.case_id, change.case) for change in summary.latest_changes)
+    # "My work" (casework.work): the reader's follow-ups and what others changed on their cases.
+    my_work, work_sections = None, []
+    if permissions.can_work_on_tasks(user):
+        my_work = work.my_work(user, today=timezone.localdate(), now=timezone.now())
+        shown.update((case.pk, case) for case in my_work.cases)
+        work_sections = sections.my_work_sections(request)
+        for section in work_sections:
+            shown.update((case.pk, case) for case in section.context.get("cases", ()))
     _log(request, AccessLog.Action.LIST, shown.values())
     context = {
         "nav": "home",
         "summary": summary,
+        "work": my_work,
+        "work_sections": work_sections,
         "can_edit": permissions.can_edit_cases(user),
         "idle_days": selectors.IDLE_DAYS,
     }
@@ -139,6 +149,8 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
         "filters": filters,
         "can_edit": permissions.can_edit_cases(user),
         "can_export": permissions.can_export_cases(user),
+        "saved_filters": saved_filters.saved_filters(user),
+        "filter_query": filter_query_of(request.GET),
     }
     if not filters.is_valid():
         # A bad filter or sort value: say which, list nothing rather than something unasked for.

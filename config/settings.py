@@ -192,6 +192,8 @@ DEFAULT_FROM_EMAIL = env_email_address(
     "DEFAULT_FROM_EMAIL", None if EMAIL_BACKEND.endswith("smtp.EmailBackend") and not DEBUG else "register@localhost"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The register's address for links in mail sent without a request (the daily digest); empty: no link.
+REGISTER_URL = env_str("REGISTER_URL", "http://127.0.0.1:8000" if DEBUG else "").strip().rstrip("/")
 # Reset by e-mail: only when mail can be sent. A link works once, for PASSWORD_RESET_TIMEOUT_MINUTES.
 PASSWORD_RESET_BY_EMAIL = EMAIL_BACKEND != "config.mail.UnconfiguredBackend"
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=5) * 60
@@ -218,6 +220,8 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_BACKUP_CODES = 10
 # How long an enrolment code (accounts.enrolment) stays usable after an admin issues it.
 ENROLMENT_CODE_HOURS = env_int("ENROLMENT_CODE_HOURS", 72, minimum=1)
+# An invitation's link (a new user sets a password, then a second factor) works once, for this long.
+INVITATION_HOURS = env_int("INVITATION_HOURS", 72, minimum=1)
 
 # Lockout (django-axes), three rules (accounts.lockout): an account from one address after
 # AXES_FAILURE_LIMIT failures (wrong passwords, second-factor or enrolment codes) within the
@@ -496,6 +500,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The retention policy (access log, closed cases' free text), every night.
     "retention-nightly": {"task": "casework.tasks.apply_retention_policy", "schedule": crontab(hour=3, minute=30)},
+    # Follow-ups: a review of every open case with no status change for the organisation's days.
+    "review-idle-cases": {"task": "casework.tasks.review_idle_cases", "schedule": crontab(hour=4, minute=15)},
+    # Each user's daily digest of follow-ups and notices (counts and references only), after the reviews.
+    "daily-digest": {"task": "casework.tasks.send_daily_digests", "schedule": crontab(hour=6, minute=0)},
     # Status changes whose announcement was not nudged (a broker outage): claimed from the outbox.
     "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
     # Webhook deliveries whose task was lost (a worker died): queued again.

@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organisation, Role, User
+from casework import followups
 from casework.models import (
     Case,
     Institution,
     Oblast,
+    StatusChange,
 )
 from casework.references import new_references
+from casework.task_models import Notice, Task
 from devdata.generator import (
     _PATH,
     _REPATRIATED_AT,
@@ -448,6 +452,58 @@ def continue_demo(
     return added
 
 
+# The demo's follow-ups: what the organisations' rules would have asked over the last weeks (older
+# ones were dealt with before the register had follow-ups), most of it done, some of it overdue.
+DEMO_FOLLOW_UP_DAYS = 45
+DEMO_DONE_SHARE = 0.8  # of the follow-ups that fell due more than a week ago
+
+
+def seed_follow_ups(ngos: Mapping[str, Organisation], *, today: dt.date) -> int:
+    """Follow-ups for the demo organisations that have none yet (a second run adds nothing). Returns how many."""
+    rng = random.Random(DEMO_SEED + 1)  # noqa: S311 (reproducible synthetic data, no secret)
+    made = 0
+    now = timezone.now()
+    for organisation in ngos.values():
+        if Task.objects.filter(case__organisation=organisation).exists():
+            continue
+        made += followups.backfill_rules(
+            organisation_id=organisation.pk, since=today - dt.timedelta(days=DEMO_FOLLOW_UP_DAYS)
+        )
+        past = Task.objects.filter(
+            case__organisation=organisation, state=Task.State.OPEN, due_on__lt=today - dt.timedelta(days=7)
+        ).order_by("pk")
+        done = [pk for pk in past.values_list("pk", flat=True) if rng.random() < DEMO_DONE_SHARE]
+        Task.objects.filter(pk__in=done).update(state=Task.State.DONE, done_at=now, done_by=F("assigned_to"))
+        _seed_notices(organisation, now=now)
+    return made
+
+
+DEMO_NOTICES = 12
+
+
+def _seed_notices(organisation: Organisation, *, now: dt.datetime) -> None:
+    """The notices the assignees would have had of the latest moves others made on their cases."""
+    changes = (
+        StatusChange.objects.filter(case__organisation=organisation, case__assigned_to__isnull=False)
+        .exclude(recorded_by=F("case__assigned_to"))
+        .select_related("case", "recorded_by")
+        .order_by("-recorded_at", "-id")[:DEMO_NOTICES]
+    )
+    notices = [
+        Notice(
+            user_id=change.case.assigned_to_id,
+            kind=Notice.Kind.STATUS_CHANGED,
+            case=change.case,
+            status=change.to_status,
+            by=change.recorded_by.get_username() if change.recorded_by else change.recorded_via,
+        )
+        for change in changes
+    ]
+    Notice.objects.bulk_create(notices)
+    for user_id in {notice.user_id for notice in notices}:
+        User.objects.filter(pk=user_id).update(unread_notices=sum(1 for n in notices if n.user_id == user_id))
+
+
 def demo_figures(cases: Iterable[CaseSpec]) -> tuple[int, int]:
     """Reported and repatriated on DEMO_AS_OF, when nothing in ``cases`` is dated later."""
     reported = repatriated = 0
@@ -495,6 +551,7 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
             changes = _write_with_orm(specs, references, vias, changes_in_recording_order=True)
             cases = len(specs)
             seed_demo_lists(ngos=ngos, vias=vias, today=today)
+        seed_follow_ups(ngos, today=today)
     return DemoResult(
         logins=[
             Login(username=username, role=role, organisation=organisation, is_superuser=is_superuser)

@@ -10,6 +10,7 @@ imports partners.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -17,13 +18,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.pages import confirm_page, confirmed, not_found
-from accounts.permissions import can_share_cases
+from accounts.permissions import can_read_cases, can_share_cases
 from accounts.requests import safe_next_url, signed_in_user
 from casework import sections
 from casework import selectors as case_selectors
@@ -57,9 +58,32 @@ def _case_list_section(request: HttpRequest, state: sections.CaseListState) -> d
     return {"share_form": ShareForm(user=user), "count": state.count}
 
 
+# "My work": shares of the reader's cases that end within this many days.
+ENDING_SOON_DAYS = 14
+
+
+def _my_work_section(request: HttpRequest) -> dict[str, Any] | None:
+    user = signed_in_user(request)
+    if not can_read_cases(user):
+        return None
+    now = timezone.now()
+    shares = list(
+        Share.objects.active(at=now)
+        .filter(
+            owner_id=user.organisation_id,
+            case__assigned_to=user,
+            expires_at__lte=now + datetime.timedelta(days=ENDING_SOON_DAYS),
+        )
+        .select_related("case", "partner")
+        .order_by("expires_at", "id")[:10]
+    )
+    return {"shares": shares, "cases": [share.case for share in shares]}
+
+
 def register_sections() -> None:
     sections.add_to_case_page(name=SECTION, template="partners/_case_sharing.html", context=_case_page_section)
     sections.add_to_case_list(name=SECTION, template="partners/_case_list_sharing.html", context=_case_list_section)
+    sections.add_to_my_work(name=SECTION, template="partners/_my_work_sharing.html", context=_my_work_section)
 
 
 def _shared_message(count: int, partner: Any, scope: str) -> str:

@@ -147,10 +147,10 @@ def test_it_keeps_the_list_query_count_constant_while_logging_every_row(client, 
     one, _ = count()
     CaseFactory.create_batch(45, organisation=ngo_a)
     many, sql = count()
-    # session, user, institutions for the filter, count, page of cases, one insert for the log rows
-    # with the audit chain's head read (locked) and moved on, and (a supervisor) the partners to share with,
-    # the organisation's draft lists and the intermediaries to put cases on a list for
-    assert many == one == 11, sql
+    # session, user, institutions for the filter, the reader's saved filters, count, page of cases, one insert
+    # for the log rows with the audit chain's head read (locked) and moved on, and (a supervisor) the partners
+    # to share with, the organisation's draft lists and the intermediaries to put cases on a list for
+    assert many == one == 12, sql
     assert sql.count('INSERT INTO "casework_accesslog"') == 1
 
 

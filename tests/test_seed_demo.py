@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import models, transaction
+from django.db.models import F
 from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import BackupCodes, Organisation, Role, User
-from casework.models import Case, Institution, StatusChange
+from casework.models import Case, Institution, Notice, StatusChange, Task
 from casework.references import REFERENCE_RE
 from casework.screening import screen_text
 from casework.services import Move, check_move
@@ -364,6 +365,9 @@ def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str
         User.objects.count(),
         CaseList.objects.count(),
         ListAnswer.objects.count(),
+        Task.objects.count(),
+        Task.objects.filter(state="done").count(),
+        Notice.objects.count(),
     )
     codes_before = re.findall(CODES_LINE, demo, re.MULTILINE)
     assert len(codes_before) == 3 and all(len(line.split()) == 5 for _name, line in codes_before)
@@ -377,6 +381,9 @@ def test_it_adds_nothing_when_run_again_and_keeps_the_logins_and_codes(demo: str
         User.objects.count(),
         CaseList.objects.count(),
         ListAnswer.objects.count(),
+        Task.objects.count(),
+        Task.objects.filter(state="done").count(),
+        Notice.objects.count(),
     )
     assert "already loaded" in output and "passwords were kept" in output
     assert f"Password for all of them (as given): {PASSWORD}" in output
@@ -413,3 +420,22 @@ def test_a_new_password_is_set_only_when_asked_for(demo: str, logins_file: Path)
     assert User.objects.get(username="caseworker").check_password("another-synthetic-password-42")
     assert "another-synthetic-password-42" in logins_file.read_text()
     assert oct(logins_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_demo_caseworker_opens_on_overdue_and_upcoming_follow_ups(demo: str) -> None:
+    from casework.work import my_work
+
+    caseworker = User.objects.get(username="caseworker")
+    today = timezone.localdate()
+    work = my_work(caseworker, today=today, now=timezone.now())
+    assert work.overdue_count > 0 and work.due_soon_count > 0, work
+    # Follow-ups the rules would have made: verifications of recent reports and check-ins after returns.
+    kinds = set(Task.objects.filter(assigned_to=caseworker).values_list("kind", flat=True))
+    assert {"verify_report", "check_after_return"} <= kinds
+    # Every follow-up is on a case of the assignee's organisation, and some were done already.
+    assert not Task.objects.exclude(case__organisation_id=F("assigned_to__organisation_id")).exists()
+    assert Task.objects.filter(state="done").exists()
+    # The bell rings: moves others made on the caseworker's cases, counted unread.
+    notices = Notice.objects.filter(user=caseworker)
+    assert notices.exists() and caseworker.unread_notices == notices.count()
+    assert not notices.filter(by="caseworker").exists()

@@ -25,9 +25,9 @@ from django.test import Client
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import Organisation, Role, User
+from accounts.models import Invitation, Organisation, Role, User
 from casework import services
-from casework.models import Case, Institution
+from casework.models import Case, Institution, SavedFilter
 from partners import services as partner_services
 from partners import tokens as partner_tokens
 from partners import webhooks
@@ -122,9 +122,20 @@ def _reset_link(user: User) -> str:
     return f"/accounts/password-reset/{uid}/{default_token_generator.make_token(user)}/"
 
 
+def _invitation_link(admin: User) -> str:
+    from accounts import invitations
+
+    invitation = invitations.invite(by=admin, username="invited", email="invited@ngo-a.example", role=Role.CASEWORKER)
+    Invitation.objects.filter(pk=invitation.pk).update(digest=invitations._digest("a-known-test-secret"))
+    return f"/accounts/invitation/{invitation.pk}/a-known-test-secret/"
+
+
 def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
     case = register["cases"][0]
     reference = case.reference
+    SavedFilter.objects.get_or_create(
+        user=register["people"][Role.SUPERVISOR], name="Verified, Donetsk", query="oblast=UA-14&status=verified"
+    )
     return {
         "anonymous": [
             "/accounts/login/",
@@ -135,6 +146,8 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             _reset_link(register["people"][Role.CASEWORKER]),  # the new password's form
             "/accounts/password-reset/MQ/no-such-token/",  # a link that does not work
             "/accounts/password-reset/done/",
+            _invitation_link(register["people"][Role.ORG_ADMIN]),  # an invited person's password form
+            "/accounts/invitation/999999/no-such-link/",  # a link that does not work
         ],
         Role.CASEWORKER: [
             "/",
@@ -148,6 +161,8 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             "/figures/",
             "/accounts/",
             "/accounts/password/",
+            "/notices/",
+            "/follow-ups/",
         ],
         Role.SUPERVISOR: [
             f"/cases/{reference}/",
@@ -155,6 +170,13 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             "/cases/share/?status=verified",
             "/figures/",
             "/figures/releases/2/",
+            "/",
+            "/team/",
+            "/team/rules/",
+            "/follow-ups/",
+            "/notices/",
+            f"/cases/{reference}/summary/",
+            "/cases/?status=verified&oblast=UA-14",
         ],
         Role.ANALYST: ["/figures/", "/figures/releases/", "/figures/releases/1/", "/figures/releases/2/", "/accounts/"],
         Role.ORG_ADMIN: ["/organisation/people/", "/organisation/tokens/", "/organisation/webhooks/"],

@@ -76,6 +76,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("casework", "0017_accesslog_webhook_door")]
+    dependencies = [("casework", "0020_saved_filters")]
 
     operations = [migrations.RunPython(forwards, backwards)]
