@@ -21,6 +21,8 @@ for rules about an organisation's own things, the organisation concerned.
 | pass a second factor at sign-in          | if set     | yes        | if set  | yes       | yes       |
 | issue enrolment codes, reset another's   | no         | no         | no      | own org's | yes       |
 | second factor                            |            |            |         | people    |           |
+| review possible duplicates in own org    | no         | yes        | no      | no        | no        |
+| review the same child across orgs        | no         | host org   | no      | no        | no        |
 
 Partner tokens act only through shares (partners.selectors); the exact
 figures each reader sees are decided in ``exact_figures_scope``.
@@ -87,6 +89,36 @@ def can_read_access_log(user: Any) -> bool:
 def can_export_cases(user: Any) -> bool:
     """The case list as a file: anonymised fields, every exported case logged."""
     return can_share_cases(user)
+
+
+# --- the same child in several organisations (DESIGN.md section 11) -------------------------
+
+
+def can_review_links_within(user: Any, organisation_id: int) -> bool:
+    """Decide whether two cases of one organisation are one child (then mark the duplicate): its supervisors.
+
+    A superuser who is no supervisor of it does not: the pairs show cases side by side, for people who
+    work on them.
+    """
+    return (
+        _active(user)
+        and getattr(user, "role", None) == Role.SUPERVISOR
+        and getattr(user, "organisation_id", None) == organisation_id
+    )
+
+
+def can_review_links_across(user: Any) -> bool:
+    """Decide whether cases of different organisations are one child: the host organisation's supervisors
+    only (the coalition's secretariat); to everyone else these pairs are absent (404)."""
+    if not _active(user) or getattr(user, "role", None) != Role.SUPERVISOR:
+        return False
+    organisation = getattr(user, "organisation", None)
+    return organisation is not None and bool(organisation.is_host)
+
+
+def can_review_links(user: Any) -> bool:
+    """Whether the review queue exists for this user at all."""
+    return can_review_links_across(user) or can_review_links_within(user, getattr(user, "organisation_id", None) or 0)
 
 
 # --- the organisation --------------------------------------------------------------------

@@ -448,6 +448,8 @@ class AccessLog(models.Model):
         SHARE = "share", _("Shared")
         REVOKE = "revoke", _("Revoked a share")
         EXPORT = "export", _("Exported")
+        # Decided whether this case and another are the same child (linkage).
+        LINK = "link", _("Decided a link")
 
     at = models.DateTimeField(_("at"), db_index=True)
     user = models.ForeignKey(

@@ -492,6 +492,8 @@ CELERY_BEAT_SCHEDULE = {
     "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
     # Webhook deliveries whose task was lost (a worker died): queued again.
     "sweep-webhooks": {"task": "partners.tasks.sweep_webhooks", "schedule": 300.0},
+    # Cases whose candidates were not looked for (a lost job, a failed search after an edit): matched.
+    "linkage-sweep-waiting": {"task": "linkage.tasks.sweep_waiting", "schedule": 300.0, "options": {"expires": 290}},
 }
 # A broker that does not answer makes a publish fail in seconds, not minutes
 # (the page then says new snapshots are unavailable). The visibility timeout,

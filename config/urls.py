@@ -8,6 +8,7 @@ urlpatterns = [
     path("organisation/", include("partners.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
+    path("links/", include("linkage.urls")),
     path("", include("partners.sharing_urls")),
     path("", include("casework.urls")),
     path("", include("reports.urls")),

@@ -2,7 +2,8 @@
 
 accounts <- casework <- partners; linkage reads casework and accounts (casework
 hands it identifying details through casework.identifying, never by importing
-it); reports reads casework, linkage and accounts; nothing in the apps imports devdata (the synthetic data generators). Every import is
+it); reports reads casework, linkage and accounts; nothing in the apps imports
+devdata (the synthetic data generators). Every import is
 read from the source (functions, TYPE_CHECKING blocks included); migrations
 name models by string and are not imports.
 """
