@@ -25,6 +25,7 @@ from casework.models import (
     Oblast,
 )
 from casework.references import new_references
+from devdata.demo_linkage import PlantedLinks, plant_links
 from devdata.generator import (
     _PATH,
     _REPATRIATED_AT,
@@ -185,6 +186,7 @@ class DemoResult:
     reported: int
     repatriated: int
     seconds: float
+    links: PlantedLinks
 
 
 def demo_case_count() -> int:
@@ -493,6 +495,8 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
             references = new_references(len(specs), taken=_taken_references)
             changes = _write_with_orm(specs, references, vias, changes_in_recording_order=True)
             cases = len(specs)
+        # Children reported twice, for the review queues (once: a later run finds them planted).
+        links = plant_links(as_of=DEMO_AS_OF)
     return DemoResult(
         logins=[
             Login(username=username, role=role, organisation=organisation, is_superuser=is_superuser)
@@ -508,4 +512,5 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
         reported=DEMO_REPORTED,
         repatriated=DEMO_REPATRIATED,
         seconds=time.perf_counter() - started,
+        links=links,
     )

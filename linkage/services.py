@@ -90,10 +90,12 @@ def receive_case_details(case: Case, details: IdentifyingDetails) -> None:
     transaction.on_commit(partial(match_after_commit, case.pk))
 
 
-def store_encoding(*, case_id: int, encoding: Encoding) -> None:
+def store_encoding(*, case_id: int, encoding: Encoding, merge: bool = True) -> None:
+    """Store a case's encoding and blocking keys; ``merge``: over the fields stored before (an edit that gives
+    some details only), else in their place."""
     with transaction.atomic():
         existing = CaseEncoding.objects.select_for_update().filter(case_id=case_id).first()
-        if existing is not None:
+        if existing is not None and merge:
             earlier = _encoding_of(existing)
             keys = tuple(BlockKey.objects.filter(case_id=case_id).values_list("key", flat=True))
             encoding = encoding.merged_over(replace(earlier, blocks=keys))

@@ -380,3 +380,20 @@ def test_a_new_password_is_set_only_when_asked_for(demo: str, logins_file: Path)
     assert User.objects.get(username="caseworker").check_password("another-synthetic-password-42")
     assert "another-synthetic-password-42" in logins_file.read_text()
     assert oct(logins_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_it_plants_children_reported_by_both_ngos_in_the_hosts_queue(demo: str, tmp_path: Path) -> None:
+    from linkage import selectors
+    from linkage.models import CaseEncoding
+
+    supervisor = User.objects.get(username="supervisor")  # NGO A's, the host's
+    across = list(selectors.review_pairs(supervisor, across=True))
+    assert len(across) == 24
+    assert all({pair.case_a.organisation.slug, pair.case_b.organisation.slug} == {"ngo-a", "ngo-b"} for pair in across)
+    assert all(pair.case_a.sex == pair.case_b.sex and pair.score >= 0.82 for pair in across)
+    assert len(selectors.review_pairs(supervisor, across=False)) == 3  # NGO A's own, reported twice
+    assert "Planted 24 children reported by both NGO A and NGO B" in demo
+    encoded = CaseEncoding.objects.count()
+    out = io.StringIO()
+    call_command("seed_demo", logins_file=str(tmp_path / "again.json"), stdout=out, stderr=io.StringIO())
+    assert CaseEncoding.objects.count() == encoded and "Planted" not in out.getvalue()
