@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 DEMO_ENV := DJANGO_DEBUG=1 DATABASE_URL= MIGRATION_DATABASE_URL= REDIS_URL=
 TEST_SECRET := test-only-secret-key-not-for-production-0123456789
 TEST_SECOND_FACTOR_KEY := test-only-second-factor-key-not-for-production-42
-TEST_ENV := DJANGO_SECRET_KEY=$(TEST_SECRET) DJANGO_SECOND_FACTOR_KEYS=$(TEST_SECOND_FACTOR_KEY)
+TEST_LINKAGE_KEY := test-only-linkage-key-not-for-production-0123456789
+TEST_ENV := DJANGO_SECRET_KEY=$(TEST_SECRET) DJANGO_SECOND_FACTOR_KEYS=$(TEST_SECOND_FACTOR_KEY) \
+  DJANGO_LINKAGE_KEY=$(TEST_LINKAGE_KEY)
 
 DEMO_PORT ?= 8000
 
@@ -48,7 +50,7 @@ test: messages
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DJANGO_DEBUG=1 $(VENV)/bin/mypy config accounts casework partners reports devdata bench manage.py
+	DJANGO_DEBUG=1 $(VENV)/bin/mypy config accounts casework linkage partners reports devdata bench manage.py
 	DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory: MIGRATION_DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
 
 # Static analysis (bandit) and the dependency audit (pip-audit); see .ci/run.

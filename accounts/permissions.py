@@ -27,6 +27,8 @@ for rules about an organisation's own things, the organisation concerned.
 | record an intermediary's answer (web)    | yes        | yes        | no      | no        | yes       |
 | make and close follow-ups                | yes        | yes        | no      | no        | yes       |
 | team view, bulk reassign, follow-up rules| no         | yes        | no      | no        | yes       |
+| review possible duplicates in own org    | no         | yes        | no      | no        | no        |
+| review the same child across orgs        | no         | host org   | no      | no        | no        |
 
 Partner tokens act only through shares (partners.selectors), and an
 intermediary's token answers only on its open lists with update scope
@@ -133,6 +135,36 @@ def can_lead_team(user: Any) -> bool:
     """See the team's follow-ups per caseworker, reassign cases in bulk, and edit the organisation's
     follow-up rules: supervisors (and superusers)."""
     return can_read_cases(user) and can_correct_cases(user)
+
+
+# --- the same child in several organisations (DESIGN.md section 11) -------------------------
+
+
+def can_review_links_within(user: Any, organisation_id: int) -> bool:
+    """Decide whether two cases of one organisation are one child (then mark the duplicate): its supervisors.
+
+    A superuser who is no supervisor of it does not: the pairs show cases side by side, for people who
+    work on them.
+    """
+    return (
+        _active(user)
+        and getattr(user, "role", None) == Role.SUPERVISOR
+        and getattr(user, "organisation_id", None) == organisation_id
+    )
+
+
+def can_review_links_across(user: Any) -> bool:
+    """Decide whether cases of different organisations are one child: the host organisation's supervisors
+    only (the coalition's secretariat); to everyone else these pairs are absent (404)."""
+    if not _active(user) or getattr(user, "role", None) != Role.SUPERVISOR:
+        return False
+    organisation = getattr(user, "organisation", None)
+    return organisation is not None and bool(organisation.is_host)
+
+
+def can_review_links(user: Any) -> bool:
+    """Whether the review queue exists for this user at all."""
+    return can_review_links_across(user) or can_review_links_within(user, getattr(user, "organisation_id", None) or 0)
 
 
 # --- the organisation --------------------------------------------------------------------

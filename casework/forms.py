@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import django_filters
@@ -16,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import ServiceErrorsForm
 from accounts.models import Organisation, User
 from accounts.permissions import CASE_EDITOR_ROLES
-from casework import selectors, services
+from casework import identifying, selectors, services
 from casework.collation import alphabetical_choices
 from casework.models import (
     CLOSED_STATUSES,
@@ -262,14 +261,18 @@ class NoEchoTextInput(forms.TextInput):
         return None
 
 
-class NoEchoDateInput(forms.DateInput):
-    def format_value(self, value: Any) -> str | None:
-        return None
+def _detail_input(**attrs: str) -> NoEchoTextInput:
+    return NoEchoTextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "words", **attrs})
 
 
-def name_birth_date_identifier(name: str, birth_date: dt.date) -> str:
-    """The one spelling of a name-with-date-of-birth identifier that is hashed (name folded by the hash)."""
-    return f"{name.strip()}|{birth_date.isoformat()}"
+# Why a date of birth was refused (casework.identifying.NotADate.reason); never the value typed.
+BIRTH_DATE_REFUSALS: dict[str, Any] = {
+    "shape": _("Give the date of birth as YYYY-MM-DD, or YYYY-MM when only the month is known."),
+    "month": _("There is no such month: check the date of birth."),
+    "day": _("There is no such day in that month: check the date of birth."),
+    "future": _("The date of birth is in the future."),
+    "early": _("The date of birth is before %(year)s: a child of the register is younger."),
+}
 
 
 class CaseForm(ServiceErrorsForm):
@@ -343,22 +346,32 @@ class CaseForm(ServiceErrorsForm):
         widget=NoEchoTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
         help_text=_("A birth-certificate, passport or register number, if known."),
     )
-    identifier_name = forms.CharField(
-        label=_("Full name"),
-        required=False,
-        max_length=200,
-        widget=NoEchoTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    # Identifying details that find the same child in several organisations: encoded by their receiver
+    # (casework.identifying), never stored, never shown again.
+    given_name = forms.CharField(
+        label=_("Given name"), required=False, max_length=identifying.MAX_LENGTH, widget=_detail_input()
     )
-    identifier_birth_date = forms.DateField(
+    family_name = forms.CharField(
+        label=_("Family name"), required=False, max_length=identifying.MAX_LENGTH, widget=_detail_input()
+    )
+    patronymic = forms.CharField(
+        label=_("Patronymic"), required=False, max_length=identifying.MAX_LENGTH, widget=_detail_input()
+    )
+    birth_date = forms.CharField(
         label=_("Date of birth"),
         required=False,
-        widget=NoEchoDateInput(attrs={"type": "date", "autocomplete": "off"}),
-        help_text=_("With the full name: both or neither."),
+        max_length=20,
+        widget=_detail_input(inputmode="numeric"),
+        help_text=_("YYYY-MM-DD, or YYYY-MM when only the month is known (15.03.2012 and 03.2012 also work)."),
+    )
+    birth_place = forms.CharField(
+        label=_("Place of birth"), required=False, max_length=identifying.MAX_LENGTH, widget=_detail_input()
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     RISK_FIELDS = tuple(f"risk_{flag}" for flag in RISK_FLAGS)
-    IDENTIFIER_FIELDS = ("identifier_register_number", "identifier_name", "identifier_birth_date")
+    DETAIL_FIELDS = identifying.DETAIL_FIELDS
+    IDENTIFIER_FIELDS = ("identifier_register_number", *DETAIL_FIELDS)
 
     def __init__(self, data: Any = None, *, actor: services.Actor, case: Case | None = None, **kwargs: Any) -> None:
         if case is not None and "initial" not in kwargs:
@@ -395,13 +408,6 @@ class CaseForm(ServiceErrorsForm):
             data["displaced_precision"] = ""
         elif not data.get("displaced_precision"):
             data["displaced_precision"] = DisplacedPrecision.DAY
-        name = (data.get("identifier_name") or "").strip()
-        birth_date = data.get("identifier_birth_date")
-        if bool(name) != bool(birth_date) and "identifier_birth_date" not in self.errors:
-            self.add_error(
-                "identifier_name" if not name else "identifier_birth_date",
-                _("Give both the full name and the date of birth, or neither."),
-            )
         if self.errors:
             self._preview_service_errors(data)
         return data
@@ -418,6 +424,49 @@ class CaseForm(ServiceErrorsForm):
             if name in self.fields and name not in self.errors and name in data:
                 for message in messages:
                     self.add_error(name, message)
+
+    def _clean_name(self, name: str) -> str:
+        value: str = " ".join((self.cleaned_data.get(name) or "").split())
+        # Never repeat the value in a message: it would be shown, and could be logged.
+        if value and not any(char.isalpha() for char in value):
+            raise ValidationError(_("Letters only: this does not look like a name."), code="not_a_name")
+        return value
+
+    def clean_given_name(self) -> str:
+        return self._clean_name("given_name")
+
+    def clean_family_name(self) -> str:
+        return self._clean_name("family_name")
+
+    def clean_patronymic(self) -> str:
+        return self._clean_name("patronymic")
+
+    def clean_birth_place(self) -> str:
+        return self._clean_name("birth_place")
+
+    def clean_birth_date(self) -> identifying.PartialDate | None:
+        value = (self.cleaned_data.get("birth_date") or "").strip()
+        if not value:
+            return None
+        try:
+            return identifying.parse_birth_date(value, today=timezone.localdate())
+        except identifying.NotADate as refusal:
+            raise ValidationError(
+                BIRTH_DATE_REFUSALS[refusal.reason],
+                code=f"birth_date_{refusal.reason}",
+                params={"year": identifying.EARLIEST_BIRTH_YEAR},
+            ) from None
+
+    def details(self) -> identifying.IdentifyingDetails:
+        """The identifying details typed, to be encoded and dropped (``casework.identifying``)."""
+        data = self.cleaned_data
+        return identifying.IdentifyingDetails(
+            given_name=data.get("given_name") or "",
+            family_name=data.get("family_name") or "",
+            patronymic=data.get("patronymic") or "",
+            birth_date=data.get("birth_date"),
+            birth_place=data.get("birth_place") or "",
+        )
 
     @property
     def identifiers_were_typed(self) -> bool:
@@ -438,13 +487,6 @@ class CaseForm(ServiceErrorsForm):
         found: list[tuple[str, str]] = []
         if (data.get("identifier_register_number") or "").strip():
             found.append((CaseIdentifier.Kind.REGISTER_NUMBER, data["identifier_register_number"]))
-        if (data.get("identifier_name") or "").strip() and data.get("identifier_birth_date"):
-            found.append(
-                (
-                    CaseIdentifier.Kind.NAME_AND_BIRTH_DATE,
-                    name_birth_date_identifier(data["identifier_name"], data["identifier_birth_date"]),
-                )
-            )
         return found
 
     def fieldsets(self) -> list[tuple[Any, list[forms.BoundField]]]:

@@ -451,6 +451,8 @@ class AccessLog(models.Model):
         # A follow-up made by hand, closed (done) or reassigned with the case.
         FOLLOW_UP = "follow_up", _("Worked on a follow-up")
         REASSIGN = "reassign", _("Reassigned")
+        # Decided whether this case and another are the same child (linkage).
+        LINK = "link", _("Decided a link")
 
     at = models.DateTimeField(_("at"), db_index=True)
     user = models.ForeignKey(

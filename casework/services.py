@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.models import Organisation
-from casework import audit_chain, followups, signals
+from casework import audit_chain, followups, identifying, signals
 from casework.models import (
     MAIN_PATH,
     RISK_FLAGS,
@@ -490,8 +490,16 @@ def _generate_unique_reference() -> str:
     raise RuntimeError("Could not generate a unique case reference")  # 32**8 space: practically unreachable
 
 
-def create_case(*, actor: Actor, values: Mapping[str, Any], identifiers: Iterable[tuple[str, str]] = ()) -> Case:
-    """Create a case owned by the actor's organisation. ``identifiers`` are (kind, value) pairs to hash."""
+def create_case(
+    *,
+    actor: Actor,
+    values: Mapping[str, Any],
+    identifiers: Iterable[tuple[str, str]] = (),
+    details: identifying.IdentifyingDetails | None = None,
+) -> Case:
+    """Create a case owned by the actor's organisation. ``identifiers`` are (kind, value) pairs to hash;
+    ``details`` (names, date and place of birth) go to the receivers of ``casework.identifying``, in the
+    same transaction, and are never stored here."""
     if not actor.can_edit:
         raise NotPermitted(_("Your role cannot create cases."))
     unknown = set(values) - set(EDITABLE_FIELDS)
@@ -510,6 +518,8 @@ def create_case(*, actor: Actor, values: Mapping[str, Any], identifiers: Iterabl
                 )
                 _store_identifiers(case, identifiers)
                 followups.after_case_created(case=case)
+                if details:
+                    identifying.deliver(case=case, details=details)
                 return case
         except IntegrityError:
             continue  # a reference collision between the check and the insert
@@ -538,8 +548,16 @@ def add_identifiers(*, case: Case, actor: Actor, identifiers: Iterable[tuple[str
     _store_identifiers(case, identifiers)
 
 
-def update_case(*, case: Case, actor: Actor, expected_version: int, values: Mapping[str, Any]) -> Case:
-    """Edit a case's fields under a row lock; refuse a write based on a stale version."""
+def update_case(
+    *,
+    case: Case,
+    actor: Actor,
+    expected_version: int,
+    values: Mapping[str, Any],
+    details: identifying.IdentifyingDetails | None = None,
+) -> Case:
+    """Edit a case's fields under a row lock; refuse a write based on a stale version. ``details``: as for
+    ``create_case``; given alone they change no field and no version."""
     if not actor.can_edit:
         raise NotPermitted(_("Your role cannot edit cases."))
     unknown = set(values) - set(EDITABLE_FIELDS)
@@ -561,6 +579,8 @@ def update_case(*, case: Case, actor: Actor, expected_version: int, values: Mapp
                 )
         if errors:
             raise ValidationError(errors)
+        if details:
+            identifying.deliver(case=locked, details=details)
         changed = [name for name in EDITABLE_FIELDS if merged[name] != current[name]]
         if not changed:
             return locked

@@ -47,7 +47,14 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-def env_float(name: str, default: float, *, above: float | None = None, maximum: float | None = None) -> float:
+def env_float(
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -57,6 +64,8 @@ def env_float(name: str, default: float, *, above: float | None = None, maximum:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number.")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum:g}.")
     if above is not None and value <= above:
         raise ImproperlyConfigured(f"{name}={raw!r} must be more than {above:g}.")
     if maximum is not None and value > maximum:

@@ -42,10 +42,6 @@ if not SECRET_KEY:
 elif len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY is too short: use at least 32 random characters.")
 
-# The key for hashing identifiers that help find duplicates. A separate key
-# means the linkage hashes can be rotated without logging everyone out.
-LINKAGE_HMAC_KEY = env_str("DJANGO_LINKAGE_KEY", "") or SECRET_KEY
-
 # The keys that keep the second factor's secrets at rest (accounts.sealing): authenticator-app keys
 # encrypted, backup and enrolment codes hashed. Comma-separated; the first is used, the others still
 # read (rotation: put a new key first, run `manage.py reseal_second_factors`, then drop the old one).
@@ -61,6 +57,29 @@ elif any(len(key) < 32 for key in SECOND_FACTOR_KEYS):
     raise ImproperlyConfigured("DJANGO_SECOND_FACTOR_KEYS: every key needs at least 32 random characters.")
 elif SECRET_KEY in SECOND_FACTOR_KEYS:
     raise ImproperlyConfigured("DJANGO_SECOND_FACTOR_KEYS must differ from DJANGO_SECRET_KEY.")
+
+# The key of everything that finds the same child without keeping identifying values: the keyed hashes
+# of identifiers (casework.screening) and the keyed Bloom-filter encodings of names and dates of birth
+# (linkage). Required outside debug, at least 32 random characters, kept outside the database (whoever
+# holds the database and this key can test guesses against the encodings). It cannot be rotated: the
+# values it encoded are gone, so encodings made under another key never match again. A register that
+# hashed identifiers before this was required used DJANGO_SECRET_KEY: give that value to keep them.
+LINKAGE_HMAC_KEY = env_str("DJANGO_LINKAGE_KEY", "")
+if not LINKAGE_HMAC_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_LINKAGE_KEY is not set. Set it to a long random value, and never change it "
+            "(or set DJANGO_DEBUG=1 for a local development key)."
+        )
+    # The demo's identifiers were hashed with the development secret key before this setting: keep them.
+    LINKAGE_HMAC_KEY = SECRET_KEY
+elif len(LINKAGE_HMAC_KEY) < 32:
+    raise ImproperlyConfigured("DJANGO_LINKAGE_KEY is too short: use at least 32 random characters.")
+elif LINKAGE_HMAC_KEY in SECOND_FACTOR_KEYS:
+    raise ImproperlyConfigured("DJANGO_LINKAGE_KEY must differ from DJANGO_SECOND_FACTOR_KEYS.")
+# Candidate pairs scoring at least this (0 to 1) enter the review queue (linkage.similarity, chosen on
+# the synthetic register of bench/bench_linkage.py, where recall and precision are both above 0.97).
+LINKAGE_REVIEW_SCORE = env_float("LINKAGE_REVIEW_SCORE", 0.82, minimum=0.5, maximum=1.0)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 
@@ -84,6 +103,8 @@ INSTALLED_APPS = [
     "accounts",
     "partners",
     "casework",
+    # After casework: finds the same child in several organisations (reads casework, never the reverse).
+    "linkage",
     "reports",
     # Synthetic data for the demo and the benchmarks (its commands); no app imports it.
     "devdata",
@@ -508,6 +529,8 @@ CELERY_BEAT_SCHEDULE = {
     "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
     # Webhook deliveries whose task was lost (a worker died): queued again.
     "sweep-webhooks": {"task": "partners.tasks.sweep_webhooks", "schedule": 300.0},
+    # Cases whose candidates were not looked for (a lost job, a failed search after an edit): matched.
+    "linkage-sweep-waiting": {"task": "linkage.tasks.sweep_waiting", "schedule": 300.0, "options": {"expires": 290}},
 }
 # A broker that does not answer makes a publish fail in seconds, not minutes
 # (the page then says new snapshots are unavailable). The visibility timeout,

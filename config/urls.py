@@ -10,6 +10,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("public/figures/", include("reports.public_urls")),
     path("accounts/", include("accounts.urls")),
+    path("links/", include("linkage.urls")),
     path("", include("partners.sharing_urls")),
     path("", include("casework.urls")),
     path("", include("reports.urls")),

@@ -29,6 +29,7 @@ from casework.models import (
 )
 from casework.references import new_references
 from casework.task_models import Notice, Task
+from devdata.demo_linkage import PlantedLinks, plant_links
 from devdata.generator import (
     _PATH,
     _REPATRIATED_AT,
@@ -190,6 +191,7 @@ class DemoResult:
     reported: int
     repatriated: int
     seconds: float
+    links: PlantedLinks
 
 
 def demo_case_count() -> int:
@@ -552,6 +554,8 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
             cases = len(specs)
             seed_demo_lists(ngos=ngos, vias=vias, today=today)
         seed_follow_ups(ngos, today=today)
+        # Children reported twice, for the review queues (once: a later run finds them planted).
+        links = plant_links(as_of=DEMO_AS_OF)
     return DemoResult(
         logins=[
             Login(username=username, role=role, organisation=organisation, is_superuser=is_superuser)
@@ -567,4 +571,5 @@ def seed_demo(*, password: str | None = None, today: dt.date | None = None) -> D
         reported=DEMO_REPORTED,
         repatriated=DEMO_REPATRIATED,
         seconds=time.perf_counter() - started,
+        links=links,
     )

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from config.celery_app import app
 
-OUR_APPS = ("accounts.", "casework.", "partners.", "reports.")
+OUR_APPS = ("accounts.", "casework.", "linkage.", "partners.", "reports.")
 
 
 def _our_tasks() -> dict[str, object]:
@@ -54,6 +54,7 @@ def test_the_retention_the_figures_and_the_sweeps_are_all_scheduled():
         "casework.tasks.apply_retention_policy",
         "partners.tasks.announce_status_changes",
         "partners.tasks.sweep_webhooks",
+        "linkage.tasks.sweep_waiting",
     } <= scheduled
 
 

@@ -172,6 +172,7 @@ def test_the_deployment_checks_pass_with_production_settings():
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="a-long-random-secret-key-for-the-deploy-check-0123456789abcdef",
         DJANGO_SECOND_FACTOR_KEYS="another-long-random-key-for-the-deploy-check-9876543210",
+        DJANGO_LINKAGE_KEY="a-third-long-random-key-for-the-deploy-check-5678901234",
         DJANGO_ALLOWED_HOSTS="register.example.org",
     )
     result = subprocess.run(

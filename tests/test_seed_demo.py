@@ -439,3 +439,20 @@ def test_the_demo_caseworker_opens_on_overdue_and_upcoming_follow_ups(demo: str)
     notices = Notice.objects.filter(user=caseworker)
     assert notices.exists() and caseworker.unread_notices == notices.count()
     assert not notices.filter(by="caseworker").exists()
+
+
+def test_it_plants_children_reported_by_both_ngos_in_the_hosts_queue(demo: str, tmp_path: Path) -> None:
+    from linkage import selectors
+    from linkage.models import CaseEncoding
+
+    supervisor = User.objects.get(username="supervisor")  # NGO A's, the host's
+    across = list(selectors.review_pairs(supervisor, across=True))
+    assert len(across) == 24
+    assert all({pair.case_a.organisation.slug, pair.case_b.organisation.slug} == {"ngo-a", "ngo-b"} for pair in across)
+    assert all(pair.case_a.sex == pair.case_b.sex and pair.score >= 0.82 for pair in across)
+    assert len(selectors.review_pairs(supervisor, across=False)) == 3  # NGO A's own, reported twice
+    assert "Planted 24 children reported by both NGO A and NGO B" in demo
+    encoded = CaseEncoding.objects.count()
+    out = io.StringIO()
+    call_command("seed_demo", logins_file=str(tmp_path / "again.json"), stdout=out, stderr=io.StringIO())
+    assert CaseEncoding.objects.count() == encoded and "Planted" not in out.getvalue()

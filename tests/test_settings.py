@@ -38,6 +38,31 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
             {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 40, "DJANGO_SECOND_FACTOR_KEYS": "s" * 40},
             "DJANGO_SECOND_FACTOR_KEYS",
         ),
+        (
+            {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s" * 40, "DJANGO_SECOND_FACTOR_KEYS": "k" * 40},
+            "DJANGO_LINKAGE_KEY",
+        ),
+        (
+            {
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": "s" * 40,
+                "DJANGO_SECOND_FACTOR_KEYS": "k" * 40,
+                "DJANGO_LINKAGE_KEY": "short",
+            },
+            "DJANGO_LINKAGE_KEY",
+        ),
+        (
+            {
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": "s" * 40,
+                "DJANGO_SECOND_FACTOR_KEYS": "k" * 40,
+                "DJANGO_LINKAGE_KEY": "k" * 40,
+            },
+            "DJANGO_LINKAGE_KEY",
+        ),
+        ({"DJANGO_DEBUG": "1", "LINKAGE_REVIEW_SCORE": "high"}, "LINKAGE_REVIEW_SCORE"),
+        ({"DJANGO_DEBUG": "1", "LINKAGE_REVIEW_SCORE": "1.5"}, "LINKAGE_REVIEW_SCORE"),
+        ({"DJANGO_DEBUG": "1", "LINKAGE_REVIEW_SCORE": "nan"}, "LINKAGE_REVIEW_SCORE"),
         ({"DJANGO_DEBUG": "1", "DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
         ({"DJANGO_DEBUG": "1", "DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"DJANGO_DEBUG": "1", "REDIS_URL": "localhost:6379"}, "REDIS_URL"),
@@ -91,6 +116,7 @@ def test_it_starts_with_good_values():
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="a-long-enough-secret-key-for-this-test-0123456789",
         DJANGO_SECOND_FACTOR_KEYS="another-long-enough-key-for-this-test-9876543210",
+        DJANGO_LINKAGE_KEY="a-third-long-enough-key-for-this-test-5678901234",
         DJANGO_ALLOWED_HOSTS="register.example.org",
         REDIS_URL="redis://127.0.0.1:6379/0",
     )
@@ -177,6 +203,7 @@ def test_production_cookies_carry_the_host_prefix_and_meet_its_rules():
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="a-long-enough-secret-key-for-this-test-0123456789",
         DJANGO_SECOND_FACTOR_KEYS="another-long-enough-key-for-this-test-9876543210",
+        DJANGO_LINKAGE_KEY="a-third-long-enough-key-for-this-test-5678901234",
         DJANGO_ALLOWED_HOSTS="register.example.org",
     )
     assert values == {
@@ -228,6 +255,7 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "a-long-enough-secret-key-for-this-test-0123456789",
     "DJANGO_SECOND_FACTOR_KEYS": "another-long-enough-key-for-this-test-9876543210",
+    "DJANGO_LINKAGE_KEY": "a-third-long-enough-key-for-this-test-5678901234",
     "DJANGO_ALLOWED_HOSTS": "register.example.org",
 }
 MAIL_SETTINGS = (

@@ -18,7 +18,18 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 CATALOG = ROOT / "locale" / "uk" / "LC_MESSAGES" / "django.po"
-SOURCES = ("config", "accounts", "casework", "partners", "reports", "devdata", "templates", "locale", "manage.py")
+SOURCES = (
+    "config",
+    "accounts",
+    "casework",
+    "linkage",
+    "partners",
+    "reports",
+    "devdata",
+    "templates",
+    "locale",
+    "manage.py",
+)
 
 
 def _pending(catalog: polib.POFile) -> list[str]:

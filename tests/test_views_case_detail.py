@@ -214,9 +214,9 @@ def test_it_costs_the_same_queries_for_one_change_or_ten(client, caseworker, sup
     # session, user, case (with organisation, assignee, institution), history, edits, the access-log row
     # (with the audit chain's head locked and moved on),
     # intermediaries for the status form; a supervisor also sees the live shares and the partners to share with;
-    # the lists the case is on (their answers too, when it is on one), the follow-ups (with their people)
-    # and the people a new follow-up may go to
-    assert many == one == 14, sql
+    # the lists the case is on (their answers too, when it is on one), the follow-ups (with their people),
+    # the people a new follow-up may go to, and whether the case is linked to the same child elsewhere
+    assert many == one == 15, sql
 
 
 @pytest.mark.parametrize("role_fixture", ["caseworker", "supervisor", "org_admin"])

@@ -15,7 +15,7 @@ NEW = "/cases/new/"
 EVERY_FIELD = (
     "sex", "birth_year", "oblast", "reported_on", "displaced_on", "displaced_precision", "source", "placement",
     "institution", "assigned_to", "risk_adoption", "risk_citizenship", "risk_military", "risk_medical", "notes",
-    "identifier_register_number", "identifier_name", "identifier_birth_date",
+    "identifier_register_number", "given_name", "family_name", "patronymic", "birth_date", "birth_place",
 )  # fmt: skip
 
 
@@ -84,19 +84,13 @@ def test_it_treats_a_deportation_date_without_precision_as_an_exact_day(client, 
 
 def test_it_hashes_identifiers_and_never_stores_or_shows_them(client, caseworker):
     client.force_login(caseworker)
-    data = valid(
-        identifier_register_number="I-АБ 123456", identifier_name="Synthetic Name", identifier_birth_date="2012-03-04"
-    )
-    response = client.post(NEW, data)
+    response = client.post(NEW, valid(identifier_register_number="I-АБ 123456"))
     assert response.status_code == 302
     case = Case.objects.get()
     digests = set(CaseIdentifier.objects.filter(case=case).values_list("kind", "digest"))
-    assert digests == {
-        ("register_number", linkage_digest("I-АБ 123456", kind="register_number")),
-        ("name_birth_date", linkage_digest("Synthetic Name|2012-03-04", kind="name_birth_date")),
-    }
+    assert digests == {("register_number", linkage_digest("I-АБ 123456", kind="register_number"))}
     page = client.get(response["Location"]).text
-    assert "123456" not in page and "Synthetic Name" not in page
+    assert "123456" not in page
 
 
 def test_it_does_not_echo_identifiers_back_when_the_form_is_refused(client, caseworker):
@@ -104,24 +98,42 @@ def test_it_does_not_echo_identifiers_back_when_the_form_is_refused(client, case
     data = valid(
         birth_year="1850",
         identifier_register_number="AB123456",
-        identifier_name="Synthetic Name",
-        identifier_birth_date="2012-03-04",
+        given_name="Синтетична",
+        family_name="Вигаданенко",
+        birth_date="2012-03-04",
     )
     response = client.post(NEW, data)
     assert response.status_code == 400
-    assert "AB123456" not in response.text and "Synthetic Name" not in response.text
-    assert "2012-03-04" not in response.text
-    assert "The identifiers you typed were not kept" in response.text
+    assert "AB123456" not in response.text and "Синтетична" not in response.text
+    assert "Вигаданенко" not in response.text and "2012-03-04" not in response.text
+    assert "The identifying details you typed were not kept" in response.text
     assert not CaseIdentifier.objects.exists()
 
 
-def test_it_wants_both_name_and_date_of_birth_or_neither(client, caseworker):
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("2012-13-04", "There is no such month: check the date of birth."),
+        ("2012-02-30", "There is no such day in that month: check the date of birth."),
+        ("1985-02-03", "The date of birth is before 1990: a child of the register is younger."),
+        ("4 March", "Give the date of birth as YYYY-MM-DD, or YYYY-MM when only the month is known."),
+    ],
+)
+def test_it_says_what_is_wrong_with_a_date_of_birth_without_repeating_it(client, caseworker, typed, message):
     client.force_login(caseworker)
-    response = client.post(NEW, valid(identifier_name="Synthetic Name"))
+    response = client.post(NEW, valid(birth_date=typed))
     assert response.status_code == 400
-    assert response.context["form"].errors["identifier_birth_date"] == [
-        "Give both the full name and the date of birth, or neither."
-    ]
+    assert response.context["form"].errors["birth_date"] == [message]
+    assert typed not in response.text
+    assert not Case.objects.exists()
+
+
+def test_a_name_needs_letters(client, caseworker):
+    client.force_login(caseworker)
+    response = client.post(NEW, valid(given_name="12345", family_name="  "))
+    assert response.status_code == 400
+    assert response.context["form"].errors["given_name"] == ["Letters only: this does not look like a name."]
+    assert "family_name" not in response.context["form"].errors
     assert not Case.objects.exists()
 
 

@@ -6,10 +6,11 @@ import datetime as dt
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 from accounts.models import Organisation
+from casework.identifying import DETAIL_FIELDS, IdentifyingDetails
 from casework.models import Placement, Source, Status
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ CASE_COLUMNS: tuple[str, ...] = (
     "placement",
     "institution",
     "source",
+    # Identifying details (casework.identifying): optional, encoded by their receiver, never stored.
+    *DETAIL_FIELDS,
 )
 CASE_REQUIRED: frozenset[str] = frozenset({"source_ref", "sex", "oblast", "reported_on"})
 EVENT_COLUMNS: tuple[str, ...] = ("source_ref", "status", "occurred_on", "via", "duplicate_of", "note")
@@ -93,6 +96,10 @@ class PlannedCase:
     placement: str
     institution_id: int | None
     source: str
+    # Kept in memory only, for the file of references (source_ref -> reference) and the details'
+    # receivers; never written to the database.
+    source_ref: str = ""
+    details: IdentifyingDetails | None = None
     # After replaying the case's events.
     status: str = Status.REPORTED.value
     version: int = 1
@@ -128,3 +135,5 @@ class ImportPlan:
 class ImportResult:
     cases: int
     events: int
+    # (source_ref, reference) of every imported case, in file order.
+    references: list[tuple[str, str]] = field(default_factory=list)

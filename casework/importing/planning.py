@@ -11,6 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organisation
+from casework.identifying import (
+    EARLIEST_BIRTH_YEAR,
+    MAX_LENGTH,
+    IdentifyingDetails,
+    NotADate,
+    PartialDate,
+    parse_birth_date,
+)
 from casework.importing.common import (
     CASE_COLUMNS,
     CASE_FIELD_COLUMNS,
@@ -49,6 +57,17 @@ if TYPE_CHECKING:
 
 
 # --- planning ------------------------------------------------------------------
+
+# Why a date of birth was refused (casework.identifying.NotADate.reason), never with the value.
+BIRTH_DATE_PROBLEMS = {
+    "shape": lambda: _("Give the date of birth as YYYY-MM-DD, or YYYY-MM when only the month is known."),
+    "month": lambda: _("There is no such month: check the date of birth."),
+    "day": lambda: _("There is no such day in that month: check the date of birth."),
+    "future": lambda: _("The date of birth is in the future."),
+    "early": lambda: (
+        _("The date of birth is before %(year)s: a child of the register is younger.") % {"year": EARLIEST_BIRTH_YEAR}
+    ),
+}
 
 
 @dataclass(slots=True)
@@ -148,6 +167,8 @@ class _Planner:
             if institution_id is None:
                 errors["institution"] = _("No institution has the code “%(code)s”.") % {"code": row["institution"]}
 
+        details = self.details(row, errors)
+
         values = {
             "sex": row["sex"],
             "birth_year": birth_year,
@@ -185,8 +206,29 @@ class _Planner:
             placement=row["placement"],
             institution_id=institution_id,
             source=row["source"],
+            source_ref=row["source_ref"],
+            details=details,
         )
         self.cases.append(state.planned)
+
+    def details(self, row: dict[str, str], errors: dict[str, str]) -> IdentifyingDetails | None:
+        """The row's identifying details; a problem is reported by column, never with the value."""
+        names: dict[str, str] = {}
+        for column in ("given_name", "family_name", "patronymic", "birth_place"):
+            value = " ".join(row[column].split())
+            if len(value) > MAX_LENGTH:
+                errors[column] = _("At most %(count)s characters.") % {"count": MAX_LENGTH}
+            elif value and not any(char.isalpha() for char in value):
+                errors[column] = _("Letters only: this does not look like a name.")
+            names[column] = value
+        born: PartialDate | None = None
+        if row["birth_date"]:
+            try:
+                born = parse_birth_date(row["birth_date"], today=self.today, iso_only=True)
+            except NotADate as refusal:
+                errors["birth_date"] = BIRTH_DATE_PROBLEMS[refusal.reason]()
+        details = IdentifyingDetails(birth_date=born, **names)
+        return details or None
 
     def check_event(self, line: int, row: dict[str, str], *, cases_file: str) -> None:
         errors: dict[str, str] = {}  # a column's own problem; the service's rules are not asked about it again

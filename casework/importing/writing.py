@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from accounts.models import Organisation
-from casework import audit_chain, bulk
+from casework import audit_chain, bulk, identifying
 from casework.importing.common import (
     CASE_COLUMNS,
     DEFAULT_BATCH_SIZE,
@@ -140,7 +140,7 @@ def _change_rows(plan: ImportPlan, case_ids: Sequence[int], now: dt.datetime) ->
         )
 
 
-def _write_postgresql(plan: ImportPlan, references: Sequence[str], now: dt.datetime, bar: tqdm[Never]) -> None:
+def _write_postgresql(plan: ImportPlan, references: Sequence[str], now: dt.datetime, bar: tqdm[Never]) -> Sequence[int]:
     # COPY cannot return the new ids, and the history rows need them: take them from the sequence first.
     case_ids = list(bulk.reserve_ids(Case, len(plan.cases)))
     bulk.copy_rows(
@@ -152,11 +152,12 @@ def _write_postgresql(plan: ImportPlan, references: Sequence[str], now: dt.datet
             chain.seal_rows(_CHANGE_FIELDS, _change_rows(plan, case_ids, now)),
             progress=bar.update,
         )
+    return case_ids
 
 
 def _write_bulk_create(
     plan: ImportPlan, references: Sequence[str], now: dt.datetime, bar: tqdm[Never], *, batch_size: int
-) -> None:
+) -> Sequence[int]:
     case_rows = _case_rows(plan, [None] * len(plan.cases), references, now)
     case_ids = bulk.insert_rows(Case, _CASE_FIELDS, case_rows, batch_size=batch_size, progress=bar.update)
     if any(pk is None for pk in case_ids):  # a database that cannot return the ids of inserted rows
@@ -172,6 +173,7 @@ def _write_bulk_create(
             batch_size=batch_size,
             progress=bar.update,
         )
+    return case_ids
 
 
 def apply_import(
@@ -184,7 +186,8 @@ def apply_import(
 
     Cases are written first, then their history rows in file order; each case gets its final status,
     its version (1 + its number of status changes) and, if it has any, the time of the import as its
-    last status change. Raises ``ImportErrors`` if another write overtook the plan since it was made.
+    last status change. The cases' identifying details go to the receivers of ``casework.identifying``
+    in the same transaction. Raises ``ImportErrors`` if another write overtook the plan since it was made.
     """
     now = timezone.now()
     try:
@@ -195,12 +198,21 @@ def apply_import(
             references = new_references(len(plan.cases), taken=taken_references)
             with progress_bar(progress, total=len(plan.cases) + len(plan.events), desc=_("Writing")) as bar:
                 if connection.vendor == "postgresql":
-                    _write_postgresql(plan, references, now, bar)
+                    case_ids = _write_postgresql(plan, references, now, bar)
                 else:
-                    _write_bulk_create(plan, references, now, bar, batch_size=batch_size)
+                    case_ids = _write_bulk_create(plan, references, now, bar, batch_size=batch_size)
+            # Identifying details go to their receivers (encoded, then dropped) in this transaction.
+            identifying.deliver_import(
+                organisation_id=plan.organisation.pk,
+                details=[(case_ids[i], case.details) for i, case in enumerate(plan.cases) if case.details],
+            )
     except IntegrityError as exc:
         # Another write got in between the checks and the inserts (a case reference taken at that very
         # moment, an intermediary deleted): the transaction is rolled back as a whole.
         message = _("Another change clashed with this import (%(error)s). Nothing was written: run it again.")
         raise ImportErrors([ImportProblem(plan.cases_file, None, None, message % {"error": exc})]) from exc
-    return ImportResult(cases=len(plan.cases), events=len(plan.events))
+    return ImportResult(
+        cases=len(plan.cases),
+        events=len(plan.events),
+        references=[(case.source_ref, reference) for case, reference in zip(plan.cases, references, strict=True)],
+    )

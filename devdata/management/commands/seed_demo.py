@@ -92,6 +92,12 @@ class Command(BaseCommand):
                 f"The demo data is already loaded (ngo-a and ngo-b hold {result.existing_cases:,} cases): "
                 f"nothing added; {kept}. To start over: make demo-reset."
             )
+        if result.links.created:
+            self.stdout.write(
+                f"Planted {len(result.links.across)} children reported by both NGO A and NGO B, and "
+                f"{len(result.links.within)} reported twice by NGO A, for review at /links/ (supervisor); "
+                f"{result.links.encoded} cases have encoded identifying details (synthetic)."
+            )
         self.stdout.write("")
         self.stdout.write("Demo logins:")
         width = max(len(login.username) for login in result.logins)
