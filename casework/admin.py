@@ -281,6 +281,10 @@ class CaseAdmin(OrganisationScopedAdmin):
             _log(request, AccessLog.Action.LIST, [case.pk for case in changelist.result_list])
         return response
 
+    def log_listed(self, request: HttpRequest, cases: list[Case]) -> None:
+        """The references the admin's search-as-you-type offered (config.admin.LoggedAutocompleteJsonView)."""
+        _log(request, AccessLog.Action.LIST, [case.pk for case in cases])
+
     def get_urls(self) -> list[URLPattern]:
         return [
             path(

@@ -316,3 +316,17 @@ def test_staff_still_manage_the_ordinary_people_of_their_organisation(staff_clie
         {"action": "deactivate_and_sign_out", "_selected_action": [person.pk]},
     )
     assert not User.objects.get(pk=person.pk).is_active
+
+
+def test_the_admins_search_as_you_type_logs_the_references_it_lists(staff_client, world):
+    """Found by probing: the autocomplete answered every page of references and logged none of them."""
+    before = AccessLog.objects.filter(action=AccessLog.Action.LIST, door=AccessLog.Door.ADMIN).count()
+    response = staff_client.get(
+        "/admin/autocomplete/", {"app_label": "casework", "model_name": "accesslog", "field_name": "case", "term": ""}
+    )
+    assert response.status_code == 200
+    shown = {int(item["id"]) for item in response.json()["results"]}
+    assert shown == {world["case_a"].pk}  # the organisation's own case only
+    logged = AccessLog.objects.filter(action=AccessLog.Action.LIST, door=AccessLog.Door.ADMIN)
+    assert logged.count() == before + 1
+    assert set(logged.order_by("-id").values_list("case_id", flat=True)[:1]) == shown
