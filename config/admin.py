@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -34,8 +34,8 @@ class LoggedAutocompleteJsonView(AutocompleteJsonView):
 
 
 class SecureAdminSite(admin.AdminSite):
-    def autocomplete_view(self, request: HttpRequest) -> HttpResponseBase:
-        return LoggedAutocompleteJsonView.as_view(admin_site=self)(request)
+    def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
+        return cast(HttpResponse, LoggedAutocompleteJsonView.as_view(admin_site=self)(request))
 
     def has_permission(self, request: HttpRequest) -> bool:
         # The second-factor middleware stops an unverified session before it gets here;
