@@ -363,9 +363,12 @@ def _release_series_sql(d: _Dialect) -> str:
     Kind 0, by month of report: +1 for every case that exists on D, and for every change on or before D
     +1 when it leaves a side status, -1 when it enters one (the same sums as the figures' cells, grouped
     by the month of the case's report instead of the month of the change). Kind 1: the return events
-    (an entry into the returned statuses that no exit on or before D follows), by month and days.
+    (an entry into the returned statuses that no exit on or before D follows), by month and days. The
+    changes are read once for both kinds, as in the figures' statement.
     """
     report_month = d.month_key("c.reported_on")
+    side_move = f"(s.from_status IN {_SIDE}) <> (s.to_status IN {_SIDE})"
+    entering = f"s.to_status IN {_RETURNED} AND s.from_status NOT IN {_RETURNED}"
     return f"""
         SELECT kind, month, days, SUM(n)
         FROM (
@@ -373,22 +376,23 @@ def _release_series_sql(d: _Dialect) -> str:
             FROM {_CASE} c
             WHERE c.reported_on <= %s
             UNION ALL
-            SELECT {REPORT_MONTHS}, {report_month}, CAST(NULL AS integer),
-                CASE WHEN s.from_status IN {_SIDE} THEN 1 ELSE 0 END
-                - CASE WHEN s.to_status IN {_SIDE} THEN 1 ELSE 0 END
+            SELECT k.kind,
+                CASE WHEN k.kind = {REPORT_MONTHS} THEN {report_month} ELSE {d.month_key("s.occurred_on")} END,
+                CASE WHEN k.kind = {RETURN_EVENTS} THEN {d.days_between("s.occurred_on", "c.reported_on")} END,
+                CASE WHEN k.kind = {REPORT_MONTHS} THEN
+                    CASE WHEN s.from_status IN {_SIDE} THEN 1 ELSE 0 END
+                    - CASE WHEN s.to_status IN {_SIDE} THEN 1 ELSE 0 END
+                ELSE 1 END
             FROM {_CHANGE} s
             JOIN {_CASE} c ON c.id = s.case_id
-            WHERE s.occurred_on <= %s AND (s.from_status IN {_SIDE}) <> (s.to_status IN {_SIDE})
-            UNION ALL
-            SELECT {RETURN_EVENTS}, {d.month_key("s.occurred_on")},
-                {d.days_between("s.occurred_on", "c.reported_on")}, 1
-            FROM {_CHANGE} s
-            JOIN {_CASE} c ON c.id = s.case_id
-            LEFT JOIN {_CHANGE} x ON x.case_id = s.case_id
+            CROSS JOIN (SELECT column1 AS kind FROM (VALUES ({REPORT_MONTHS}), ({RETURN_EVENTS})) AS kinds) k
+            LEFT JOIN {_CHANGE} x ON x.case_id = s.case_id AND k.kind = {RETURN_EVENTS}
                 AND x.occurred_on <= %s AND x.from_status IN {_RETURNED} AND x.to_status NOT IN {_RETURNED}
                 AND (x.occurred_on > s.occurred_on OR (x.occurred_on = s.occurred_on AND x.id > s.id))
-            WHERE s.occurred_on <= %s AND s.to_status IN {_RETURNED} AND s.from_status NOT IN {_RETURNED}
-                AND x.id IS NULL
+            WHERE s.occurred_on <= %s
+                AND ({side_move} OR ({entering}))
+                AND ((k.kind = {REPORT_MONTHS} AND {side_move})
+                    OR (k.kind = {RETURN_EVENTS} AND {entering} AND x.id IS NULL))
         ) rows
         GROUP BY kind, month, days
     """
@@ -408,7 +412,7 @@ def compute_release_series(*, as_of: dt.date, expected: Figures | None = None) -
     repatriated: dict[str, int] = defaultdict(int)
     days: dict[str, int] = defaultdict(int)
     with connection.cursor() as cursor:
-        cursor.execute(_release_series_sql(_Dialect(connection.vendor)), [as_of, as_of, as_of, as_of])
+        cursor.execute(_release_series_sql(_Dialect(connection.vendor)), [as_of, as_of, as_of])
         for kind, month, day_count, count in cursor.fetchall():
             if kind == REPORT_MONTHS:
                 reported[month_label(month)] += int(count)

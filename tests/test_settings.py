@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # The variables the register reads: a subprocess gets only those the test sets.
-OWN_VARIABLES = ("DJANGO_", "DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "WEBHOOK_")
+OWN_VARIABLES = ("DJANGO_", "DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "WEBHOOK_", "FIGURES_")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -101,6 +101,18 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
             },
             "WEBHOOK_ALLOW_HTTP",
         ),
+        ({"DJANGO_DEBUG": "1", "FIGURES_PRIVACY_RHO_PER_YEAR": "lots"}, "FIGURES_PRIVACY_RHO_PER_YEAR"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_PRIVACY_RHO_PER_YEAR": "0"}, "FIGURES_PRIVACY_RHO_PER_YEAR"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_PRIVACY_RHO_PER_YEAR": "-1"}, "FIGURES_PRIVACY_RHO_PER_YEAR"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_PRIVACY_RHO_PER_YEAR": "nan"}, "FIGURES_PRIVACY_RHO_PER_YEAR"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_PRIVACY_RHO_PER_YEAR": "inf"}, "FIGURES_PRIVACY_RHO_PER_YEAR"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_PRIVACY_RHO_PER_YEAR": "1000"}, "FIGURES_PRIVACY_RHO_PER_YEAR"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_RELEASE_MIN_DAYS": "6"}, "FIGURES_RELEASE_MIN_DAYS"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_RELEASE_MIN_DAYS": "400"}, "FIGURES_RELEASE_MIN_DAYS"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_RELEASE_APPROVERS": "0"}, "FIGURES_RELEASE_APPROVERS"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_RELEASE_APPROVERS": "3"}, "FIGURES_RELEASE_APPROVERS"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_RELEASE_SERIES_START": "2022-13"}, "FIGURES_RELEASE_SERIES_START"),
+        ({"DJANGO_DEBUG": "1", "FIGURES_RELEASE_SERIES_START": "Feb 2022"}, "FIGURES_RELEASE_SERIES_START"),
     ],
 )
 def test_it_fails_loudly_on_a_bad_value(env, named):
