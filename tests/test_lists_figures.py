@@ -104,12 +104,11 @@ def test_it_costs_one_query_however_many_lists(history, ngo_a):
     assert len(few.captured_queries) == len(more.captured_queries) == 1
 
 
-def test_a_snapshot_has_them_in_its_exact_figures_and_the_page_shows_them_but_not_published(history, client, ngo_a):
+def test_a_snapshot_has_them_in_its_exact_figures_and_the_page_shows_them(history, client, ngo_a):
     snapshot = Snapshot.objects.create(as_of=D(2024, 6, 30), trigger="command", min_cell=5)
     assert report_services.compute_snapshot(snapshot.pk) == "done"
     snapshot.refresh_from_db()
     assert snapshot.exact["lists"]["qatar"]["returned"] == 2
-    assert "lists" not in snapshot.published
     assert set(snapshot.by_organisation[str(history["ngo_b"].pk)]["lists"]) == {"vatican"}
     client.force_login(UserFactory(username="analyst-lists", organisation=ngo_a, role="analyst"))
     page = client.get(f"/figures/?snapshot={snapshot.pk}")
@@ -117,5 +116,3 @@ def test_a_snapshot_has_them_in_its_exact_figures_and_the_page_shows_them_but_no
     rows = {row["key"]: row for row in page.context["tables"]["lists"]}
     assert set(rows) == {"qatar"}  # an analyst of NGO A sees NGO A's lists only
     assert "Median days from sending to return" in page.text and "85.5" in page.text
-    published = client.get(f"/figures/?snapshot={snapshot.pk}&variant=published")
-    assert published.context["tables"]["lists"] == []

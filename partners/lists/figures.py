@@ -11,8 +11,9 @@ As of a date D, over the lists sent on or before D (by one organisation, or by a
 * ``unanswered_90_days``: children on a list sent at least 90 days before D, still open on D, with no answer on
   or before D.
 
-One query whatever the number of lists: a row per intermediary and child, tallied here. Internal figures: the
-published variant leaves them out (reports.disclosure) until releases protect them like every other cell.
+One query whatever the number of lists: a row per intermediary and child, tallied here. Internal figures, in a
+snapshot's exact figures only: releases (reports.protection) do not publish them until they protect them like
+every other cell.
 """
 
 from __future__ import annotations
