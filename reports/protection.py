@@ -412,6 +412,8 @@ def protect(
 
     figures: Figures = {
         "as_of": exact["as_of"],
+        # The JSON form of DESIGN section 4: exact figures say false.
+        "published": True,
         "method": {
             "name": METHOD,
             "rho": spent,

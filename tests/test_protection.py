@@ -264,6 +264,7 @@ def test_it_records_the_method_and_its_parameters():
     assert method["min_cell"] == K and method["rho_per_year"] == 10.0
     assert method["opendp"] == "0.16.0"
     assert result.figures["exact"] == ["totals"]
+    assert result.figures["published"] is True and result.figures["min_cell"] == K
 
 
 def test_headline_totals_under_k_are_fewer_than_k_and_never_a_number():
