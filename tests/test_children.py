@@ -15,7 +15,7 @@ import pytest
 
 from accounts.models import Organisation, Role
 from casework import services
-from linkage.models import Candidate
+from linkage import services as linkage_services
 from reports.figures import compute_figures, compute_figures_by_organisation
 from tests.factories import CaseFactory, UserFactory
 
@@ -46,13 +46,9 @@ def make_case(db, ngo_a, ngo_b):
 
 
 def link(*cases, decision="same"):
+    """Decide each successive pair, as the command line does (the trail is what the figures read)."""
     for first, second in itertools.pairwise(cases):
-        a, b = sorted((first.pk, second.pk))
-        Candidate.objects.update_or_create(
-            case_a_id=a,
-            case_b_id=b,
-            defaults={"decision": decision, "across_organisations": first.organisation_id != second.organisation_id},
-        )
+        linkage_services.decide_by_command(case_a=first, case_b=second, decision=decision)
 
 
 def test_a_child_reported_twice_counts_once_with_the_most_advanced_status(make_case, ngo_b):

@@ -350,3 +350,13 @@ def test_a_case_created_with_details_finds_its_pair_when_the_transaction_commits
         )
     pair = Candidate.objects.get()
     assert (pair.case_a_id, pair.case_b_id, pair.across_organisations) == (first.pk, second.pk, True)
+
+
+def test_the_figures_read_the_trail_not_the_pairs_cached_state(across, host_supervisor):
+    # Whoever could write the pairs' table (the application's role) cannot make or unmake a child by it.
+    services.decide(candidate_id=across.pk, user=host_supervisor, decision="same", expected="")
+    Candidate.objects.filter(pk=across.pk).update(decision="different")
+    assert selectors.confirmed_groups() == [sorted([across.case_a_id, across.case_b_id])]
+    other = CaseFactory(organisation=across.case_a.organisation)
+    Candidate.objects.create(case_a=across.case_a, case_b=other, decision="same", across_organisations=False)
+    assert selectors.confirmed_groups() == [sorted([across.case_a_id, across.case_b_id])]
