@@ -72,6 +72,8 @@ def open_counts(user: Any) -> dict[str, int]:
 
 def get_pair(user: Any, pk: int) -> Candidate | None:
     """The pair, if this user reviews it; None otherwise (a 404, whether or not it exists)."""
+    if not 0 < pk < 2**63:  # a number no row can have: the database would refuse it
+        return None
     candidate = Candidate.objects.select_related(*QUEUE_RELATED).filter(pk=pk).first()
     if candidate is None or not services.may_review(user, candidate):
         return None

@@ -121,8 +121,10 @@ def test_only_the_hosts_supervisors_review_pairs_across_organisations_404_for_th
 
 def test_a_pair_that_does_not_exist_is_the_same_404(client, host_supervisor):
     client.force_login(host_supervisor)
-    assert client.get("/links/987654/").status_code == 404
-    assert client.post("/links/987654/decide/", {"decision": "same"}).status_code == 404
+    for pk in ("987654", "0", "99999999999999999999999", "9223372036854775808"):
+        assert client.get(f"/links/{pk}/").status_code == 404, pk
+        assert client.post(f"/links/{pk}/decide/", {"decision": "same"}).status_code == 404, pk
+    assert client.get("/links/abc/").status_code == 404
 
 
 def test_an_organisations_supervisor_reviews_its_own_pairs_only(client, across, within, supervisor_b, host_supervisor):
