@@ -111,10 +111,20 @@ class Candidate(models.Model):
 
 class LinkDecision(models.Model):
     """One decision on a pair of cases, by a reviewer or the command line. Append-only: a later decision
-    on the same pair changes the pair's state, never this row."""
+    on the same pair changes the pair's state, never this row.
+
+    The trail is what the figures read (the latest decision on each pair), and it names the two cases
+    itself: the application's database role may update a candidate pair, never a decision.
+    """
 
     candidate = models.ForeignKey(
         Candidate, verbose_name=_("candidate pair"), on_delete=models.PROTECT, related_name="decisions"
+    )
+    case_a = models.ForeignKey(
+        "casework.Case", verbose_name=_("case"), on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    case_b = models.ForeignKey(
+        "casework.Case", verbose_name=_("other case"), on_delete=models.PROTECT, related_name="+", db_index=False
     )
     decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
     decided_at = models.DateTimeField(_("decided at"), default=timezone.now)

@@ -72,6 +72,8 @@ def open_counts(user: Any) -> dict[str, int]:
 
 def get_pair(user: Any, pk: int) -> Candidate | None:
     """The pair, if this user reviews it; None otherwise (a 404, whether or not it exists)."""
+    if not 0 < pk < 2**63:  # a number no row can have: the database would refuse it
+        return None
     candidate = Candidate.objects.select_related(*QUEUE_RELATED).filter(pk=pk).first()
     if candidate is None or not services.may_review(user, candidate):
         return None
@@ -167,6 +169,17 @@ def case_section(request: HttpRequest, case: Case) -> dict[str, Any] | None:
 # --- children, for the figures -------------------------------------------------------------------------
 
 
+def confirmed_links() -> list[tuple[int, int]]:
+    """The pairs of cases whose latest decision is "same child", read from the append-only trail (one query):
+    the trail, not the pairs' cached state, is what a change must go through and leaves a trace in."""
+    latest: dict[tuple[int, int], str] = {}
+    for a, b, decision in LinkDecision.objects.order_by("decided_at", "id").values_list(
+        "case_a_id", "case_b_id", "decision"
+    ):
+        latest[min(a, b), max(a, b)] = decision
+    return [pair for pair, decision in latest.items() if decision == Decision.SAME]
+
+
 def confirmed_groups() -> list[list[int]]:
     """The cases confirmed as one child, each group of two or more (one query): the connected components
     of the pairs whose latest decision is "same child". A case in no group is a child of its own."""
@@ -179,7 +192,7 @@ def confirmed_groups() -> list[list[int]]:
             case_id = parent[case_id]
         return case_id
 
-    for a, b in Candidate.objects.filter(decision=Decision.SAME).values_list("case_a_id", "case_b_id"):
+    for a, b in confirmed_links():
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)

@@ -369,6 +369,8 @@ def _record(
 ) -> LinkDecision:
     row = LinkDecision.objects.create(
         candidate=candidate,
+        case_a_id=candidate.case_a_id,
+        case_b_id=candidate.case_b_id,
         decision=decision,
         decided_at=now,
         decided_by=user,

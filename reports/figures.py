@@ -65,6 +65,7 @@ from django.db.models import Q
 from accounts.models import Organisation
 from casework.models import AGE_BANDS as CASE_AGE_BANDS
 from casework.models import RETURNED_STATUSES, SIDE_STATUSES, UNKNOWN_AGE_BAND, Case, Oblast, Sex, StatusChange
+from reports import children
 
 # The bands of casework.models (the one rule), as keys in order, and their upper bounds (exclusive) in years.
 AGE_BANDS: tuple[str, ...] = (*(key for _low, _high, key in CASE_AGE_BANDS), UNKNOWN_AGE_BAND)
@@ -228,6 +229,14 @@ class _Tally:
         self.returned_by_month: dict[int, int] = defaultdict(int)
         self.by_via: dict[int | None, int] = defaultdict(int)
         self.days: dict[int, int] = defaultdict(int)
+        # Cases, before confirmed links made children of them (register-wide figures only; else the totals).
+        self.records: dict[str, int] | None = None
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "reported": sum(reported for reported, _repatriated in self.cells.values()),
+            "repatriated": sum(repatriated for _reported, repatriated in self.cells.values()),
+        }
 
     def add(self, row: Sequence[Any]) -> None:
         kind, _organisation, oblast, sex, band, month, via, days, reported, repatriated, count = row
@@ -266,6 +275,7 @@ class _Tally:
                 "repatriated": repatriated_total,
                 "outstanding": reported_total - repatriated_total,
             },
+            "records": self.records or {"reported": reported_total, "repatriated": repatriated_total},
             "by_oblast": _ordered(Oblast.values, by_oblast, keep_empty=False),
             "by_sex": _ordered(SEX_KEYS, by_sex, keep_empty=True),
             "by_age_band": _ordered(AGE_BANDS, by_band, keep_empty=True),
@@ -318,6 +328,10 @@ def _tally(
             by_organisation[row[1]].add(row)
             if row[0] == RETURNS and row[6] is not None:
                 vias.add(row[6])
+    if not scoped:
+        # Register-wide figures count children (DESIGN.md section 4); an organisation's count its cases.
+        total.records = total.totals()
+        children.count_children(total, as_of=as_of, bands=AGE_BANDS)
     slugs: dict[int, str] = {}
     intermediaries: list[str] = []
     for pk, slug, kind in Organisation.objects.filter(

@@ -86,6 +86,7 @@ def empty_figures(like: Figures) -> Figures:
         "published": False,
         "min_cell": None,
         "totals": {"reported": 0, "repatriated": 0, "outstanding": 0},
+        "records": {"reported": 0, "repatriated": 0},
         "by_oblast": {},
         "by_sex": {key: dict(zero) for key in SEX_KEYS},
         "by_age_band": {key: dict(zero) for key in AGE_BANDS},

@@ -87,6 +87,40 @@ def _counts(cases: list[Case], histories: dict[int, list[StatusChange]], day: dt
     return reported, repatriated
 
 
+def _children(cases: list[Case], organisation: Organisation | None) -> list[list[Case]]:
+    """Section 4, "Children, not records": register-wide, the cases confirmed as the same child (the pairs whose
+    latest decision is "same child", joined) are one child; an organisation's own figures count its cases."""
+    if organisation is not None:
+        return [[case] for case in cases]
+    from linkage.models import LinkDecision
+
+    latest: dict[tuple[int, int], str] = {}  # the latest decision on each pair, in the order recorded
+    for decision in LinkDecision.objects.order_by("decided_at", "id"):
+        latest[decision.case_a_id, decision.case_b_id] = decision.decision
+    child_of = {case.pk: {case.pk} for case in cases}
+    for (a, b), decision in latest.items():
+        if decision != "same":
+            continue
+        joined = child_of[a] | child_of[b]
+        for member in joined:
+            child_of[member] = joined
+    by_pk = {case.pk: case for case in cases}
+    seen: set[frozenset[int]] = set()
+    children = []
+    for members in child_of.values():
+        key = frozenset(members)
+        if key not in seen:
+            seen.add(key)
+            children.append(sorted((by_pk[pk] for pk in members), key=lambda case: case.pk))
+    return children
+
+
+def _child_counts(child: list[Case], histories: dict[int, list[StatusChange]], day: dt.date) -> tuple[bool, bool]:
+    """A child is in reported(D) if any of its cases is, in repatriated(D) if any of its cases is."""
+    reported, repatriated = _counts(child, histories, day)
+    return reported > 0, repatriated > 0
+
+
 def reference_figures(*, as_of: dt.date, organisation: Organisation | None = None) -> dict[str, Any]:
     cases = list(Case.objects.all() if organisation is None else Case.objects.filter(organisation=organisation))
     histories: dict[int, list[StatusChange]] = defaultdict(list)
@@ -98,31 +132,47 @@ def reference_figures(*, as_of: dt.date, organisation: Organisation | None = Non
     by_band = {key: dict(zero) for key in AGE_BANDS}
     by_via: dict[str, int] = defaultdict(int)
     days: list[int] = []
-    for case in cases:
-        if case.reported_on > as_of:
+    children = _children(cases, organisation)
+    for child in children:
+        existing = [case for case in child if case.reported_on <= as_of]
+        if not existing:
             continue
-        status = _status_on(histories[case.pk], as_of)
-        if status in SIDE_STATUSES:
+        reported_child, repatriated_child = _child_counts(child, histories, as_of)
+        if not reported_child:
             continue
+        # Its oblast, sex and age band: those of its earliest reported case (ties: the lowest id).
+        case = min(existing, key=lambda one: (one.reported_on, one.pk))
         for cells, key in ((by_oblast, case.oblast), (by_sex, case.sex), (by_band, _age_band(case))):
             cells[key]["reported"] += 1
-        if status in RETURNED_STATUSES:
+        if repatriated_child:
             for cells, key in ((by_oblast, case.oblast), (by_sex, case.sex), (by_band, _age_band(case))):
                 cells[key]["repatriated"] += 1
-            event = _return_event(histories[case.pk], as_of)
-            assert event is not None
+            # Its return event: the earliest among its cases in repatriated(D).
+            events = []
+            for member in existing:
+                if _counts([member], histories, as_of)[1]:
+                    event = _return_event(histories[member.pk], as_of)
+                    assert event is not None
+                    events.append((event.occurred_on, event.pk, event, member))
+            _day, _pk, event, member = min(events, key=lambda found: found[:2])
             by_via[event.via.slug if event.via else "unattributed"] += 1
-            days.append((event.occurred_on - case.reported_on).days)
-    reported, repatriated = _counts(cases, histories, as_of)
+            days.append((event.occurred_on - member.reported_on).days)
+    reported = sum(_child_counts(child, histories, as_of)[0] for child in children)
+    repatriated = sum(_child_counts(child, histories, as_of)[1] for child in children)
+    records_reported, records_repatriated = _counts(cases, histories, as_of)
     existing = [case.reported_on for case in cases if case.reported_on <= as_of]
     monthly = []
     if existing:
         year, month = min(existing).year, min(existing).month
         while (year, month) <= (as_of.year, as_of.month):
             end = D(year, month, calendar.monthrange(year, month)[1])
-            month_reported, month_repatriated = _counts(cases, histories, min(end, as_of))
+            counted = [_child_counts(child, histories, min(end, as_of)) for child in children]
             monthly.append(
-                {"month": f"{year:04d}-{month:02d}", "reported": month_reported, "repatriated": month_repatriated}
+                {
+                    "month": f"{year:04d}-{month:02d}",
+                    "reported": sum(r for r, _p in counted),
+                    "repatriated": sum(p for _r, p in counted),
+                }
             )
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     intermediaries = set(Organisation.objects.filter(kind="intermediary").values_list("slug", flat=True))
@@ -131,6 +181,7 @@ def reference_figures(*, as_of: dt.date, organisation: Organisation | None = Non
         "published": False,
         "min_cell": None,
         "totals": {"reported": reported, "repatriated": repatriated, "outstanding": reported - repatriated},
+        "records": {"reported": records_reported, "repatriated": records_repatriated},
         "by_oblast": {key: by_oblast[key] for key in Oblast.values if key in by_oblast},
         "by_sex": by_sex,
         "by_age_band": by_band,
@@ -299,6 +350,7 @@ def test_it_keeps_the_json_form_of_section_4(make_case):
         "published",
         "min_cell",
         "totals",
+        "records",
         "by_oblast",
         "by_sex",
         "by_age_band",
@@ -326,12 +378,13 @@ def test_it_splits_by_organisation_in_the_same_pass(make_case, ngo_b):
 
 def test_it_runs_the_same_queries_for_many_cases_as_for_one(make_case, django_assert_num_queries):
     make_case(("repatriated", D(2023, 3, 1), "qatar"))
-    # 1: the figures, in one statement; 2: the intermediaries' slugs.
-    with django_assert_num_queries(2):
+    # 1: the figures, in one statement; 2: the confirmed links that make children (none here); 3: the
+    # intermediaries' slugs.
+    with django_assert_num_queries(3):
         compute_figures(as_of=D(2023, 12, 31))
     for index in range(25):
         make_case(("verified", D(2023, 2, 1)), ("repatriated", D(2023, 4, 1) + dt.timedelta(days=index)))
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         compute_figures(as_of=D(2023, 12, 31))
 
 
@@ -394,10 +447,17 @@ class FiguresMatchTheDefinitions(TestCase):
         cls.vias = {o.slug: o for o in Organisation.objects.filter(kind="intermediary")}
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(histories, st.lists(st.integers(min_value=-10, max_value=400), min_size=1, max_size=4))
-    def test_it_computes_what_section_4_says(self, cases, as_of_offsets) -> None:
+    @given(
+        histories,
+        st.lists(st.integers(min_value=-10, max_value=400), min_size=1, max_size=4),
+        st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30), st.sampled_from(["same", "same", "different"]))),
+    )
+    def test_it_computes_what_section_4_says(self, cases, as_of_offsets, links) -> None:
+        from linkage import services as linkage_services
+
         actor = services.Actor.for_user(self.admin)
         survivor = None
+        made: list[Case] = []
         for reported, birth_year, sex, oblast, moves in cases:
             case = CaseFactory(
                 organisation=self.organisation,
@@ -424,6 +484,12 @@ class FiguresMatchTheDefinitions(TestCase):
                     )
             if survivor is None and case.status not in SIDE_STATUSES:
                 survivor = case
+            made.append(case)
+        # Cases confirmed as the same child (or decided different): children, not records.
+        for first, second, decision in links:
+            one, other = made[first % len(made)], made[second % len(made)]
+            with contextlib.suppress(ValidationError):  # the same case twice, or the same decision again
+                linkage_services.decide_by_command(case_a=one, case_b=other, decision=decision)
         for offset in as_of_offsets:
             as_of = FIRST_DAY + dt.timedelta(days=offset)
             assert compute_figures(as_of=as_of) == reference_figures(as_of=as_of)

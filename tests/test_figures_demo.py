@@ -55,3 +55,19 @@ def test_the_demo_figures_are_20000_reported_and_1189_repatriated(settings, tmp_
     # Three charts, each in a laptop and a phone layout.
     assert page.count('class="chart chart-') == 6
     assert page.count('data-layout="narrow"') == 3
+
+    # The children NGO A and NGO B both report, confirmed by the host's supervisor: the register-wide
+    # figures count each once (24 fewer children), the records stay 20,000 (DESIGN.md section 4).
+    from accounts.models import User
+    from linkage import selectors
+    from linkage import services as linkage_services
+
+    supervisor = User.objects.get(username="supervisor")
+    planted = list(selectors.review_pairs(supervisor, across=True))
+    assert len(planted) == 24
+    for pair in planted:
+        linkage_services.decide(candidate_id=pair.pk, user=supervisor, decision="same", expected="")
+    children = compute_figures(as_of=AS_OF)
+    assert children["records"] == {"reported": 20_000, "repatriated": 1_189}
+    assert children["totals"]["reported"] == 20_000 - 24
+    assert children["totals"]["repatriated"] <= 1_189

@@ -121,8 +121,10 @@ def test_only_the_hosts_supervisors_review_pairs_across_organisations_404_for_th
 
 def test_a_pair_that_does_not_exist_is_the_same_404(client, host_supervisor):
     client.force_login(host_supervisor)
-    assert client.get("/links/987654/").status_code == 404
-    assert client.post("/links/987654/decide/", {"decision": "same"}).status_code == 404
+    for pk in ("987654", "0", "99999999999999999999999", "9223372036854775808"):
+        assert client.get(f"/links/{pk}/").status_code == 404, pk
+        assert client.post(f"/links/{pk}/decide/", {"decision": "same"}).status_code == 404, pk
+    assert client.get("/links/abc/").status_code == 404
 
 
 def test_an_organisations_supervisor_reviews_its_own_pairs_only(client, across, within, supervisor_b, host_supervisor):
@@ -350,3 +352,13 @@ def test_a_case_created_with_details_finds_its_pair_when_the_transaction_commits
         )
     pair = Candidate.objects.get()
     assert (pair.case_a_id, pair.case_b_id, pair.across_organisations) == (first.pk, second.pk, True)
+
+
+def test_the_figures_read_the_trail_not_the_pairs_cached_state(across, host_supervisor):
+    # Whoever could write the pairs' table (the application's role) cannot make or unmake a child by it.
+    services.decide(candidate_id=across.pk, user=host_supervisor, decision="same", expected="")
+    Candidate.objects.filter(pk=across.pk).update(decision="different")
+    assert selectors.confirmed_groups() == [sorted([across.case_a_id, across.case_b_id])]
+    other = CaseFactory(organisation=across.case_a.organisation)
+    Candidate.objects.create(case_a=across.case_a, case_b=other, decision="same", across_organisations=False)
+    assert selectors.confirmed_groups() == [sorted([across.case_a_id, across.case_b_id])]
