@@ -214,3 +214,41 @@ def _drop_empty(tally: Any) -> None:
     for mapping in (tally.by_via, tally.days):
         for key in [key for key, count in mapping.items() if count == 0]:
             del mapping[key]
+
+
+def _label(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def count_children_in_release_series(
+    reported: dict[str, int], repatriated: dict[str, int], days: dict[str, int], *, as_of: dt.date
+) -> int:
+    """The release series (``reports.figures.compute_release_series``: by month of report, by month of the
+    return event, by days to return) of children instead of cases, as ``count_children`` does for the figures:
+    each linked group's cases are taken out one by one and the child put back once (its earliest report's month;
+    its earliest return event, days counted from that case's report). Returns the number of groups."""
+    groups = confirmed_groups()
+    if not groups:
+        return 0
+    cases = _load(groups, as_of)
+    for group in groups:
+        members = [cases[case_id] for case_id in group if case_id in cases and cases[case_id].reported_on <= as_of]
+        if not members:
+            continue
+        events = []
+        for case in members:
+            if case.counted(as_of)[0]:
+                reported[_label(case.reported_on)] -= 1
+            event = case.return_event(as_of)
+            if event is not None:
+                repatriated[_label(event[0])] -= 1
+                days[str((event[0] - case.reported_on).days)] -= 1
+                events.append((event, case))
+        if any(case.counted(as_of)[0] for case in members):
+            earliest = min(members, key=lambda case: (case.reported_on, case.id))
+            reported[_label(earliest.reported_on)] += 1
+        if events:
+            (occurred_on, _change_id, _via), case = min(events, key=lambda found: found[0][:2])
+            repatriated[_label(occurred_on)] += 1
+            days[str((occurred_on - case.reported_on).days)] += 1
+    return len(groups)

@@ -433,15 +433,17 @@ def compute_release_series(*, as_of: dt.date, expected: Figures | None = None) -
             else:
                 repatriated[month_label(month)] += int(count)
                 days[str(day_count)] += int(count)
+    # Children, not records, like the register-wide figures they must add up to.
+    children.count_children_in_release_series(reported, repatriated, days, as_of=as_of)
     series = {
         "reported_by_month": {key: value for key, value in sorted(reported.items()) if value},
-        "repatriated_by_month": dict(sorted(repatriated.items())),
-        "days_to_return": dict(sorted(days.items(), key=lambda item: int(item[0]))),
+        "repatriated_by_month": {key: value for key, value in sorted(repatriated.items()) if value},
+        "days_to_return": {key: value for key, value in sorted(days.items(), key=lambda item: int(item[0])) if value},
     }
     if expected is not None and (
         sum(reported.values()) != expected["totals"]["reported"]
         or sum(repatriated.values()) != expected["totals"]["repatriated"]
-        or any(value < 0 for value in reported.values())
+        or any(value < 0 for value in (*reported.values(), *repatriated.values(), *days.values()))
     ):
         raise FiguresInconsistent(
             f"The release series as of {as_of.isoformat()} do not add up to the figures: "

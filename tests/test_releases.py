@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 
-from accounts.models import Role
+from accounts.models import Organisation, Role
 from reports import releases, selectors
 from reports.models import Release, ReleaseApproval, Snapshot
 from reports.services import NotPermitted
@@ -362,3 +362,35 @@ def test_the_applications_role_cannot_get_past_the_trigger(register, host_superv
         _refused(statement)
     approved.refresh_from_db()
     assert approved.note == ""
+
+
+def test_a_release_counts_children_when_organisations_reported_the_same_child(host, ngo_b):
+    """Confirmed links make one child: the release's totals, its breakdowns and its series (by month of report
+    and of return, by days to return) all count the child once, and still add up (they were records before)."""
+    from casework import services as case_services
+    from linkage import services as linkage_services
+
+    supervisor_b = UserFactory(username="supervisor-b", organisation=ngo_b, role=Role.SUPERVISOR)
+    cases = []
+    for day in range(12):
+        cases.append(CaseFactory(organisation=host, reported_on=D(2024, 1, 1) + dt.timedelta(days=day * 9)))
+    twin_a = CaseFactory(organisation=host, reported_on=D(2024, 3, 1), oblast="UA-14", sex="F")
+    twin_b = CaseFactory(organisation=ngo_b, reported_on=D(2024, 5, 2), oblast="UA-14", sex="F")
+    for case, day in ((twin_b, D(2024, 8, 1)),):
+        for status, when in (("verified", day), ("located", day), ("repatriated", day + dt.timedelta(days=3))):
+            case_services.change_status(
+                case=case,
+                actor=case_services.Actor.for_user(supervisor_b),
+                to_status=status,
+                occurred_on=when,
+                expected_version=case.version,
+                via=Organisation.objects.get(slug="qatar") if status == "repatriated" else None,
+            )
+            case.refresh_from_db()
+    linkage_services.decide_by_command(case_a=twin_a, case_b=twin_b, decision="same")
+    made, _new = releases.release_figures_from_command(as_of=D(2025, 1, 31))
+    totals = made.figures["totals"]
+    assert totals["reported"] == 13 and totals["repatriated"] is None  # one child back: fewer than k
+    assert made.figures["records"]["reported"] == 14
+    reported_cells = [cell["reported"] or 0 for cell in made.figures["by_sex"].values()]
+    assert sum(reported_cells) == 13
