@@ -140,6 +140,10 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
         "anonymous": [
             "/accounts/login/",
             "/no-such-page/",
+            # The public figures: the latest release, one by number, one that does not exist.
+            "/public/figures/",
+            "/public/figures/1/",
+            "/public/figures/99/",
             # A forgotten password (offered where mail is configured: the test turns it on).
             "/accounts/password-reset/",
             "/accounts/password-reset/sent/",
