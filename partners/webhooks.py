@@ -29,7 +29,7 @@ from accounts.permissions import can_manage_organisation
 from casework.audit import log_access
 from casework.models import AccessLog, StatusChange
 from partners import outbound
-from partners.models import CaseList, ListEvent, ListState, WebhookDelivery, WebhookEndpoint
+from partners.models import CaseList, ListEvent, ListState, Share, WebhookDelivery, WebhookEndpoint
 from partners.selectors import case_share_scopes, share_scope
 
 SIGNATURE_HEADER = "Register-Signature"
@@ -205,6 +205,13 @@ def _list_event_refusal(delivery: WebhookDelivery) -> str | None:
     state = CaseList.objects.filter(pk=event.case_list_id).values_list("state", flat=True).first()
     if event.kind != ListEvent.Kind.CLOSED and state != ListState.SENT:
         return LIST_CLOSED
+    if event.answer is not None:
+        # An answer names a child: only while the case is still shared with the intermediary.
+        shared = Share.objects.active().filter(
+            case_id=event.answer.item.case_id, partner_id=delivery.endpoint.organisation_id
+        )
+        if not shared.exists():
+            return SHARE_ENDED
     return None
 
 

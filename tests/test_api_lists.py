@@ -180,3 +180,55 @@ def test_a_case_shared_for_answers_is_read_only_through_the_case_endpoints(world
     assert response.status_code == 403
     # Closed, the list no longer shows its cases to the intermediary.
     assert client.get(f"/api/v1/cases/{world['cases'][3].reference}/", **auth(world["qatar"])).status_code == 404
+
+
+def test_a_case_whose_share_was_revoked_is_gone_from_the_open_list_for_the_intermediary(world):
+    """The sending organisation revokes one listed case's share while the list stays open: the intermediary
+    no longer sees that item (not listed, not counted, not filtered in) and cannot answer it."""
+    from partners.models import Share
+    from partners.services import revoke_shares
+
+    kept, revoked = world["cases"][0], world["cases"][1]
+    share = Share.objects.active().get(case=revoked, partner__slug="qatar")
+    assert revoke_shares(owner=revoked.organisation, shares=[share], revoked_by=None) == 1
+    for query in ("", "?answer=none"):
+        body = APIClient().get(f"/api/v1/lists/{world['open'].pk}/{query}", **auth(world["qatar"])).json()
+        references = [row["reference"] for row in body["items"]["results"]]
+        assert revoked.reference not in references
+        assert kept.reference in references and len(references) == 2
+    response = post_answer(
+        world["qatar"], world["open"].pk, revoked.reference, {"answer": "returned", "answered_on": "2024-04-01"}
+    )
+    assert response.status_code == 404
+    assert not ListAnswer.objects.filter(item__case=revoked).exists()
+    revoked.refresh_from_db()
+    assert revoked.status == Status.REPORTED
+    assert not AccessLog.objects.filter(case=revoked, token__isnull=False).exists()
+    # The sending organisation still records answers about it on the web (its own case).
+    made = services.record_answer(
+        case_list=world["open"],
+        case=revoked,
+        answer="received",
+        answered_on=dt.date(2024, 4, 1),
+        answerer=services.Answerer(command=True),
+    )
+    assert made.answer == "received"
+
+
+def test_the_service_refuses_a_tokens_answer_on_a_revoked_case_under_the_lock(world):
+    """The view's check and the service's check are separate: the service alone refuses it too."""
+    from accounts.models import ApiToken
+    from partners.models import Share
+
+    revoked = world["cases"][2]
+    Share.objects.filter(case=revoked, partner__slug="qatar").update(revoked_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    token = ApiToken.objects.filter(organisation__slug="qatar", scope="update").first()
+    with pytest.raises(services.ListNotFound):
+        services.record_answer(
+            case_list=world["open"],
+            case=revoked,
+            answer="located",
+            answered_on=dt.date(2024, 4, 1),
+            answerer=services.Answerer(token=token),
+        )
+    assert not ListAnswer.objects.filter(item__case=revoked).exists()

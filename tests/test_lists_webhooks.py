@@ -122,3 +122,27 @@ def test_an_answer_through_the_api_marks_the_list_for_the_sending_organisation(w
     assert detail.context["unread"]
     assert not CaseList.objects.get(pk=made.pk).has_unread_answers
     assert "new answers" not in client.get("/lists/").text
+
+
+def test_an_answer_about_a_case_whose_share_was_revoked_is_not_sent_to_the_intermediary(world):
+    from partners.models import Share
+
+    with Receiver([]) as hook:
+        webhooks.create_endpoint(organisation=world["qatar"], url=hook.url, created_by=None)
+        made = sent_list(world["ngo"], world["qatar"], world["cases"], by=world["supervisor"])
+        Share.objects.filter(case=world["cases"][1], partner=world["qatar"]).update(
+            revoked_at=dt.datetime(2024, 3, 2, tzinfo=dt.UTC)
+        )
+        for case in world["cases"]:
+            services.record_answer(
+                case_list=made,
+                case=case,
+                answer="received",
+                answered_on=dt.date(2024, 3, 5),
+                answerer=services.Answerer(user=world["supervisor"]),
+            )
+        announce_status_changes()
+        answered = [event["data"]["item"]["reference"] for event in events(hook) if "item" in event["data"]]
+    assert answered == [world["cases"][0].reference]
+    given_up = WebhookDelivery.objects.get(list_event__answer__item__case=world["cases"][1])
+    assert (given_up.state, given_up.last_error) == ("failed", webhooks.SHARE_ENDED)

@@ -167,7 +167,7 @@ class ListDetailView(PartnerView):
         wanted = request.query_params.get("answer")
         if wanted is not None and wanted not in {*AnswerKind.values, "none"}:
             raise ValidationError({"answer": ["Not an answer: " + ", ".join([*AnswerKind.values, "none"]) + "."]})
-        items = selectors.list_items(
+        items = selectors.intermediary_items(
             case_list, answer=None if wanted is None else ("" if wanted == "none" else wanted)
         ).select_related("case__institution", "case__organisation")
         if after is not None:
@@ -209,7 +209,7 @@ class AnswerCreateView(PartnerView):
         if not REFERENCE_RE.fullmatch(reference):
             raise Http404
         case = Case.objects.filter(reference=reference).first()
-        if case is None or not ListItem.objects.filter(case_list=case_list, case=case).exists():
+        if case is None or not selectors.intermediary_sees_item(case_list, case.pk):
             raise Http404
         key = preconditions.idempotency_key(request)
         preconditions.json_object(request)

@@ -13,7 +13,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import Organisation, User
 from accounts.permissions import can_read_lists
-from partners.models import AnswerKind, CaseList, ListAnswer, ListItem, ListState
+from partners.models import AnswerKind, CaseList, ListAnswer, ListItem, ListState, Share
 
 # Answers after which nothing more is awaited on an item.
 FINAL_ANSWERS = frozenset({AnswerKind.RETURNED, AnswerKind.NOT_FOUND, AnswerKind.REFUSED})
@@ -56,6 +56,21 @@ def list_items(case_list: CaseList, *, answer: str | None = None) -> QuerySet[Li
     if answer is not None:
         items = items.filter(latest_answer=answer)
     return items
+
+
+def intermediary_items(case_list: CaseList, *, answer: str | None = None) -> QuerySet[ListItem]:
+    """The items of an open list its intermediary sees: those whose case is still shared with it.
+
+    Sending shares every listed case; the sending organisation may revoke one case's share while the
+    list stays open (the child is no longer to be discussed there): that item is then gone for the
+    intermediary (not listed, not counted, no answer taken), as the case is everywhere else.
+    """
+    live = Share.objects.active().filter(partner_id=case_list.intermediary_id).values("case_id")
+    return list_items(case_list, answer=answer).filter(case_id__in=live)
+
+
+def intermediary_sees_item(case_list: CaseList, case_id: int) -> bool:
+    return intermediary_items(case_list).filter(case_id=case_id).exists()
 
 
 def waiting_items(*, organisation_id: int, days: int, today: dt.date) -> QuerySet[ListItem]:

@@ -374,6 +374,10 @@ def record_answer(
                 }
             )
         locked_case = Case.objects.select_for_update().get(pk=case.pk)
+        if answerer.token is not None and not (
+            Share.objects.active().filter(case_id=case.pk, partner_id=locked_list.intermediary_id).exists()
+        ):
+            raise ListNotFound  # the sending organisation revoked this case's share: gone for the intermediary
         change: StatusChange | None = None
         target = STATUS_OF_ANSWER.get(answer)
         if target is not None and _moves_case(locked_case.status, target):
