@@ -466,7 +466,8 @@ FIGURES_MIN_CELL = env_int("FIGURES_MIN_CELL", 5, minimum=2)
 # Releases (reports.protection, docs/figures-method.md). The privacy-loss budget of each child, in ρ of
 # zero-concentrated differential privacy, that the releases of any 365 days may spend together; each
 # release spends the budget's share that lets releases at the fastest allowed cadence last the year
-# (ρ/14 at one every 28 days: noise σ ≈ 2.65 per cell; ρ/53 at one every 7 days: σ ≈ 5.15).
+# (ρ/14 at one every 28 days: noise σ ≈ 2.96 per cell; ρ/53 at one every 7 days: σ ≈ 5.76; the lists'
+# cells per intermediary take 0.2 of each release's ρ, with twice that noise).
 FIGURES_PRIVACY_RHO_PER_YEAR = env_float("FIGURES_PRIVACY_RHO_PER_YEAR", 10.0, above=0, maximum=100)
 FIGURES_RELEASE_MIN_DAYS = env_int("FIGURES_RELEASE_MIN_DAYS", 28, minimum=7)
 if FIGURES_RELEASE_MIN_DAYS > 365:

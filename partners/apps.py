@@ -13,9 +13,10 @@ class PartnersConfig(AppConfig):
 
         sharing.register_sections()
         list_sections.register_sections()
-        # The figures per intermediary, in every snapshot's exact figures (reports cannot import partners).
-        from partners.lists.figures import list_figures
+        # The figures per intermediary, in every snapshot's exact figures, and the cells a release protects
+        # of them (reports cannot import partners).
+        from partners.lists.figures import list_figures, list_release_series
         from reports.figures import add_extra_figures
 
-        add_extra_figures("lists", list_figures)
+        add_extra_figures("lists", list_figures, release_series=list_release_series)
         announcements.connect()

@@ -252,3 +252,11 @@ def count_children_in_release_series(
             repatriated[_label(occurred_on)] += 1
             days[str((occurred_on - case.reported_on).days)] += 1
     return len(groups)
+
+
+def child_of_cases() -> dict[int, int]:
+    """Each case confirmed as one child with others -> the child's key (the lowest case id of its group).
+
+    A case missing from the mapping is a child of its own (its key is its id). One query.
+    """
+    return {case_id: group[0] for group in confirmed_groups() for case_id in group}

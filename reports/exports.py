@@ -135,12 +135,15 @@ def to_xlsx(figures: Figures, *, about: Sequence[tuple[str, str]]) -> bytes:
 #
 #     date        as-of date of the release
 #     release     its number
-#     breakdown   method | total | median | oblast | sex | age_band | intermediary | month | days_to_return
+#     breakdown   method | total | median | oblast | sex | age_band | intermediary | month | days_to_return | lists
 #     parameter, value      the method's parameters (method rows)
 #     adm1_code, sex, age_band, intermediary, month   the key of a breakdown row
 #     days_to_return        a band of days from report to return, e.g. 30-59 (days_to_return rows)
 #     reported, repatriated, outstanding, median_days_to_return
 #     reported_in_month, repatriated_in_month   month rows: children reported in the month, and returned in it
+#     children_on_lists, answered, located, returned, unanswered_90_days   lists rows, per intermediary: children
+#                 on its lists, answered, located (or being returned, or returned), returned by answer, and on a
+#                 list sent 90 days before without an answer; median_days_to_return there runs from sending
 #     protection  exact | protected
 #     fewer_than_k  the measures of the row shown as "fewer than k" (k: the min_cell parameter)
 
@@ -162,6 +165,11 @@ RELEASE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("median_days_to_return", "#indicator+days+median"),
     ("reported_in_month", "#affected+children+reported+new"),
     ("repatriated_in_month", "#affected+children+returned+new"),
+    ("children_on_lists", "#affected+children+listed"),
+    ("answered", "#affected+children+listed+answered"),
+    ("located", "#affected+children+listed+located"),
+    ("returned", "#affected+children+listed+returned"),
+    ("unanswered_90_days", "#affected+children+listed+unanswered"),
     ("protection", "#meta+protection"),
     ("fewer_than_k", "#meta+fewer_than_k"),
 )
@@ -174,6 +182,11 @@ RELEASE_MEASURES = (
     "median_days_to_return",
     "reported_in_month",
     "repatriated_in_month",
+    "children_on_lists",
+    "answered",
+    "located",
+    "returned",
+    "unanswered_90_days",
 )
 # The method's parameters, in the order the files give them.
 METHOD_PARAMETERS = (
@@ -188,6 +201,9 @@ METHOD_PARAMETERS = (
     "releases_per_year_at_most",
     "series_start",
     "day_band_width",
+    "lists_sigma",
+    "lists_rho_share",
+    "list_intermediaries_per_child",
     "opendp",
 )
 
@@ -249,6 +265,8 @@ def release_rows(figures: Figures) -> Iterator[dict[str, Any]]:
         )
     for band, value in figures["by_days_to_return"].items():
         yield row("days_to_return", "days_to_return", band, repatriated=value)
+    for slug, cell in figures.get("lists", {}).items():  # releases made before lists were published have none
+        yield row("lists", "intermediary", slug, **cell)
 
 
 def release_csv(release: Release, *, hxl: bool = False) -> str:

@@ -78,10 +78,21 @@ Figures = dict[str, Any]
 # key -> function(as_of=, organisation_id=) giving the JSON value. partners adds "lists" when it starts.
 ExtraFigures = Callable[..., Any]
 _EXTRA: dict[str, ExtraFigures] = {}
+# And what a release protects of them: key -> function(as_of=) giving the exact cells (reports.protection).
+_EXTRA_SERIES: dict[str, ExtraFigures] = {}
 
 
-def add_extra_figures(key: str, compute: ExtraFigures) -> None:
+def add_extra_figures(key: str, compute: ExtraFigures, *, release_series: ExtraFigures | None = None) -> None:
     _EXTRA[key] = compute
+    if release_series is not None:
+        _EXTRA_SERIES[key] = release_series
+
+
+def with_extra_series(series: dict[str, Any], *, as_of: dt.date) -> dict[str, Any]:
+    """A release's series with every other app's cells (read in the same transaction as the rest)."""
+    for key, compute in _EXTRA_SERIES.items():
+        series[key] = compute(as_of=as_of)
+    return series
 
 
 def with_extra_figures(

@@ -34,13 +34,26 @@ repatriated by month of return   if in repatriated(D): the month   1
                                  of its return event
 repatriated by days to return    if in repatriated(D): its days    1
 (30-day bands)                   from report to return
+lists, per intermediary:         if a list sent to it on or        5 per intermediary,
+children on lists, answered or   before D named one of its cases   2 intermediaries at most
+waiting 90 days, located,        (answered and waiting exclude
+returned, days to return         each other)
 ===============================  ================================  ========================
 
-so one child changes at most ``CELLS_PER_CHILD`` = 10 cells, each by one: the
-L2 sensitivity of the released vector is √10. A release with noise σ costs
-ρ = 10 / (2σ²) (OpenDP's ``map`` of the measurement computes it), and ρ adds
-up over releases. The monthly series is released as these monthly counts,
-never as cumulative values (a child is in every cumulative value after its
+So one child changes at most ``CELLS_PER_CHILD`` = 10 cells of the
+headline series, each by one: their L2 sensitivity is √10. The lists' cells
+are a second measurement: a child on the lists of more intermediaries counts
+in the first ``LIST_INTERMEDIARIES_PER_CHILD`` = 2 (by the date of the first
+list naming it), so it changes at most ``LIST_CELLS_PER_CHILD`` = 10 of them,
+sensitivity √10 again. A release's ρ is split: ``1 - LISTS_RHO_SHARE`` (0.8)
+to the headline series, ``LISTS_RHO_SHARE`` (0.2) to the lists (whose cells
+count hundreds or thousands of children: their larger noise matters less);
+each part's σ is the smallest that spends no more than its share, ρ = 10 /
+(2σ²) (OpenDP's ``map`` of the measurement computes it). Under zCDP the two
+measurements compose by adding their ρ, and ρ adds up over releases.
+
+The monthly series is released as these monthly counts, never as
+cumulative values (a child is in every cumulative value after its
 report); the cumulative series is their running sum. Months before
 ``series_start`` are folded into its first month. The median days to return
 is read from the protected histogram of days to return.
@@ -54,6 +67,9 @@ cells alone, plus the exact totals that are published anyway):
 * repatriated <= reported in every key of every breakdown (so outstanding
   per key is never negative), and the cumulative repatriated series never
   passes the reported one;
+* per intermediary, children on lists >= answered >= located >= returned,
+  and waiting 90 days <= on lists - answered; its days to return add up to
+  its returned;
 * a protected cell below k is published as "fewer than k" (``None``), never
   as a small number: a small protected value would read as a count.
 
@@ -78,8 +94,17 @@ DAY_BAND_WIDTH = 30
 DAY_BANDS = 60
 REPORTED_CELLS_PER_CHILD = 4  # oblast, sex, age band, month of report
 REPATRIATED_CELLS_PER_CHILD = 6  # oblast, sex, age band, intermediary, month of return, days to return
+# Lists to intermediaries: a child in at most this many intermediaries' cells, each with at most
+# LIST_CELLS_PER_INTERMEDIARY of its cells: on lists, answered or waiting 90 days, located, returned, days to return.
+LIST_INTERMEDIARIES_PER_CHILD = 2
+LIST_CELLS_PER_INTERMEDIARY = 5
+LIST_MEASURES = ("children_on_lists", "answered", "located", "returned", "unanswered_90_days")
+LIST_CELLS_PER_CHILD = LIST_INTERMEDIARIES_PER_CHILD * LIST_CELLS_PER_INTERMEDIARY
+LISTS_RHO_SHARE = 0.2
 CELLS_PER_CHILD = REPORTED_CELLS_PER_CHILD + REPATRIATED_CELLS_PER_CHILD
 SENSITIVITY = math.sqrt(CELLS_PER_CHILD)
+if LIST_CELLS_PER_CHILD != CELLS_PER_CHILD:  # pragma: no cover - one sensitivity serves both measurements
+    raise AssertionError("The lists' measurement assumes the headline series' sensitivity.")
 TWO_MEASURE_BREAKDOWNS = ("by_oblast", "by_sex", "by_age_band")
 
 Figures = dict[str, Any]
@@ -129,6 +154,11 @@ def noise_scale(rho: float) -> float:
     return float(_opendp().binary_search_param(_measurement, d_in=SENSITIVITY, d_out=rho))
 
 
+def headline_sigma(rho: float) -> float:
+    """The noise a release of ``rho`` adds to each cell of its headline tables (the lists take the rest)."""
+    return noise_scale(rho * (1 - LISTS_RHO_SHARE))
+
+
 def spent_rho(scale: float) -> float:
     """The ρ a release with noise ``scale`` spends for one child, as OpenDP accounts it."""
     return float(_measurement(scale).map(SENSITIVITY))
@@ -150,7 +180,8 @@ def opendp_version() -> str:
 class Layout:
     """The keys of every released series: public, fixed by the code and the date, never by the data.
 
-    ``intermediaries`` ends with the key of returns credited to no intermediary.
+    ``intermediaries`` ends with the key of returns credited to no intermediary; the lists' cells are
+    released for the others.
     """
 
     oblasts: tuple[str, ...]
@@ -177,6 +208,10 @@ class Layout:
             intermediaries=tuple(intermediaries),
             months=month_range(series_start, as_of),
         )
+
+    @property
+    def list_intermediaries(self) -> tuple[str, ...]:
+        return self.intermediaries[:-1]
 
 
 def _month_index(label: str) -> int:
@@ -215,6 +250,12 @@ class _Cells:
 
     values: list[int]
     spans: dict[str, tuple[int, int]]
+
+    @property
+    def lists_start(self) -> int:
+        """Where the lists' cells (the second measurement) begin: they come last."""
+        starts = [start for name, (start, _stop) in self.spans.items() if name.startswith("lists.")]
+        return min(starts, default=len(self.values))
 
     def part(self, name: str, vector: Sequence[int]) -> list[int]:
         start, stop = self.spans[name]
@@ -261,6 +302,15 @@ def exact_cells(exact: Figures, series: Mapping[str, Any], layout: Layout) -> _C
     for days, count in series["days_to_return"].items():
         bands[_day_band(int(days))] += int(count)
     add("by_days_to_return", bands)
+    # Lists to an organisation that is no longer an intermediary are not released (no key of their own).
+    lists = series.get("lists", {})
+    for slug in layout.list_intermediaries:
+        cell = lists.get(slug, {})
+        add(f"lists.{slug}", [int(cell.get(name, 0)) for name in LIST_MEASURES])
+        list_bands = [0] * (DAY_BANDS + 1)
+        for days, count in cell.get("days_to_return", {}).items():
+            list_bands[_day_band(int(days))] += int(count)
+        add(f"lists.{slug}.days", list_bands)
     return _Cells(values, spans)
 
 
@@ -367,6 +417,44 @@ def median_from_bands(bands: Sequence[int]) -> int | None:
     return DAY_BANDS * DAY_BAND_WIDTH  # pragma: no cover - the loop always reaches the rank
 
 
+def non_increasing(values: Sequence[float]) -> list[int]:
+    """The non-negative, non-increasing integers closest to ``values`` (pool adjacent violators, then rounding).
+
+    Used for a chain of counts each within the previous one (on lists >= answered >= located >= returned).
+    """
+    blocks: list[list[float]] = []  # [mean, size]
+    for value in values:
+        blocks.append([float(value), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
+            mean, size = blocks.pop()
+            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + mean * size) / (blocks[-1][1] + size), blocks[-1][1] + size]
+    result: list[int] = []
+    for mean, size in blocks:
+        result.extend([max(round(mean), 0)] * int(size))
+    return result
+
+
+def protected_lists(
+    noisy: Sequence[int], cells: _Cells, layout: Layout, *, k: int
+) -> dict[str, dict[str, int | float | None]]:
+    """The lists' cells per intermediary as published: consistent with each other, small ones hidden."""
+    published: dict[str, dict[str, int | float | None]] = {}
+    for slug in layout.list_intermediaries:
+        on_lists, answered, located, returned, waiting = cells.part(f"lists.{slug}", noisy)
+        on_lists, answered, located, returned = non_increasing([on_lists, answered, located, returned])
+        waiting = min(max(waiting, 0), on_lists - answered)
+        bands = fit_to_total(cells.part(f"lists.{slug}.days", noisy), returned)
+        published[slug] = {
+            "children_on_lists": shown(on_lists, k),
+            "answered": shown(answered, k),
+            "located": shown(located, k),
+            "returned": shown(returned, k),
+            "unanswered_90_days": shown(waiting, k),
+            "median_days_to_return": median_from_bands(bands) if returned >= k else None,
+        }
+    return published
+
+
 def shown(value: int, k: int) -> int | None:
     """A protected cell as published: None ("fewer than k") below k."""
     return value if value >= k else None
@@ -404,9 +492,11 @@ def protect(
         raise ProtectionError("The exact totals do not add up.")
     cells = exact_cells(exact, series, layout)
     _check_sums(cells, reported=reported, repatriated=repatriated)
-    sigma = noise_scale(rho)
-    spent = spent_rho(sigma)
-    noisy = noise(list(cells.values), sigma)
+    sigma = headline_sigma(rho)
+    lists_sigma = noise_scale(rho * LISTS_RHO_SHARE)
+    spent = spent_rho(sigma) + spent_rho(lists_sigma)
+    split = cells.lists_start
+    noisy = noise(list(cells.values[:split]), sigma) + noise(list(cells.values[split:]), lists_sigma)
     if len(noisy) != len(cells.values) or not all(isinstance(value, int) for value in noisy):
         raise ProtectionError("The noise source must return one integer per cell.")
 
@@ -418,6 +508,9 @@ def protect(
             "name": METHOD,
             "rho": spent,
             "sigma": sigma,
+            "lists_sigma": lists_sigma,
+            "lists_rho_share": LISTS_RHO_SHARE,
+            "list_intermediaries_per_child": LIST_INTERMEDIARIES_PER_CHILD,
             "sensitivity": SENSITIVITY,
             "cells_per_child": CELLS_PER_CHILD,
             "min_cell": k,
@@ -471,6 +564,7 @@ def protect(
         label: shown(value, k) for label, value in zip(day_band_labels(), bands, strict=True)
     }
     figures["median_days_to_return"] = median_from_bands(bands) if repatriated >= k else None
+    figures["lists"] = protected_lists(noisy, cells, layout, k=k)
     return Protected(figures=figures, rho=spent, sigma=sigma)
 
 
@@ -488,3 +582,9 @@ def _check_sums(cells: _Cells, *, reported: int, repatriated: int) -> None:
         found = sum(cells.part(name, cells.values))
         if found != total:
             raise ProtectionError(f"The exact {name} adds up to {found}, not to its total {total}.")
+    for name in cells.spans:
+        if name.startswith("lists.") and not name.endswith(".days"):
+            on_lists, answered, located, returned, waiting = cells.part(name, cells.values)
+            days = sum(cells.part(f"{name}.days", cells.values))
+            if not (on_lists >= answered >= located >= returned == days and waiting <= on_lists - answered):
+                raise ProtectionError(f"The exact {name} cells do not hold together.")

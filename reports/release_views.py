@@ -71,7 +71,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
         "can_prepare": can_prepare,
         "form": ReleasePrepareForm(initial={"as_of": timezone.localdate()}),
         "rho": rho,
-        "sigma": protection.noise_scale(rho),
+        "sigma": protection.headline_sigma(rho),
         "rho_per_year": settings.FIGURES_PRIVACY_RHO_PER_YEAR,
         "min_days": settings.FIGURES_RELEASE_MIN_DAYS,
         "next_date": selectors.next_release_date(rho=rho) if can_prepare else None,

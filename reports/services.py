@@ -50,6 +50,7 @@ from reports.figures import (
     consistent_read,
     data_fingerprint,
     with_extra_figures,
+    with_extra_series,
 )
 from reports.models import Snapshot
 
@@ -243,7 +244,9 @@ def compute_snapshot(snapshot_id: int) -> str:
                 )
                 # A release's snapshot also holds what the release protects, read in the same transaction.
                 series = (
-                    compute_release_series(as_of=snapshot.as_of, expected=exact)
+                    with_extra_series(
+                        compute_release_series(as_of=snapshot.as_of, expected=exact), as_of=snapshot.as_of
+                    )
                     if snapshot.trigger == Snapshot.Trigger.RELEASE
                     else None
                 )

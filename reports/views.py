@@ -122,7 +122,7 @@ def figure_tables(figures: dict[str, Any], names: dict[str, str]) -> dict[str, l
             for slug, value in figures["by_via"].items()
         ],
         "monthly": list(reversed(figures["monthly"])),
-        # Internal: a snapshot's exact figures only; releases do not publish them (reports.protection).
+        # A snapshot's exact figures (internal), or a release's protected cells (reports.protection).
         "lists": [
             {"key": slug, "label": names.get(slug, slug), **cell} for slug, cell in figures.get("lists", {}).items()
         ],

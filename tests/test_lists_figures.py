@@ -116,3 +116,68 @@ def test_a_snapshot_has_them_in_its_exact_figures_and_the_page_shows_them(histor
     rows = {row["key"]: row for row in page.context["tables"]["lists"]}
     assert set(rows) == {"qatar"}  # an analyst of NGO A sees NGO A's lists only
     assert "Median days from sending to return" in page.text and "85.5" in page.text
+
+
+def test_a_release_counts_children_on_lists_bounded_to_two_intermediaries(history, ngo_a, ngo_b):
+    """The release's cells: a child (two cases confirmed as one) counts once per intermediary, in at most its
+    first two intermediaries; days to return run from the first list to that intermediary naming it."""
+    from linkage import services as linkage_services
+    from partners.lists.figures import list_release_series
+
+    before = list_release_series(as_of=D(2024, 6, 30))
+    assert before["qatar"] == {
+        "children_on_lists": 5,
+        "answered": 3,
+        "located": 3,
+        "returned": 2,
+        "unanswered_90_days": 2,
+        "days_to_return": {"60": 1, "111": 1},
+    }
+    # NGO B reports c0's child again; Qatar is asked about it on a later list, then South Africa and the Vatican.
+    c0 = CaseList.objects.get(sent_on=D(2024, 1, 10)).items.order_by("id").first().case
+    again = CaseFactory(organisation=ngo_b, reported_on=D(2023, 7, 1))
+    linkage_services.decide_by_command(case_a=c0, case_b=again, decision="same")
+    sent_list(ngo_b, Organisation.objects.get(slug="qatar"), [again], sent_on=D(2024, 4, 1))
+    sent_list(ngo_b, Organisation.objects.get(slug="south-africa"), [again], sent_on=D(2024, 4, 2))
+    sent_list(ngo_b, Organisation.objects.get(slug="vatican"), [again], sent_on=D(2024, 4, 3))
+    after = list_release_series(as_of=D(2024, 6, 30))
+    assert after["qatar"] == before["qatar"]  # the same child: still 5 children, its return still 60 days
+    # Its first two intermediaries are Qatar (January) and South Africa (2 April): the Vatican is not counted.
+    assert after["south-africa"]["children_on_lists"] == 1
+    assert after["vatican"] == before["vatican"]
+    # The internal figures count the cases on lists, without the bound.
+    assert list_figures(as_of=D(2024, 6, 30))["vatican"]["children_on_lists"] == 3
+
+
+def protection_measures():
+    from reports.protection import LIST_MEASURES
+
+    return LIST_MEASURES
+
+
+def test_a_release_publishes_the_lists_protected_and_its_files_and_pages_show_them(history, client):
+    import csv
+    import io
+
+    from reports import exports
+    from reports.releases import release_figures_from_command
+
+    release, made = release_figures_from_command(as_of=D(2024, 6, 30))
+    assert made
+    # The exact cells are kept with the release's snapshot, never published.
+    assert release.snapshot.series["lists"]["qatar"]["children_on_lists"] == 5
+    published = release.figures["lists"]
+    intermediaries = set(Organisation.objects.filter(kind="intermediary").values_list("slug", flat=True))
+    assert set(published) == intermediaries  # every intermediary has its row, lists or not
+    for cell in published.values():
+        chain = [cell[name] or 0 for name in ("children_on_lists", "answered", "located", "returned")]
+        assert chain == sorted(chain, reverse=True)
+        # The history's counts are all under k = 5 or noised: never the exact 2 of Vatican's children.
+        assert all(cell[name] is None or cell[name] >= 5 for name in protection_measures())
+    assert release.parameters["lists_sigma"] > release.sigma
+    rows = list(csv.DictReader(io.StringIO(exports.release_csv(release))))
+    lists_rows = [row for row in rows if row["breakdown"] == "lists"]
+    assert {row["intermediary"] for row in lists_rows} == intermediaries
+    assert all(row["protection"] == "protected" for row in lists_rows)
+    page = client.get("/public/figures/").content.decode()
+    assert "Lists to intermediaries" in page and "Children on lists" in page

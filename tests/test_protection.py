@@ -258,7 +258,8 @@ def test_it_records_the_method_and_its_parameters():
     method = result.figures["method"]
     assert method["name"] == "zcdp-discrete-gaussian"
     assert method["rho"] == pytest.approx(result.rho) and result.rho <= DEFAULT_RHO * (1 + 1e-9)
-    assert method["sigma"] == pytest.approx(result.sigma) == pytest.approx(math.sqrt(7), rel=1e-6)
+    assert method["sigma"] == pytest.approx(result.sigma) == pytest.approx(math.sqrt(8.75), rel=1e-6)
+    assert method["lists_sigma"] == pytest.approx(math.sqrt(35), rel=1e-6) and method["lists_rho_share"] == 0.2
     assert method["sensitivity"] == pytest.approx(math.sqrt(10))
     assert method["cells_per_child"] == 10
     assert method["min_cell"] == K and method["rho_per_year"] == 10.0
@@ -345,3 +346,107 @@ def test_cells_of_a_hundred_children_or_more_are_within_five_percent_in_nine_rel
     for figures in releases:
         assert figures["totals"] == exact["totals"]  # the headline numbers, exact in every release
         check_invariants(figures, exact)
+
+
+# --- lists to intermediaries ------------------------------------------------------------------------
+
+
+def _with_lists(lists):
+    exact, series = helpers.exact(helpers.population(300, seed=11), AS_OF)
+    return exact, {**series, "lists": lists}
+
+
+def test_without_noise_the_lists_cells_are_published_as_counted_and_small_ones_hidden():
+    slug = helpers.VIAS[0]
+    lists = {
+        slug: {
+            "children_on_lists": 40,
+            "answered": 30,
+            "located": 12,
+            "returned": 10,
+            "unanswered_90_days": 6,
+            "days_to_return": {"45": 4, "100": 6},
+        },
+        helpers.VIAS[1]: {
+            "children_on_lists": 3,
+            "answered": 1,
+            "located": 0,
+            "returned": 0,
+            "unanswered_90_days": 2,
+            "days_to_return": {},
+        },
+        "no-longer-an-intermediary": {"children_on_lists": 9, "days_to_return": {}},
+    }
+    exact, series = _with_lists(lists)
+    published = protect(exact, series, layout=helpers.layout(AS_OF), rho=DEFAULT_RHO, k=K, noise=no_noise).figures
+    assert published["lists"][slug] == {
+        "children_on_lists": 40,
+        "answered": 30,
+        "located": 12,
+        "returned": 10,
+        "unanswered_90_days": 6,
+        "median_days_to_return": 95,  # rank 5 of 10: 4 in 30-59, then 1 of the 6 in 90-119: 90 + 30 / 6
+    }
+    assert published["lists"][helpers.VIAS[1]] == dict.fromkeys(
+        [*protection.LIST_MEASURES, "median_days_to_return"], None
+    )
+    # Every intermediary of the layout has its row (the keys never depend on the data); no other key.
+    assert set(published["lists"]) == set(helpers.layout(AS_OF).list_intermediaries)
+
+
+@given(seed=st.integers(0, 10_000), spread=st.integers(0, 60))
+@settings(max_examples=60, deadline=None)
+def test_the_lists_cells_hold_together_whatever_the_noise(seed, spread):
+    import random
+
+    draw = random.Random(seed)
+
+    def wild(values, scale):
+        return [value + draw.randint(-spread, spread) for value in values]
+
+    slug = helpers.VIAS[0]
+    exact, series = _with_lists(
+        {
+            slug: {
+                "children_on_lists": 30,
+                "answered": 20,
+                "located": 10,
+                "returned": 8,
+                "unanswered_90_days": 5,
+                "days_to_return": {"10": 8},
+            }
+        }
+    )
+    published = protect(exact, series, layout=helpers.layout(AS_OF), rho=DEFAULT_RHO, k=2, noise=wild).figures
+    for cell in published["lists"].values():
+        chain = [cell[name] or 0 for name in ("children_on_lists", "answered", "located", "returned")]
+        assert chain == sorted(chain, reverse=True) and min(chain) >= 0
+        assert 0 <= (cell["unanswered_90_days"] or 0) <= chain[0] - (cell["answered"] or 0) or (
+            cell["answered"] is None
+        )
+
+
+def test_it_refuses_lists_cells_that_do_not_hold_together():
+    exact, series = _with_lists(
+        {helpers.VIAS[0]: {"children_on_lists": 5, "answered": 6, "returned": 0, "days_to_return": {}}}
+    )
+    with pytest.raises(ProtectionError, match="do not hold together"):
+        protect(exact, series, layout=helpers.layout(AS_OF), rho=DEFAULT_RHO, k=K, noise=no_noise)
+
+
+def test_the_lists_measurement_has_its_own_noise_and_both_spend_the_releases_rho():
+    scales = []
+
+    def recording(values, scale):
+        scales.append((len(values), scale))
+        return list(values)
+
+    exact, series = _with_lists({})
+    layout = helpers.layout(AS_OF)
+    result = protect(exact, series, layout=layout, rho=DEFAULT_RHO, k=K, noise=recording)
+    (_headline, sigma), (list_cells, lists_sigma) = scales
+    assert list_cells == len(layout.list_intermediaries) * (len(protection.LIST_MEASURES) + protection.DAY_BANDS + 1)
+    assert sigma == pytest.approx(protection.noise_scale(DEFAULT_RHO * 0.8))
+    assert lists_sigma == pytest.approx(protection.noise_scale(DEFAULT_RHO * 0.2))
+    assert result.rho == pytest.approx(protection.spent_rho(sigma) + protection.spent_rho(lists_sigma))
+    assert result.rho <= DEFAULT_RHO * (1 + 1e-9)

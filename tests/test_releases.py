@@ -81,7 +81,10 @@ def test_it_prepares_a_draft_from_a_snapshot_and_publishes_it_when_approved(regi
 def test_it_records_the_method_and_what_it_spent(register, host_analyst, settings):
     draft = prepare(host_analyst)
     assert draft.method == "zcdp-discrete-gaussian"
-    assert draft.rho == pytest.approx(10 / 14) and draft.sigma == pytest.approx(7**0.5, rel=1e-6)
+    # ρ = 10/14 split 0.8 / 0.2: σ² = 10 / (2 · 0.8 ρ) = 8.75 for the headline series, 35 for the lists.
+    assert draft.rho == pytest.approx(10 / 14) and draft.sigma == pytest.approx(8.75**0.5, rel=1e-6)
+    assert draft.parameters["lists_sigma"] == pytest.approx(35**0.5, rel=1e-6)
+    assert draft.parameters["list_intermediaries_per_child"] == 2
     assert draft.min_cell == 5
     assert draft.parameters["rho_per_year"] == 10.0 and draft.parameters["min_days"] == 28
     assert draft.parameters["releases_per_year_at_most"] == 14
