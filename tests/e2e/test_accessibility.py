@@ -30,7 +30,9 @@ from casework import services
 from casework.models import Case, Institution, SavedFilter
 from partners import services as partner_services
 from partners import tokens as partner_tokens
+from linkage.models import Candidate
 from partners import webhooks
+from partners.lists import services as list_services
 from reports import releases
 from reports import services as report_services
 from tests.e2e.conftest import CHROMIUM
@@ -95,7 +97,27 @@ def register(transactional_db, monkeypatch) -> dict[str, Any]:
                 via=qatar,
             )
         cases.append(case)
-    CaseFactory(organisation=ngo_b)
+    other_report = CaseFactory(organisation=ngo_b, reported_on=dt.date(2023, 2, 1))
+    # Lists to Qatar: one sent with answers, one draft; a possible duplicate across NGO A and NGO B.
+    sent = list_services.send_list(
+        case_list=list_services.create_list(
+            organisation=ngo_a, intermediary=qatar, created_by=people[Role.SUPERVISOR], cases=cases[1:6]
+        ),
+        sent_on=dt.date(2024, 2, 1),
+        by=people[Role.SUPERVISOR],
+    )
+    list_services.record_answer(
+        case_list=sent,
+        case=cases[1],
+        answer="located",
+        answered_on=dt.date(2024, 3, 1),
+        answerer=list_services.Answerer(user=people[Role.SUPERVISOR]),
+    )
+    list_services.create_list(
+        organisation=ngo_a, intermediary=qatar, created_by=people[Role.SUPERVISOR], cases=cases[6:8]
+    )
+    low, high = sorted((cases[7], other_report), key=lambda case: case.pk)
+    Candidate.objects.create(case_a=low, case_b=high, score=0.91, across_organisations=True)
     partner_services.share_cases(
         owner=ngo_a,
         partner=qatar,
@@ -114,7 +136,7 @@ def register(transactional_db, monkeypatch) -> dict[str, Any]:
     ngo_a.save(update_fields=["is_host"])
     releases.release_figures_from_command(as_of=dt.date(2024, 6, 30))
     releases.prepare_release(user=people[Role.ANALYST], as_of=dt.date(2024, 8, 31))
-    return {"cases": cases, "people": people, "institution": institution}
+    return {"cases": cases, "people": people, "institution": institution, "list": sent}
 
 
 def _reset_link(user: User) -> str:
@@ -180,6 +202,15 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             "/follow-ups/",
             "/notices/",
             f"/cases/{reference}/summary/",
+            "/lists/",
+            f"/lists/{register['list'].pk}/",
+            f"/lists/{register['list'].pk}/?answer=none",
+            f"/lists/{register['list'].pk}/items/{register['cases'][1].reference}/",
+            f"/lists/{register['list'].pk + 1}/",  # the draft
+            f"/lists/{register['list'].pk}/upload/",
+            "/lists/waiting/?days=30",
+            "/links/",
+            f"/links/{Candidate.objects.get().pk}/",
             "/cases/?status=verified&oblast=UA-14",
         ],
         Role.ANALYST: ["/figures/", "/figures/releases/", "/figures/releases/1/", "/figures/releases/2/", "/accounts/"],
