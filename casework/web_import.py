@@ -98,7 +98,7 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def _save(upload: UploadedFile, path: Path) -> None:
+def _save(upload: UploadedFile[bytes], path: Path) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with open(descriptor, "wb") as out:
         for chunk in upload.chunks():
@@ -118,7 +118,7 @@ def delete_files(job: ImportJob, *, keep_references: bool = False) -> None:
             path.unlink(missing_ok=True)
 
 
-def _display_name(upload: UploadedFile) -> str:
+def _display_name(upload: UploadedFile[bytes]) -> str:
     name = Path(upload.name or "file").name.replace(":", "_").strip() or "file"
     return name[-100:]
 
@@ -126,7 +126,7 @@ def _display_name(upload: UploadedFile) -> str:
 # --- 1. upload ------------------------------------------------------------------------------------
 
 
-def start(*, user: User, cases: UploadedFile | None, events: UploadedFile | None, request: Any = None) -> ImportJob:
+def start(*, user: User, cases: UploadedFile[bytes] | None, events: UploadedFile[bytes] | None, request: Any = None) -> ImportJob:
     """Keep the uploaded files privately and read their header rows; ``Refused`` with every reason."""
     if not permissions.can_import_cases(user):
         raise Refused([_("Your role cannot import cases.")])
