@@ -459,7 +459,8 @@ def test_the_progress_endpoint(client, supervisor, django_capture_on_commit_call
     assert answer["state"] == "running" and answer["percent"] == 25 and answer["working"] is True
     page = client.get(f"/imports/{job.key}/")
     assert '<progress id="import-progress" max="100" value="25">' in page.text
-    assert 'http-equiv="refresh"' in page.text
+    assert f'data-progress-url="/imports/{job.key}/progress/"' in page.text
+    assert "js/import.js" in page.text and 'http-equiv="refresh"' not in page.text
 
 
 def test_the_progress_hook_reports_both_phases_on_one_bar(supervisor, ngo_a):
