@@ -126,7 +126,9 @@ def _display_name(upload: UploadedFile[bytes]) -> str:
 # --- 1. upload ------------------------------------------------------------------------------------
 
 
-def start(*, user: User, cases: UploadedFile[bytes] | None, events: UploadedFile[bytes] | None, request: Any = None) -> ImportJob:
+def start(
+    *, user: User, cases: UploadedFile[bytes] | None, events: UploadedFile[bytes] | None, request: Any = None
+) -> ImportJob:
     """Keep the uploaded files privately and read their header rows; ``Refused`` with every reason."""
     if not permissions.can_import_cases(user):
         raise Refused([_("Your role cannot import cases.")])

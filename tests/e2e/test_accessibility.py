@@ -205,7 +205,9 @@ def _imports(supervisor: User) -> list[tuple[str, str]]:
     common = {"organisation_id": supervisor.organisation_id, "created_by": supervisor, "cases_format": "xlsx"}
     headers = ["start", "case/Номер справи", "case/Стать", "case/Область", "case/Дата повідомлення", "_uuid"]
     mapping = ImportJob.objects.create(cases_name="kobo.xlsx", cases_headers=headers, **common)
-    problems = [f"kobo.xlsx:{line}: case/Стать (sex): Select a valid choice. Use one of: F, M, X." for line in range(2, 9)]
+    problems = [
+        f"kobo.xlsx:{line}: case/Стать (sex): Select a valid choice. Use one of: F, M, X." for line in range(2, 9)
+    ]
     invalid = ImportJob.objects.create(
         cases_name="kobo.xlsx",
         state=ImportJob.State.INVALID,
@@ -214,7 +216,12 @@ def _imports(supervisor: User) -> list[tuple[str, str]]:
         **common,
     )
     ready = ImportJob.objects.create(
-        cases_name="cases.xlsx", state=ImportJob.State.READY, case_count=1200, event_count=3400, detail_count=800, **common
+        cases_name="cases.xlsx",
+        state=ImportJob.State.READY,
+        case_count=1200,
+        event_count=3400,
+        detail_count=800,
+        **common,
     )
     running = ImportJob.objects.create(
         cases_name="cases.xlsx", state=ImportJob.State.RUNNING, done=1500, total=4600, **common
