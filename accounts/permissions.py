@@ -27,6 +27,7 @@ for rules about an organisation's own things, the organisation concerned.
 | record an intermediary's answer (web)    | yes        | yes        | no      | no        | yes       |
 | make and close follow-ups                | yes        | yes        | no      | no        | yes       |
 | team view, bulk reassign, follow-up rules| no         | yes        | no      | no        | yes       |
+| import case files on the web (own org)   | no         | yes        | no      | no        | yes       |
 | review possible duplicates in own org    | no         | yes        | no      | no        | no        |
 | review the same child across orgs        | no         | host org   | no      | no        | no        |
 
@@ -135,6 +136,20 @@ def can_lead_team(user: Any) -> bool:
     """See the team's follow-ups per caseworker, reassign cases in bulk, and edit the organisation's
     follow-up rules: supervisors (and superusers)."""
     return can_read_cases(user) and can_correct_cases(user)
+
+
+def can_import_cases(user: Any, organisation_id: int | None = None) -> bool:
+    """Import a file of cases and their status history into the organisation, on the web: its supervisors.
+
+    An import creates cases and replays every move, corrections, withdrawals and duplicates included, so it
+    needs what a supervisor may do by hand; an org admin does not create cases and a caseworker does not
+    correct them. Only into one's own organisation (without ``organisation_id``: whether the user may
+    import at all), and only for a user who belongs to one.
+    """
+    if not (can_read_cases(user) and can_correct_cases(user)):
+        return False
+    own = getattr(user, "organisation_id", None)
+    return own is not None and (organisation_id is None or organisation_id == own)
 
 
 # --- the same child in several organisations (DESIGN.md section 11) -------------------------

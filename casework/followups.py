@@ -10,7 +10,7 @@ task goes through the functions below; views are doors onto them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -374,47 +374,57 @@ def reassign_cases(*, actor: Actor, from_user: User, to_user: User, request: Any
 # --- cases recorded without the status service (bulk writes) ----------------------------------------
 
 
-def backfill_rules(*, organisation_id: int, since: dt.date) -> int:
-    """Make the rule tasks that a history written in bulk (the demo, an import) would have made, for the
-    open cases of one organisation, keeping those that fall due on or after ``since``. Returns how many.
+def _by_chunks(queryset: Any, field_name: str, ids: Sequence[int] | None) -> Iterator[Any]:
+    """``queryset``, or, given ``ids``, its rows for those ids a chunk at a time (SQLite limits parameters)."""
+    if ids is None:
+        yield queryset
+        return
+    for start in range(0, len(ids), BACKFILL_CHUNK):
+        yield queryset.filter(**{f"{field_name}__in": ids[start : start + BACKFILL_CHUNK]})
 
-    Set-based: two reads and one bulk insert whatever the number of cases.
+
+BACKFILL_CHUNK = 900
+
+
+def backfill_rules(*, organisation_id: int, since: dt.date, case_ids: Sequence[int] | None = None) -> int:
+    """Make the rule tasks that a history written in bulk (the demo, an import) would have made, for the
+    open cases of one organisation (or only those of ``case_ids``: the cases an import just wrote), keeping
+    those that fall due on or after ``since``. Returns how many.
+
+    Set-based: a few reads (one per chunk of ids) and bulk inserts whatever the number of cases.
     """
     from django.db.models import Max
 
     verify = _active_rules(organisation_id, TaskKind.VERIFY_REPORT)
     check_ins = _active_rules(organisation_id, TaskKind.CHECK_AFTER_RETURN)
     rows: list[Task] = []
-    reported = Case.objects.filter(organisation_id=organisation_id, status=Status.REPORTED).values_list(
-        "pk", "reported_on", "assigned_to_id"
-    )
-    for pk, reported_on, assignee in reported.iterator(chunk_size=2000):
-        rows.extend(
-            Task(case_id=pk, kind=TaskKind.VERIFY_REPORT, due_on=due, assigned_to_id=assignee, rule=rule)
-            for rule in verify
-            if (due := reported_on + dt.timedelta(days=rule.days)) >= since
-        )
-    returns = (
-        StatusChange.objects.filter(
-            case__organisation_id=organisation_id,
-            case__status__in=RETURNED_STATUSES,
-            to_status__in=RETURNED_STATUSES,
-        )
-        .exclude(from_status__in=RETURNED_STATUSES)
-        .values("case_id", "case__assigned_to_id")
-        .annotate(returned_on=Max("occurred_on"))
-        .order_by()
-    )
-    for row in returns.iterator(chunk_size=2000):
-        rows.extend(
-            Task(
-                case_id=row["case_id"],
-                kind=TaskKind.CHECK_AFTER_RETURN,
-                due_on=due,
-                assigned_to_id=row["case__assigned_to_id"],
-                rule=rule,
+    reported_cases = Case.objects.filter(organisation_id=organisation_id, status=Status.REPORTED)
+    for chunk in _by_chunks(reported_cases, "pk", case_ids):
+        for pk, reported_on, assignee in chunk.values_list("pk", "reported_on", "assigned_to_id").iterator(
+            chunk_size=2000
+        ):
+            rows.extend(
+                Task(case_id=pk, kind=TaskKind.VERIFY_REPORT, due_on=due, assigned_to_id=assignee, rule=rule)
+                for rule in verify
+                if (due := reported_on + dt.timedelta(days=rule.days)) >= since
             )
-            for rule in check_ins
-            if (due := row["returned_on"] + dt.timedelta(days=rule.days)) >= since
-        )
+    changes = StatusChange.objects.filter(
+        case__organisation_id=organisation_id,
+        case__status__in=RETURNED_STATUSES,
+        to_status__in=RETURNED_STATUSES,
+    ).exclude(from_status__in=RETURNED_STATUSES)
+    for chunk in _by_chunks(changes, "case_id", case_ids):
+        returns = chunk.values("case_id", "case__assigned_to_id").annotate(returned_on=Max("occurred_on")).order_by()
+        for row in returns.iterator(chunk_size=2000):
+            rows.extend(
+                Task(
+                    case_id=row["case_id"],
+                    kind=TaskKind.CHECK_AFTER_RETURN,
+                    due_on=due,
+                    assigned_to_id=row["case__assigned_to_id"],
+                    rule=rule,
+                )
+                for rule in check_ins
+                if (due := row["returned_on"] + dt.timedelta(days=rule.days)) >= since
+            )
     return len(Task.objects.bulk_create(rows, batch_size=1000))

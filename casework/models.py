@@ -453,6 +453,9 @@ class AccessLog(models.Model):
         REASSIGN = "reassign", _("Reassigned")
         # Decided whether this case and another are the same child (linkage).
         LINK = "link", _("Decided a link")
+        # A file of cases imported on the web (one row for the import), and its references file downloaded.
+        IMPORT = "import", _("Imported cases")
+        IMPORT_REFERENCES = "import_refs", _("Downloaded an import's references")
 
     at = models.DateTimeField(_("at"), db_index=True)
     user = models.ForeignKey(
@@ -535,4 +538,5 @@ class RetentionRun(models.Model):
 
 
 # Follow-ups live in their own module; imported here so that Django finds them.
+from casework.import_models import ImportJob, ImportMapping  # noqa: E402, F401
 from casework.task_models import FollowUpRule, Notice, SavedFilter, Task, TaskKind  # noqa: E402, F401

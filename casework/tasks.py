@@ -38,3 +38,30 @@ def send_daily_digests() -> dict[str, int]:
 
     sent, failed = send_digests()
     return {"sent": sent, "failed": failed}
+
+
+# --- the web import (casework.web_import): queued after the commit of the step that asks for it ---------
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def check_import(job_id: int) -> None:
+    """Convert an uploaded file and check it (``plan_import``): every problem, or the counts; writes no case."""
+    from casework import web_import
+
+    web_import.check(job_id)
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def run_import(job_id: int) -> None:
+    """Import a checked, confirmed file: all of it in one transaction, or nothing."""
+    from casework import web_import
+
+    web_import.run(job_id)
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540, autoretry_for=(ConnectionError,), retry_backoff=True)
+def sweep_imports() -> dict[str, int]:
+    """Hourly: the files of imports abandoned for IMPORT_UPLOAD_HOURS, and references files past their time."""
+    from casework import web_import
+
+    return web_import.sweep()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from casework import views, work_views
+from casework import import_views, views, work_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,14 @@ urlpatterns = [
     path("cases/<str:reference>/access/", views.case_access_log, name="case-access-log"),
     path("cases/<str:reference>/summary/", work_views.case_summary, name="case-summary"),
     path("cases/<str:reference>/follow-ups/", work_views.task_create, name="task-create"),
+    path("imports/", import_views.import_start, name="import-start"),
+    path("imports/<uuid:key>/", import_views.import_job, name="import-job"),
+    path("imports/<uuid:key>/columns/", import_views.import_columns, name="import-columns"),
+    path("imports/<uuid:key>/progress/", import_views.import_progress, name="import-progress"),
+    path("imports/<uuid:key>/confirm/", import_views.import_confirm, name="import-confirm"),
+    path("imports/<uuid:key>/cancel/", import_views.import_cancel, name="import-cancel"),
+    path("imports/<uuid:key>/problems.txt", import_views.import_problems, name="import-problems"),
+    path("imports/<uuid:key>/references.csv", import_views.import_references, name="import-references"),
     path("follow-ups/", work_views.my_follow_ups, name="my-follow-ups"),
     path("follow-ups/<int:task_id>/done/", work_views.task_done, name="task-done"),
     path("team/", work_views.team, name="team"),

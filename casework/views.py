@@ -150,6 +150,7 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
         "filters": filters,
         "can_edit": permissions.can_edit_cases(user),
         "can_export": permissions.can_export_cases(user),
+        "can_import": permissions.can_import_cases(user),
         "saved_filters": saved_filters.saved_filters(user),
         "filter_query": filter_query_of(request.GET),
     }

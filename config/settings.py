@@ -493,6 +493,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
 }
 
+# --- web import of case files (casework.web_import) ---
+# Uploaded files may hold children's names: they are kept in this private directory only (never under
+# static or media, never served), deleted when their import is done, failed or cancelled, and swept by
+# beat after IMPORT_UPLOAD_HOURS when abandoned.
+IMPORT_PRIVATE_DIR = Path(env_str("IMPORT_PRIVATE_DIR", str(BASE_DIR / "var" / "imports")))
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_MB", 50, minimum=1) * 1024 * 1024
+IMPORT_UPLOAD_HOURS = env_int("IMPORT_UPLOAD_HOURS", 6, minimum=1)
+# The references file (source_ref,reference) of a finished import: its importer's only, for these hours.
+IMPORT_REFERENCES_HOURS = env_int("IMPORT_REFERENCES_HOURS", 24, minimum=1)
+
 # --- figures (reports) ---
 # Nightly snapshots, the figures task's limits and the queue it goes to.
 # (FIGURES_MIN_CELL, the k of the published figures, is set above.)
@@ -526,6 +536,8 @@ CELERY_BEAT_SCHEDULE = {
     "review-idle-cases": {"task": "casework.tasks.review_idle_cases", "schedule": crontab(hour=4, minute=15)},
     # Each user's daily digest of follow-ups and notices (counts and references only), after the reviews.
     "daily-digest": {"task": "casework.tasks.send_daily_digests", "schedule": crontab(hour=6, minute=0)},
+    # Web imports abandoned for IMPORT_UPLOAD_HOURS, and references files past their time: deleted.
+    "sweep-imports": {"task": "casework.tasks.sweep_imports", "schedule": crontab(minute=20)},
     # Status changes whose announcement was not nudged (a broker outage): claimed from the outbox.
     "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
     # Webhook deliveries whose task was lost (a worker died): queued again.

@@ -28,6 +28,7 @@ from casework.importing.common import (
     ImportPlan,
     ImportProblem,
     ImportResult,
+    ProgressHook,
 )
 from casework.importing.planning import plan_import
 from casework.importing.writing import apply_import
@@ -39,6 +40,7 @@ __all__ = [
     "ImportPlan",
     "ImportProblem",
     "ImportResult",
+    "ProgressHook",
     "apply_import",
     "plan_import",
 ]

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from accounts.models import Organisation
 from casework.identifying import DETAIL_FIELDS, IdentifyingDetails
@@ -56,6 +56,15 @@ YEAR_RE = re.compile(r"\d{4}", re.ASCII)
 DEFAULT_BATCH_SIZE = 5000
 # How many rows pass between two progress bar updates (updating per row costs more than the row).
 PROGRESS_STEP = 1000
+
+
+@runtime_checkable
+class ProgressHook(Protocol):
+    """Where the steps report their progress instead of a terminal's bar (e.g. a web import's job row)."""
+
+    def start(self, *, total: int, desc: str) -> None: ...
+
+    def update(self, count: int) -> None: ...
 
 
 # --- results and errors ------------------------------------------------------

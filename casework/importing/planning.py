@@ -35,6 +35,7 @@ from casework.importing.common import (
     ImportSource,
     PlannedCase,
     PlannedEvent,
+    ProgressHook,
 )
 from casework.importing.reading import (
     Earlier,
@@ -335,7 +336,7 @@ def plan_import(
     events_file: ImportSource | None = None,
     organisation: Organisation,
     today: dt.date | None = None,
-    progress: SupportsWrite[str] | None = None,
+    progress: SupportsWrite[str] | ProgressHook | None = None,
 ) -> ImportPlan:
     """Read and check the files; raise ``ImportErrors`` listing every problem, or return what to write.
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from accounts.models import Organisation
-from casework.importing.common import CODE_LISTS, DAY_RE, MONTH_RE, ImportProblem, ImportSource
+from casework.importing.common import CODE_LISTS, DAY_RE, MONTH_RE, ImportProblem, ImportSource, ProgressHook
 from casework.models import Case, DisplacedPrecision
 
 if TYPE_CHECKING:
@@ -223,7 +223,23 @@ def taken_references(candidates: Iterable[str]) -> set[str]:
     return taken
 
 
-def progress_bar(progress: SupportsWrite[str] | None, *, total: int, desc: str) -> tqdm[Never]:
+class _HookBar(tqdm):  # type: ignore[type-arg]
+    """A bar that draws nothing and tells a ``ProgressHook`` instead."""
+
+    def __init__(self, hook: ProgressHook, *, total: int, desc: str) -> None:
+        super().__init__(total=total, desc=desc, disable=True)
+        self._hook = hook
+        hook.start(total=total, desc=desc)
+
+    def update(self, n: float | None = 1) -> bool | None:
+        if n:
+            self._hook.update(int(n))
+        return None
+
+
+def progress_bar(progress: SupportsWrite[str] | ProgressHook | None, *, total: int, desc: str) -> tqdm[Never]:
+    if isinstance(progress, ProgressHook):
+        return _HookBar(progress, total=total, desc=desc)
     # disable=None hides the bar when the stream is not a terminal; delay keeps small files quiet.
     return tqdm(
         total=total,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Never
 
 from django.db import IntegrityError, connection, transaction
@@ -22,6 +22,7 @@ from casework.importing.common import (
     ImportPlan,
     ImportProblem,
     ImportResult,
+    ProgressHook,
 )
 from casework.importing.reading import Problems, earlier_imports, filter_in, progress_bar, taken_references
 from casework.models import Case, Status, StatusChange
@@ -179,15 +180,17 @@ def _write_bulk_create(
 def apply_import(
     plan: ImportPlan,
     *,
-    progress: SupportsWrite[str] | None = None,
+    progress: SupportsWrite[str] | ProgressHook | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    after_write: Callable[[Sequence[int]], object] | None = None,
 ) -> ImportResult:
     """Write a checked plan in one transaction: all of it, or nothing.
 
     Cases are written first, then their history rows in file order; each case gets its final status,
     its version (1 + its number of status changes) and, if it has any, the time of the import as its
     last status change. The cases' identifying details go to the receivers of ``casework.identifying``
-    in the same transaction. Raises ``ImportErrors`` if another write overtook the plan since it was made.
+    in the same transaction, and so does ``after_write`` (given the new cases' ids, in file order: a door's
+    bulk follow-ups, say). Raises ``ImportErrors`` if another write overtook the plan since it was made.
     """
     now = timezone.now()
     try:
@@ -206,6 +209,8 @@ def apply_import(
                 organisation_id=plan.organisation.pk,
                 details=[(case_ids[i], case.details) for i, case in enumerate(plan.cases) if case.details],
             )
+            if after_write is not None:
+                after_write(case_ids)
     except IntegrityError as exc:
         # Another write got in between the checks and the inserts (a case reference taken at that very
         # moment, an intermediary deleted): the transaction is rolled back as a whole.

@@ -158,6 +158,7 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
     SavedFilter.objects.get_or_create(
         user=register["people"][Role.SUPERVISOR], name="Verified, Donetsk", query="oblast=UA-14&status=verified"
     )
+    imports = _imports(register["people"][Role.SUPERVISOR])
     return {
         "anonymous": [
             "/accounts/login/",
@@ -212,6 +213,9 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             "/links/",
             f"/links/{Candidate.objects.get().pk}/",
             "/cases/?status=verified&oblast=UA-14",
+            # The web import: the upload, the columns to match, and an import with problems, ready, running, done.
+            "/imports/",
+            *(f"/imports/{key}/{tail}" for key, tail in imports),
         ],
         Role.ANALYST: ["/figures/", "/figures/releases/", "/figures/releases/1/", "/figures/releases/2/", "/accounts/"],
         Role.ORG_ADMIN: ["/organisation/people/", "/organisation/tokens/", "/organisation/webhooks/"],
@@ -223,6 +227,53 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             *_admin_pages(),
         ],
     }
+
+
+def _imports(supervisor: User) -> list[tuple[str, str]]:
+    """Web imports in each state a page shows (their files are not needed to show them)."""
+    from casework.import_models import ImportJob
+
+    common = {"organisation_id": supervisor.organisation_id, "created_by": supervisor, "cases_format": "xlsx"}
+    headers = ["start", "case/Номер справи", "case/Стать", "case/Область", "case/Дата повідомлення", "_uuid"]
+    mapping = ImportJob.objects.create(cases_name="kobo.xlsx", cases_headers=headers, **common)
+    problems = [
+        f"kobo.xlsx:{line}: case/Стать (sex): Select a valid choice. Use one of: F, M, X." for line in range(2, 9)
+    ]
+    invalid = ImportJob.objects.create(
+        cases_name="kobo.xlsx",
+        state=ImportJob.State.INVALID,
+        problems="\n".join(problems),
+        problem_count=len(problems),
+        **common,
+    )
+    ready = ImportJob.objects.create(
+        cases_name="cases.xlsx",
+        state=ImportJob.State.READY,
+        case_count=1200,
+        event_count=3400,
+        detail_count=800,
+        **common,
+    )
+    running = ImportJob.objects.create(
+        cases_name="cases.xlsx", state=ImportJob.State.RUNNING, done=1500, total=4600, **common
+    )
+    done = ImportJob.objects.create(
+        cases_name="cases.xlsx",
+        state=ImportJob.State.DONE,
+        case_count=1200,
+        event_count=3400,
+        done=4600,
+        total=4600,
+        references_until=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        **common,
+    )
+    return [
+        (str(mapping.key), "columns/"),
+        (str(invalid.key), ""),
+        (str(ready.key), ""),
+        (str(running.key), ""),
+        (str(done.key), ""),
+    ]
 
 
 def _admin_pages() -> list[str]:

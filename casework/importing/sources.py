@@ -1,0 +1,324 @@
+"""Files as people keep them (CSV from Excel or KoBoToolbox, XLSX) turned into the importer's CSV.
+
+The importer (``plan_import``) reads UTF-8 CSV files whose header names its
+columns. A web upload may be XLSX, CSV with ``;`` between values (KoBoToolbox's
+default), in UTF-8 with or without a byte order mark or in Windows-1251, with
+the question labels as headers in Ukrainian or English, group prefixes
+(``case/oblast``) and columns the importer does not know (``_uuid``,
+``_submission_time``). Here such a file is read a row at a time (openpyxl's
+read-only mode, a CSV reader over the file: memory stays flat whatever its
+size) and written again with the importer's columns only, as chosen on the
+mapping page.
+
+Line numbers are kept: line N of the file written is row N of the file
+uploaded (a blank line stands for a blank row, and a row whose quoted values
+spanned several lines is followed by as many blank lines), so that every
+problem the importer finds names the line the user sees in their file.
+Values are never put in messages.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from django.utils.translation import gettext as _
+
+from casework.importing.common import CASE_COLUMNS, EVENT_COLUMNS, ImportProblem
+
+CSV = "csv"
+XLSX = "xlsx"
+CHUNK = 1024 * 1024
+
+# The labels of each of the importer's columns, in English and Ukrainian, as a form's questions might
+# read; compared after ``header_key`` and without a group prefix. The columns' own names are added below.
+KNOWN_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "cases": {
+        "source_ref": (
+            "source ref",
+            "case id",
+            "case number",
+            "case no",
+            "our reference",
+            "own reference",
+            "номер справи",
+            "ідентифікатор справи",
+            "власний номер",
+            "внутрішній номер",
+            "код справи",
+        ),
+        "sex": ("gender", "sex of the child", "стать", "стать дитини"),
+        "birth_year": ("birth year", "year of birth", "рік народження"),
+        "oblast": ("region", "oblast code", "область", "код області", "регіон"),
+        "reported_on": (
+            "date reported",
+            "reported on",
+            "report date",
+            "date of report",
+            "дата повідомлення",
+            "дата звернення",
+        ),
+        "displaced_on": (
+            "date displaced",
+            "displaced on",
+            "date of displacement",
+            "date of deportation",
+            "дата переміщення",
+            "дата депортації",
+            "дата вивезення",
+        ),
+        "placement": ("placement", "type of placement", "розміщення", "тип розміщення"),
+        "institution": ("institution", "institution code", "заклад", "код закладу", "установа"),
+        "source": ("source", "source of information", "джерело", "джерело інформації"),
+        "given_name": ("given name", "first name", "name", "ім'я", "ім'я дитини"),
+        "family_name": ("family name", "surname", "last name", "прізвище", "прізвище дитини"),
+        "patronymic": ("patronymic", "middle name", "по батькові"),
+        "birth_date": ("birth date", "date of birth", "dob", "дата народження"),
+        "birth_place": ("birth place", "place of birth", "місце народження"),
+    },
+    "events": {
+        "source_ref": ("source ref", "case id", "case number", "номер справи", "власний номер", "код справи"),
+        "status": ("status", "new status", "статус", "новий статус"),
+        "occurred_on": ("occurred on", "date", "date of change", "дата", "дата зміни"),
+        "via": ("via", "intermediary", "through", "посередник", "через"),
+        "duplicate_of": ("duplicate of", "дублікат", "дублікат справи"),
+        "note": ("note", "notes", "comment", "примітка", "коментар"),
+    },
+}
+SHEET_COLUMNS: dict[str, tuple[str, ...]] = {"cases": CASE_COLUMNS, "events": EVENT_COLUMNS}
+
+_APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'", "`": "'", "‘": "'"})
+_TRAILING = re.compile(r"[\s:?*]+$")
+
+
+class SourceProblem(Exception):
+    """The file cannot be read at all (not a spreadsheet, no header, an encoding not understood)."""
+
+    def __init__(self, problem: ImportProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def header_key(header: str) -> str:
+    """A header as compared and remembered: spacing, letter case, apostrophes and a trailing ":" ignored."""
+    return _TRAILING.sub("", " ".join(header.translate(_APOSTROPHES).split()).casefold())[:200]
+
+
+def _label(header: str) -> str:
+    # KoBoToolbox names a question in a group "group/question" (or "group/subgroup/question").
+    return header_key(header.rsplit("/", 1)[-1]).replace("_", " ")
+
+
+def _known() -> dict[str, dict[str, str]]:
+    known: dict[str, dict[str, str]] = {}
+    for sheet, labels in KNOWN_LABELS.items():
+        table = known[sheet] = {}
+        for column in SHEET_COLUMNS[sheet]:
+            table[column.replace("_", " ")] = column
+            for label in labels.get(column, ()):
+                table.setdefault(header_key(label), column)
+    return known
+
+
+_KNOWN = _known()
+
+
+def suggest(sheet: str, headers: Sequence[str], remembered: Mapping[str, str]) -> dict[str, str]:
+    """Each header's column ("" to ignore it): the organisation's remembered answer, else a known label.
+
+    A column is suggested for one header only (the first); KoBoToolbox's own columns (``_uuid``,
+    ``_submission_time``, ``start``, ``end`` ...) and unknown headers are ignored.
+    """
+    columns = set(SHEET_COLUMNS[sheet])
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}
+    for header in headers:
+        key = header_key(header)
+        column = remembered.get(key)
+        if column is None:
+            column = "" if header.strip().startswith("_") else _KNOWN[sheet].get(_label(header), "")
+        if column not in columns or column in taken:
+            column = ""
+        if column:
+            taken.add(column)
+        mapping[header] = column
+    return mapping
+
+
+# --- reading a file a row at a time ------------------------------------------------------------
+
+
+def detect_format(name: str, path: Path) -> str | None:
+    """``xlsx`` (a zip holding a workbook), ``csv`` (by its name), or None."""
+    with path.open("rb") as file:
+        head = file.read(4)
+    if head == b"PK\x03\x04":
+        return XLSX if zipfile.is_zipfile(path) else None
+    if name.lower().endswith((".csv", ".txt")):
+        return CSV
+    return None
+
+
+def _is_utf8(path: Path) -> tuple[bool, int]:
+    """Whether the whole file is UTF-8, read a chunk at a time; else the line of the first bad byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return False, line + chunk[: exc.start].count(b"\n")
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False, line
+    return True, 0
+
+
+# Windows-1251 decodes almost any bytes: take it only when the text reads as Ukrainian (or Russian) would.
+_CP1251_PLAUSIBLE = re.compile(r"[\x00-\x7fА-яІіЇїЄєҐґЁё«»—–№’“”„…\xa0]*")
+
+
+def _encoding(path: Path, name: str) -> str:
+    utf8, line = _is_utf8(path)
+    if utf8:
+        return "utf-8-sig"  # spreadsheet programs often start "CSV UTF-8" files with a byte order mark
+    with path.open("rb") as file:
+        sample = file.read(CHUNK)
+    try:
+        text = sample.decode("cp1251")
+    except UnicodeDecodeError:
+        text = ""
+    if text and _CP1251_PLAUSIBLE.fullmatch(text):
+        return "cp1251"
+    raise SourceProblem(
+        ImportProblem(
+            name,
+            line,
+            None,
+            _("The file is not UTF-8 text (invalid bytes on this line). Save it as “CSV UTF-8” and try again."),
+        )
+    )
+
+
+def _delimiter(first_line: str) -> str:
+    # KoBoToolbox exports CSV with ";" by default; Excel uses "," or ";" by locale.
+    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t")}
+    return max(counts, key=lambda delimiter: counts[delimiter]) if any(counts.values()) else ","
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return " ".join(str(value).split()) if isinstance(value, str) and ("\n" in value or "\r" in value) else str(value)
+
+
+def _csv_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(line, lines spanned, values) of each row; the header is line 1."""
+    encoding = _encoding(path, name)
+    with path.open("r", encoding=encoding, newline="") as text:
+        first = text.readline()
+        delimiter = _delimiter(first)
+        text.seek(0)
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        previous = 0
+        try:
+            for cells in reader:
+                line, previous = previous + 1, reader.line_num
+                yield line, previous - line + 1, [_cell(cell) for cell in cells]
+        except csv.Error as exc:
+            raise SourceProblem(
+                ImportProblem(
+                    name,
+                    previous + 1,
+                    None,
+                    _("Malformed CSV from this line on (%(error)s); the rest of the file was not read.")
+                    % {"error": exc},
+                )
+            ) from None
+
+
+def _xlsx_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
+    from openpyxl import load_workbook
+
+    file = path.open("rb")  # a file, not a path: openpyxl judges a path by its extension
+    try:
+        # read_only: rows are parsed as they are asked for, whatever the size of the sheet.
+        workbook = load_workbook(file, read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds for a damaged or foreign file
+        file.close()
+        raise SourceProblem(
+            ImportProblem(name, None, None, _("This is not an XLSX workbook that can be read. Save it again as XLSX."))
+        ) from None
+    try:
+        sheet = workbook.worksheets[0]
+        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield line, 1, [_cell(value) for value in values]
+    finally:
+        workbook.close()
+        file.close()
+
+
+def rows(path: Path, fmt: str, name: str) -> Iterator[tuple[int, int, list[str]]]:
+    """The file's rows as (line, lines spanned, values); raises ``SourceProblem`` when it cannot be read."""
+    return _xlsx_rows(path, name) if fmt == XLSX else _csv_rows(path, name)
+
+
+def read_headers(path: Path, fmt: str, name: str) -> list[str]:
+    """The header row (line 1), without trailing empty cells; ``SourceProblem`` without one."""
+    for _line, _span, values in rows(path, fmt, name):
+        headers = [value.strip() for value in values]
+        while headers and not headers[-1]:
+            headers.pop()
+        if headers:
+            return headers
+        break
+    raise SourceProblem(
+        ImportProblem(name, 1, None, _("The first line must name the columns; it is empty or the file is empty."))
+    )
+
+
+def convert(*, path: Path, fmt: str, name: str, mapping: Mapping[str, str], out: IO[str]) -> int:
+    """Write the file again with its mapped columns named as the importer's, line for line; returns the rows."""
+    writer = csv.writer(out, lineterminator="\n")
+    picked: list[tuple[int, str]] = []
+    count = 0
+    for line, span, values in rows(path, fmt, name):
+        if line == 1:
+            headers = [value.strip() for value in values]
+            picked = [(position, mapping[header]) for position, header in enumerate(headers) if mapping.get(header)]
+            writer.writerow([column for _position, column in picked])
+        else:
+            cells = [values[position].strip() if position < len(values) else "" for position, _column in picked]
+            if any(cells):
+                writer.writerow(cells)
+                count += 1
+            else:
+                out.write("\n")  # a blank row stays a blank line: the lines keep their numbers
+        if span > 1:
+            out.write("\n" * (span - 1))
+    return count
+
+
+def open_named(path: Path, display: str) -> io.FileIO:
+    """The converted file, opened for the importer under the uploaded file's name (its messages name it)."""
+    file = io.FileIO(path, "r")
+    file.name = display
+    return file

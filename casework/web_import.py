@@ -1,0 +1,560 @@
+"""The web import of case files: upload, columns matched, every problem shown, then all or nothing.
+
+The steps of an ``ImportJob``:
+
+1. ``start``: the uploaded files (CSV or XLSX, at most ``IMPORT_MAX_UPLOAD_BYTES`` each) are copied into
+   the job's own directory under ``settings.IMPORT_PRIVATE_DIR`` (never served, readable by the server
+   only) and their header rows read. State ``mapping``.
+2. ``submit_mapping``: each header is matched to one of the importer's columns, or ignored; a Celery task
+   (``casework.tasks.check_import``) writes the files again with the importer's columns
+   (``casework.importing.sources``) and runs ``plan_import``: nothing is written to the register. State
+   ``invalid`` with every problem (``file:line: column: reason``), or ``ready`` with the counts.
+3. ``confirm``: the organisation's mapping is remembered, and ``casework.tasks.run_import`` plans again
+   and writes with ``apply_import`` (which checks again under the organisation's lock), the rules'
+   follow-ups made in the same transaction. State ``done`` (the references file kept for the importer
+   for ``IMPORT_REFERENCES_HOURS``) or ``failed``.
+
+The uploaded and converted files hold what the organisation typed, names included: they are deleted when
+the import is done, failed or cancelled, and ``sweep`` (beat, hourly) deletes those of an import left for
+``IMPORT_UPLOAD_HOURS`` and references files past their time. The problems name lines and columns, never
+values; nothing identifying is logged. The import as a whole and each download of its references are in
+the access log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, connections, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import permissions
+from accounts.models import User
+from casework import followups
+from casework.audit import log_access
+from casework.import_models import ImportJob, ImportMapping
+from casework.importing import ImportErrors, ImportProblem, apply_import, plan_import
+from casework.importing.common import CASE_REQUIRED, EVENT_REQUIRED
+from casework.importing.sources import (
+    SHEET_COLUMNS,
+    SourceProblem,
+    convert,
+    detect_format,
+    header_key,
+    open_named,
+    read_headers,
+    suggest,
+)
+from casework.models import AccessLog
+
+logger = logging.getLogger(__name__)
+
+SHEETS = ("cases", "events")
+REQUIRED: dict[str, frozenset[str]] = {"cases": CASE_REQUIRED, "events": EVENT_REQUIRED}
+# Progress is written at most this often (a write per row would cost more than the row).
+PROGRESS_SECONDS = 0.5
+
+
+class Refused(Exception):
+    """An upload or a step refused; ``messages`` say why, for the page."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+# --- the job's private files ---------------------------------------------------------------------
+
+
+def job_dir(job: ImportJob) -> Path:
+    return Path(settings.IMPORT_PRIVATE_DIR) / str(job.key)
+
+
+def _upload_path(job: ImportJob, sheet: str) -> Path:
+    return job_dir(job) / f"upload-{sheet}"
+
+
+def _converted_path(job: ImportJob, sheet: str) -> Path:
+    return job_dir(job) / f"{sheet}.csv"
+
+
+def references_path(job: ImportJob) -> Path:
+    return job_dir(job) / "references.csv"
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def _save(upload: UploadedFile[bytes], path: Path) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+
+
+def delete_files(job: ImportJob, *, keep_references: bool = False) -> None:
+    """The uploaded and converted files (and the references unless kept): gone, whatever happened."""
+    directory = job_dir(job)
+    if not directory.exists():
+        return
+    if not keep_references:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for path in directory.iterdir():
+        if path.name != references_path(job).name:
+            path.unlink(missing_ok=True)
+
+
+def _display_name(upload: UploadedFile[bytes]) -> str:
+    name = Path(upload.name or "file").name.replace(":", "_").strip() or "file"
+    return name[-100:]
+
+
+# --- 1. upload ------------------------------------------------------------------------------------
+
+
+def start(
+    *, user: User, cases: UploadedFile[bytes] | None, events: UploadedFile[bytes] | None, request: Any = None
+) -> ImportJob:
+    """Keep the uploaded files privately and read their header rows; ``Refused`` with every reason."""
+    if not permissions.can_import_cases(user):
+        raise Refused([_("Your role cannot import cases.")])
+    problems: list[str] = []
+    if cases is None:
+        problems.append(_("Choose the file of cases (CSV or XLSX)."))
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    for upload in (cases, events):
+        if upload is not None and upload.size is not None and upload.size > limit:
+            problems.append(
+                _("%(name)s is larger than %(size)s MB: split it into smaller files.")
+                % {"name": _display_name(upload), "size": limit // (1024 * 1024)}
+            )
+    if problems:
+        raise Refused(problems)
+    assert cases is not None
+    cases_name = _display_name(cases)
+    events_name = _display_name(events) if events is not None else ""
+    if events_name and events_name == cases_name:
+        events_name = f"2-{events_name}"
+    job = ImportJob(
+        organisation_id=user.organisation_id, created_by=user, cases_name=cases_name, events_name=events_name
+    )
+    _private_dir(Path(settings.IMPORT_PRIVATE_DIR))
+    _private_dir(job_dir(job))
+    try:
+        for sheet, upload, name in (("cases", cases, cases_name), ("events", events, events_name)):
+            if upload is None:
+                continue
+            path = _upload_path(job, sheet)
+            _save(upload, path)
+            fmt = detect_format(name, path)
+            if fmt is None:
+                problems.append(
+                    _("%(name)s: only CSV (.csv) and Excel workbooks (.xlsx) can be imported.") % {"name": name}
+                )
+                continue
+            try:
+                headers = read_headers(path, fmt, name)
+            except SourceProblem as problem:
+                problems.append(str(problem.problem))
+                continue
+            setattr(job, f"{sheet}_format", fmt)
+            setattr(job, f"{sheet}_headers", headers)
+        if problems:
+            raise Refused(problems)
+        job.save()
+    except BaseException:
+        delete_files(job)
+        raise
+    return job
+
+
+# --- 2. the columns, and the check ------------------------------------------------------------------
+
+
+def remembered(organisation_id: int) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {sheet: {} for sheet in SHEETS}
+    for sheet, header, column in ImportMapping.objects.filter(organisation_id=organisation_id).values_list(
+        "sheet", "header", "column"
+    ):
+        found.setdefault(sheet, {})[header] = column
+    return found
+
+
+def suggested_mapping(job: ImportJob) -> dict[str, dict[str, str]]:
+    """The job's own mapping when it has one, else the organisation's remembered answers and known labels."""
+    if job.mapping:
+        return {sheet: dict(job.mapping.get(sheet, {})) for sheet in SHEETS}
+    known = remembered(job.organisation_id)
+    return {
+        "cases": suggest("cases", job.cases_headers, known["cases"]),
+        "events": suggest("events", job.events_headers, known["events"]) if job.events_name else {},
+    }
+
+
+def check_mapping(job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
+    """Every reason the mapping cannot be used, by sheet: a column chosen twice, a required one not chosen."""
+    problems: dict[str, list[str]] = {}
+    for sheet in SHEETS:
+        headers = job.cases_headers if sheet == "cases" else job.events_headers
+        if sheet == "events" and not job.events_name:
+            continue
+        chosen: dict[str, str] = {}
+        found: list[str] = []
+        for header in headers:
+            column = mapping.get(sheet, {}).get(header, "")
+            if column and column not in SHEET_COLUMNS[sheet]:
+                found.append(_("“%(header)s”: choose a column from the list.") % {"header": header})
+            elif column in chosen:
+                found.append(
+                    _("“%(first)s” and “%(second)s” are both matched to %(column)s: choose one.")
+                    % {"first": chosen[column], "second": header, "column": column}
+                )
+            elif column:
+                chosen[column] = header
+        for column in SHEET_COLUMNS[sheet]:
+            if column in REQUIRED[sheet] and column not in chosen:
+                found.append(_("Match a column of the file to %(column)s: it is required.") % {"column": column})
+        if found:
+            problems[sheet] = found
+    return problems
+
+
+def submit_mapping(*, job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) -> None:
+    """Keep the mapping and have the files checked (a Celery task, after the commit)."""
+    from casework import tasks
+
+    problems = check_mapping(job, mapping)
+    if problems:
+        raise Refused([message for messages in problems.values() for message in messages])
+    updated = ImportJob.objects.filter(
+        pk=job.pk, state__in=[ImportJob.State.MAPPING, ImportJob.State.INVALID, ImportJob.State.READY]
+    ).update(
+        mapping={sheet: dict(mapping.get(sheet, {})) for sheet in SHEETS},
+        state=ImportJob.State.CHECKING,
+        done=0,
+        total=0,
+        problems="",
+        problem_count=0,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        raise Refused([_("This import cannot be changed any more.")])
+    transaction.on_commit(lambda: tasks.check_import.delay(job.pk))
+
+
+class JobProgress:
+    """A ``ProgressHook`` writing to the job's row, read by the page's progress bar.
+
+    ``phases``: how many bars the task runs (checking, then writing); the first bar's total is counted
+    once per phase, so that one bar goes from 0 to 100 over the whole task. Inside the import's
+    transaction the row is written through a connection of its own on PostgreSQL, so that the page sees
+    the progress before the commit; SQLite (the demo, the tests) has a single writer and writes it in
+    the transaction.
+    """
+
+    def __init__(self, job_id: int, *, phases: int = 1) -> None:
+        self.job_id = job_id
+        self.phases = phases
+        self.done = 0
+        self.total = 0
+        self._written_at = 0.0
+        self._side: Any = None
+
+    def start(self, *, total: int, desc: str) -> None:
+        if not self.total:
+            self.total = max(1, total * self.phases)
+            self._write(force=True)
+
+    def update(self, count: int) -> None:
+        self.done = min(self.total, self.done + count)
+        self._write(force=self.done >= self.total)
+
+    def _write(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._written_at < PROGRESS_SECONDS:
+            return
+        self._written_at = now
+        if connection.in_atomic_block and connection.vendor == "postgresql":
+            if self._side is None:
+                self._side = connections.create_connection("default")
+            with self._side.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE casework_importjob SET done = %s, total = %s WHERE id = %s",
+                    [self.done, self.total, self.job_id],
+                )
+            return
+        ImportJob.objects.filter(pk=self.job_id).update(done=self.done, total=self.total)
+
+    def close(self) -> None:
+        """The last figures written, and the side connection closed."""
+        if self.total:
+            self._write(force=True)
+        if self._side is not None:
+            self._side.close()
+            self._side = None
+
+
+def _header_columns(job: ImportJob) -> dict[tuple[str, str], str]:
+    """(file name, column) -> the file's own header, for the messages."""
+    names = {"cases": job.cases_name, "events": job.events_name}
+    found: dict[tuple[str, str], str] = {}
+    for sheet, mapping in job.mapping.items():
+        for header, column in mapping.items():
+            if column:
+                found[(names[sheet], column)] = header
+    return found
+
+
+def _as_shown(job: ImportJob, problems: Sequence[ImportProblem]) -> list[str]:
+    """The importer's problems as the user reads them: their own header beside the importer's column."""
+    headers = _header_columns(job)
+    shown = []
+    for problem in problems:
+        column = problem.column
+        header = headers.get((problem.file, column)) if column else None
+        if header and header_key(header) != column:
+            column = f"{header} ({column})"
+        shown.append(str(ImportProblem(problem.file, problem.line, column, problem.message)))
+    return shown
+
+
+def _convert(job: ImportJob) -> None:
+    for sheet in SHEETS:
+        name = job.cases_name if sheet == "cases" else job.events_name
+        if not name:
+            continue
+        fmt = job.cases_format if sheet == "cases" else job.events_format
+        descriptor = os.open(_converted_path(job, sheet), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8", newline="") as out:
+            convert(path=_upload_path(job, sheet), fmt=fmt, name=name, mapping=job.mapping.get(sheet, {}), out=out)
+
+
+def _plan(job: ImportJob, progress: JobProgress) -> Any:
+    cases = open_named(_converted_path(job, "cases"), job.cases_name)
+    events = open_named(_converted_path(job, "events"), job.events_name) if job.events_name else None
+    try:
+        return plan_import(cases_file=cases, events_file=events, organisation=job.organisation, progress=progress)
+    finally:
+        cases.close()
+        if events is not None:
+            events.close()
+
+
+def _fail(job: ImportJob, *, state: str, problems: Sequence[str]) -> None:
+    job.state = state
+    job.problems = "\n".join(problems)
+    job.problem_count = len(problems)
+    job.finished_at = timezone.now() if state == ImportJob.State.FAILED else None
+    job.save(update_fields=["state", "problems", "problem_count", "finished_at", "updated_at"])
+
+
+def check(job_id: int) -> None:
+    """The Celery task's work: convert the files and plan the import; nothing is written to the register."""
+    job = ImportJob.objects.select_related("organisation").filter(pk=job_id).first()
+    if job is None or job.state != ImportJob.State.CHECKING:
+        return  # cancelled, swept, or checked already (a message delivered twice)
+    progress = JobProgress(job.pk)
+    try:
+        _convert(job)
+        plan = _plan(job, progress)
+    except SourceProblem as refused:
+        _fail(job, state=ImportJob.State.INVALID, problems=_as_shown(job, [refused.problem]))
+        return
+    except ImportErrors as errors:
+        _fail(job, state=ImportJob.State.INVALID, problems=_as_shown(job, errors.errors))
+        return
+    finally:
+        progress.close()
+    job.state = ImportJob.State.READY
+    job.case_count = len(plan.cases)
+    job.event_count = len(plan.events)
+    job.detail_count = sum(1 for case in plan.cases if case.details)
+    job.problems = ""
+    job.problem_count = 0
+    job.save(
+        update_fields=["state", "case_count", "event_count", "detail_count", "problems", "problem_count", "updated_at"]
+    )
+
+
+# --- 3. confirm, and the import itself ------------------------------------------------------------------
+
+
+def remember_mapping(job: ImportJob) -> None:
+    """The organisation's answers for these headers, for its next files (ignored columns too)."""
+    for sheet, mapping in job.mapping.items():
+        for header, column in mapping.items():
+            ImportMapping.objects.update_or_create(
+                organisation_id=job.organisation_id,
+                sheet=sheet,
+                header=header_key(header),
+                defaults={"column": column},
+            )
+
+
+def confirm(*, job: ImportJob, user: User, request: Any = None) -> None:
+    """Import the checked files (a Celery task, after the commit); refused unless the check found no problem."""
+    from casework import tasks
+
+    if not permissions.can_import_cases(user, job.organisation_id):
+        raise Refused([_("Your role cannot import cases.")])
+    with transaction.atomic():
+        updated = ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.READY).update(
+            state=ImportJob.State.RUNNING, done=0, total=0, updated_at=timezone.now()
+        )
+        if not updated:
+            raise Refused([_("This import is not ready: check the files first.")])
+        remember_mapping(job)
+        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+
+
+def run(job_id: int) -> None:
+    """The Celery task's work: plan again and write it all, or nothing; then delete the uploaded files."""
+    job = ImportJob.objects.select_related("organisation", "created_by").filter(pk=job_id).first()
+    if job is None or job.state != ImportJob.State.RUNNING:
+        return  # done already (a message delivered twice: the state changed with the data), or cancelled
+    progress = JobProgress(job.pk, phases=2)
+    today = timezone.localdate()
+
+    def in_the_transaction(case_ids: Sequence[int]) -> None:
+        # The organisation's follow-up rules, for the cases written (set-based: a few queries in all), and
+        # the job marked done with the data: a task delivered again finds it done.
+        followups.backfill_rules(organisation_id=job.organisation_id, since=today, case_ids=list(case_ids))
+        log_access(
+            action=AccessLog.Action.IMPORT,
+            door=AccessLog.Door.WEB,
+            organisation_id=job.organisation_id,
+            user=job.created_by,
+        )
+        ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE, finished_at=timezone.now())
+
+    try:
+        plan = _plan(job, progress)
+        job.case_count = len(plan.cases)
+        job.event_count = len(plan.events)
+        job.detail_count = sum(1 for case in plan.cases if case.details)
+        result = apply_import(plan, progress=progress, after_write=in_the_transaction)
+    except SourceProblem as refused:
+        delete_files(job)
+        _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, [refused.problem]))
+        return
+    except ImportErrors as errors:
+        delete_files(job)
+        _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, errors.errors))
+        return
+    except BaseException:
+        delete_files(job)
+        _fail(job, state=ImportJob.State.FAILED, problems=[_("The import stopped on an error. Nothing was written.")])
+        raise
+    finally:
+        progress.close()
+    _write_references(job, result.references)
+    delete_files(job, keep_references=True)
+    ImportJob.objects.filter(pk=job.pk).update(
+        done=progress.total,
+        total=progress.total,
+        case_count=result.cases,
+        event_count=result.events,
+        detail_count=job.detail_count,
+        references_until=timezone.now() + dt.timedelta(hours=settings.IMPORT_REFERENCES_HOURS),
+        updated_at=timezone.now(),
+    )
+
+
+def _write_references(job: ImportJob, references: Sequence[tuple[str, str]]) -> None:
+    import csv
+
+    descriptor = os.open(references_path(job), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["source_ref", "reference"])
+        writer.writerows(references)
+
+
+def cancel(*, job: ImportJob) -> bool:
+    """Drop an import that has not started writing; its files are deleted. False if too late."""
+    updated = ImportJob.objects.filter(
+        pk=job.pk, state__in=[ImportJob.State.MAPPING, ImportJob.State.INVALID, ImportJob.State.READY]
+    ).update(state=ImportJob.State.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
+    if updated:
+        delete_files(job)
+    return bool(updated)
+
+
+# --- the references file -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class References:
+    path: Path
+    filename: str
+
+
+def references(*, job: ImportJob, user: User, request: Any = None) -> References | None:
+    """The references file of a finished import, for its importer only and until its time; the download
+    is logged. None when there is none (any other user, too late, or the file gone)."""
+    if job.created_by_id != user.pk or job.state != ImportJob.State.DONE:
+        return None
+    if job.references_until is None or job.references_until <= timezone.now():
+        return None
+    path = references_path(job)
+    if not path.exists():
+        return None
+    log_access(
+        action=AccessLog.Action.IMPORT_REFERENCES,
+        door=AccessLog.Door.WEB,
+        organisation_id=job.organisation_id,
+        user=user,
+        request=request,
+    )
+    return References(path=path, filename=f"references-{job.created_at:%Y%m%d-%H%M}.csv")
+
+
+# --- the sweep -----------------------------------------------------------------------------------------------
+
+
+def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what was left: imports abandoned for IMPORT_UPLOAD_HOURS (their files; state ``expired``),
+    references files past their time, and directories no job knows (a crash between two steps)."""
+    now = now or timezone.now()
+    stale = now - dt.timedelta(hours=settings.IMPORT_UPLOAD_HOURS)
+    # A running import is left to its task (time-limited), unless it has run for far longer than any could.
+    abandoned = ImportJob.objects.filter(
+        state__in=ImportJob.ACTIVE_STATES - {ImportJob.State.RUNNING}, updated_at__lt=stale
+    ) | ImportJob.objects.filter(state=ImportJob.State.RUNNING, updated_at__lt=stale - dt.timedelta(hours=24))
+    expired = 0
+    for job in abandoned.only("pk", "key"):
+        delete_files(job)
+        expired += ImportJob.objects.filter(pk=job.pk).update(
+            state=ImportJob.State.EXPIRED, finished_at=now, updated_at=now
+        )
+    references_deleted = 0
+    for job in ImportJob.objects.filter(references_until__lt=now).only("pk", "key"):
+        delete_files(job)
+        references_deleted += ImportJob.objects.filter(pk=job.pk).update(references_until=None)
+    orphans = 0
+    root = Path(settings.IMPORT_PRIVATE_DIR)
+    if root.exists():
+        known = {
+            str(key)
+            for key in ImportJob.objects.filter(state__in=ImportJob.ACTIVE_STATES).values_list("key", flat=True)
+        }
+        known |= {str(key) for key in ImportJob.objects.filter(references_until__gte=now).values_list("key", flat=True)}
+        for path in root.iterdir():
+            if path.name not in known and path.stat().st_mtime < stale.timestamp():
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                orphans += 1
+    return {"expired": expired, "references_deleted": references_deleted, "orphans": orphans}
