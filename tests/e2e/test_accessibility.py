@@ -28,9 +28,9 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.models import Invitation, Organisation, Role, User
 from casework import services
 from casework.models import Case, Institution, SavedFilter
+from linkage.models import Candidate
 from partners import services as partner_services
 from partners import tokens as partner_tokens
-from linkage.models import Candidate
 from partners import webhooks
 from partners.lists import services as list_services
 from reports import releases
