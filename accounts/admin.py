@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import
 
 from accounts import enrolment, permissions, services
 from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser
-from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Organisation, User
+from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Invitation, Organisation, User
 from accounts.sessions import end_sessions
 
 
@@ -236,6 +236,15 @@ class EnrolmentCodeAdmin(OrganisationScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(EnrolmentCodeAdmin):
+    """Read-only: who was invited, by whom, and whether the link was used. The link itself is only hashed.
+
+    Invitations are made, resent and withdrawn by the organisation's admin on its people page
+    (accounts.invitations), which logs each.
+    """
 
 
 # --- shared by every organisation: superusers only ------------------------------------------

@@ -23,8 +23,10 @@ from casework import services
 from casework.audit import log_access
 from casework.display import datetime_with_seconds
 from casework.forms import StatusChangeForm
+from casework.import_models import ImportJob, ImportMapping
 from casework.models import AccessLog, Case, CaseIdentifier, Institution, StatusChange
 from casework.references import normalise_reference
+from casework.task_models import FollowUpRule, Task
 
 
 def _log(request: HttpRequest, action: str, case_ids: list[int]) -> None:
@@ -409,3 +411,109 @@ class AccessLogAdmin(OrganisationScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- A caseworker's day and the web import: to read only -----------------------------------------------
+#
+# Follow-ups are created, done and reassigned through casework.followups (the pages, the rules, the
+# team view), which log each change; rules are edited on the team's rules page; imports run through the
+# import pages. The admin reads them, scoped like the rest, and logs the cases it shows. Notices and saved
+# filters are each person's own and are not in the admin; nor are the uploaded files or their problems.
+
+
+class _ReadOnlyAdmin(OrganisationScopedAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FollowUpRule)
+class FollowUpRuleAdmin(_ReadOnlyAdmin):
+    list_display = ["kind", "days", "is_active", "organisation"]
+    list_filter = ["kind", "is_active", "organisation"]
+    list_select_related = ["organisation"]
+    fields = ("organisation", "kind", "days", "is_active")
+    readonly_fields = fields
+
+
+@admin.register(Task)
+class TaskAdmin(_ReadOnlyAdmin):
+    organisation_path = "case__organisation"
+    list_display = ["case_reference", "kind", "due_on", "state", "assigned_to"]
+    list_filter = ["state", "kind"]
+    list_select_related = ["case", "assigned_to"]
+    search_fields = ["=case__reference"]
+    fields = (
+        "case_reference",
+        "kind",
+        "due_on",
+        "assigned_to",
+        "state",
+        "note",
+        "rule",
+        "created_by",
+        "created_at",
+        "done_at",
+        "done_by",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("case"), ordering="case__reference")
+    def case_reference(self, obj: Task) -> str:
+        return obj.case.reference
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        return super().get_search_results(request, queryset, normalise_reference(search_term))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
+        if changelist is not None:
+            _log(request, AccessLog.Action.LIST, sorted({task.case_id for task in changelist.result_list}))
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        original = getattr(response, "context_data", {}).get("original") if response.status_code == 200 else None
+        if original is not None:
+            _log(request, AccessLog.Action.VIEW, [original.case_id])
+        return response
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(_ReadOnlyAdmin):
+    list_display = ["cases_name", "state", "organisation", "created_by", "created_at", "case_count", "problem_count"]
+    list_filter = ["state", "organisation"]
+    list_select_related = ["organisation", "created_by"]
+    fields = (
+        "organisation",
+        "created_by",
+        "created_at",
+        "state",
+        "cases_name",
+        "events_name",
+        "done",
+        "total",
+        "case_count",
+        "event_count",
+        "detail_count",
+        "problem_count",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(_ReadOnlyAdmin):
+    list_display = ["header", "column", "sheet", "organisation", "updated_at"]
+    list_filter = ["sheet", "organisation"]
+    list_select_related = ["organisation"]
+    fields = ("organisation", "sheet", "header", "column", "updated_at")
+    readonly_fields = fields

@@ -203,3 +203,32 @@ def test_it_scopes_staff_to_their_organisation(client, ngo_a, ngo_b):
     page = client.get(reverse("admin:casework_case_changelist"))
     assert mine.reference in page.text and theirs.reference not in page.text
     assert client.get(reverse("admin:casework_case_change", args=[theirs.pk])).status_code == 302
+
+
+def test_follow_ups_are_read_only_in_the_admin_and_every_case_shown_is_logged(admin_client, ngo_a):
+    from casework.models import AccessLog
+    from casework.task_models import Task
+
+    cases = CaseFactory.create_batch(3, organisation=ngo_a)
+    tasks = [Task.objects.create(case=case, kind="verify_report", due_on=dt.date(2024, 1, 20)) for case in cases]
+
+    def listed() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(reverse("admin:casework_task_changelist"))
+        assert response.status_code == 200
+        return len(queries)
+
+    few = listed()
+    logged = set(AccessLog.objects.filter(door="admin", action="list").values_list("case_id", flat=True))
+    assert logged == {case.pk for case in cases}
+    for case in CaseFactory.create_batch(10, organisation=ngo_a):
+        Task.objects.create(case=case, kind="verify_report", due_on=dt.date(2024, 1, 21))
+    assert listed() == few  # the same queries however many follow-ups
+    page = admin_client.get(reverse("admin:casework_task_change", args=[tasks[0].pk]))
+    assert page.status_code == 200 and cases[0].reference in page.content.decode()
+    assert AccessLog.objects.filter(door="admin", action="view", case=cases[0]).exists()
+    posted = admin_client.post(reverse("admin:casework_task_change", args=[tasks[0].pk]), {"note": "changed"})
+    assert posted.status_code == 403
+    assert admin_client.get(reverse("admin:casework_task_add")).status_code == 403
+    tasks[0].refresh_from_db()
+    assert tasks[0].note == ""

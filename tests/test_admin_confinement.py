@@ -17,14 +17,17 @@ from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 
 from accounts import enrolment, sealing
 from accounts.events import record_event
-from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Organisation, User
+from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Invitation, Organisation, User
 from casework.audit import log_access
+from casework.import_models import ImportJob, ImportMapping
 from casework.models import AccessLog, Case, CaseIdentifier, Institution
 from casework.screening import linkage_digest
+from casework.task_models import FollowUpRule, Task
 from partners.models import CaseList, ListAnswer
 from reports.models import Release, Snapshot
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory, UserFactory
@@ -71,6 +74,15 @@ def world(db) -> dict[str, Any]:
         prepared_through="command",
     )
     Group.objects.create(name="b-helpers")
+    # A caseworker's day and the web import, in both organisations.
+    for organisation, case in ((ngo_a, case_a), (ngo_b, case_b)):
+        rule = FollowUpRule.objects.create(organisation=organisation, kind="verify_report", days=14)
+        Task.objects.create(case=case, kind="verify_report", due_on=dt.date(2024, 1, 20), rule=rule)
+        uploader = UserFactory(username=f"importer-{organisation.slug}", organisation=organisation, role="supervisor")
+        ImportJob.objects.create(organisation=organisation, created_by=uploader, cases_name=f"{organisation.slug}.csv")
+        ImportMapping.objects.create(organisation=organisation, sheet="cases", header="дата", column="reported_on")
+    invited = UserFactory(username="invited-b", organisation=ngo_b)
+    Invitation.objects.create(user=invited, digest="0" * 64, expires_at=timezone.now() + dt.timedelta(days=3))
     AccessAttempt.objects.create(username="worker-of-b", ip_address="192.0.2.9", failures_since_start=1)
     return {"ngo_a": ngo_a, "ngo_b": ngo_b, "staff": staff, "other": other, "case_a": case_a, "case_b": case_b}
 
@@ -96,6 +108,11 @@ def foreign_objects(model: type, world: dict[str, Any]) -> list[Any]:
         AccessLog: AccessLog.objects.filter(case=case_b),
         CaseList: CaseList.objects.filter(organisation=ngo_b),
         ListAnswer: ListAnswer.objects.filter(item__case=case_b),
+        FollowUpRule: FollowUpRule.objects.filter(organisation=ngo_b),
+        Task: Task.objects.filter(case=case_b),
+        ImportJob: ImportJob.objects.filter(organisation=ngo_b),
+        ImportMapping: ImportMapping.objects.filter(organisation=ngo_b),
+        Invitation: Invitation.objects.filter(user__organisation=ngo_b),
     }
     if model in by_model:
         return list(by_model[model])
@@ -124,6 +141,11 @@ def test_every_registered_model_is_covered():
         Institution,
         CaseList,
         ListAnswer,
+        FollowUpRule,
+        Task,
+        ImportJob,
+        ImportMapping,
+        Invitation,
     }
     uncovered = {model for model in MODELS if model not in known | SUPERUSER_ONLY}
     # The lockout's other records (axes) are superuser-only like AccessAttempt.
