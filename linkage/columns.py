@@ -10,6 +10,7 @@ cases take about 470 MB (seven 512-bit fields, their bit counts, the keys).
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +33,8 @@ _SEXES = {"F": 1, "M": 2}
 _OBLAST = re.compile(r"UA-(\d\d)")
 # Pairs scored per numpy batch: a few tens of MB of gathered bits at a time.
 BATCH = 200_000
+# Query records whose neighbours are looked up at once.
+QUERY_CHUNK = 5_000
 
 UInt64s = npt.NDArray[np.uint64]
 Ints = npt.NDArray[np.int64]
@@ -165,11 +168,15 @@ class KeyIndex:
 
     def __init__(self, columns: Columns, *, max_block: int = MAX_BLOCK) -> None:
         order = np.argsort(columns.key_values, kind="stable")
-        values = columns.key_values[order]
-        self.keys, starts, sizes = np.unique(values, return_index=True, return_counts=True)
-        usable = sizes <= max_block
-        self.keys, self.starts, self.sizes = self.keys[usable], starts[usable], sizes[usable]
         self.rows = columns.key_rows[order]
+        values = columns.key_values[order]
+        del order
+        # The values are sorted: each key starts where the value changes (no second sort, as np.unique's).
+        starts = np.flatnonzero(np.diff(values)) + 1 if len(values) else np.zeros(0, dtype=np.int64)
+        starts = np.concatenate([np.zeros(min(1, len(values)), dtype=np.int64), starts])
+        sizes = np.diff(np.append(starts, len(values)))
+        usable = sizes <= max_block
+        self.keys, self.starts, self.sizes = values[starts[usable]], starts[usable], sizes[usable]
 
     def neighbours(self, keys: Ints, owners: Ints) -> tuple[Ints, Ints]:
         """For keys owned by query rows: each (owner, row of the index) pair sharing a key, once."""
@@ -219,47 +226,80 @@ _POINTS = {name: np.asarray(points, dtype=np.float64) for name, points in EVIDEN
 _KNOTS = np.asarray(KNOTS, dtype=np.float64)
 
 
-def score_pairs(a: Columns, ai: Ints, b: Columns, bi: Ints) -> Floats:
+# The order details are compared in: the most telling first, so that pairs that can no longer reach the
+# threshold are dropped before the rest is compared.
+_ORDER = tuple(FIELDS.index(name) for name in ("given_name", "birth_date", "family_name", "patronymic", "birth_place"))
+_MOST = {name: max(points) for name, points in EVIDENCE.items()}
+
+
+def _log_odds(threshold: float | None) -> float:
+    if threshold is None or threshold <= 0.0:
+        return -math.inf
+    if threshold >= 1.0:
+        return math.inf
+    return math.log(threshold / (1.0 - threshold)) - 1e-9
+
+
+def score_pairs(a: Columns, ai: Ints, b: Columns, bi: Ints, *, threshold: float | None = None) -> Floats:
     """The score of each pair (row ai[k] of a, row bi[k] of b), as ``linkage.matching.pair_score``; NaN
-    when the two records have too few details in common."""
-    total = np.full(len(ai), PRIOR, dtype=np.float64)
-    present = np.zeros(len(ai), dtype=np.int8)
-    for column, name in enumerate(FIELDS):
-        given = (a.counts[ai, column] > 0) & (b.counts[bi, column] > 0)
-        if not given.any():
-            continue
-        pa, pb = ai[given], bi[given]
-        value = _date(a, pa, b, pb) if column == _DATE else _dice(a, pa, column, b, pb, column)[0]
-        total[given] += np.interp(value, _KNOTS, _POINTS[name])
-        present += given
+    when the two records have too few details in common. With ``threshold``, a pair that cannot reach it
+    once some details are compared (even if the rest agreed fully) is not compared further and scores 0."""
     sex_a, sex_b = a.sexes[ai], b.sexes[bi]
-    total += np.where((sex_a != sex_b) & (sex_a > 0) & (sex_b > 0), SEX_DIFFERS, 0.0)
     oblast_a, oblast_b = a.oblasts[ai], b.oblasts[bi]
+    total = np.full(len(ai), PRIOR, dtype=np.float64)
+    total += np.where((sex_a != sex_b) & (sex_a > 0) & (sex_b > 0), SEX_DIFFERS, 0.0)
     total += np.where((oblast_a != oblast_b) & (oblast_a > 0) & (oblast_b > 0), OBLAST_DIFFERS, 0.0)
+    given = [(a.counts[ai, column] > 0) & (b.counts[bi, column] > 0) for column in range(len(FIELDS))]
+    present = np.sum(given, axis=0)
+    still = np.zeros(len(ai), dtype=np.float64)  # the most the details not yet compared could add
+    for column, name in enumerate(FIELDS):
+        still += np.where(given[column], _MOST[name], 0.0)
+    needed = _log_odds(threshold)
+    alive = np.ones(len(ai), dtype=bool)
+    for column in _ORDER:
+        name = FIELDS[column]
+        rows = np.flatnonzero(alive & given[column])
+        if len(rows):
+            pa, pb = ai[rows], bi[rows]
+            value = _date(a, pa, b, pb) if column == _DATE else _dice(a, pa, column, b, pb, column)[0]
+            total[rows] += np.interp(value, _KNOTS, _POINTS[name])
+            still[rows] -= _MOST[name]
+        if needed > -math.inf:
+            alive &= total + still >= needed
     scores = 1.0 / (1.0 + np.exp(-np.maximum(total, -700.0)))
-    return np.where(present >= MIN_FIELDS, scores, np.nan)
+    return np.where(present >= MIN_FIELDS, np.where(alive, scores, 0.0), np.nan)
 
 
 def scored(a: Columns, ai: Ints, b: Columns, bi: Ints, *, threshold: float) -> Iterator[tuple[Ints, Ints, Floats]]:
     """The pairs scoring at least ``threshold``, a batch at a time: rows of a, rows of b, scores."""
     for start in range(0, len(ai), BATCH):
         pa, pb = ai[start : start + BATCH], bi[start : start + BATCH]
-        scores = score_pairs(a, pa, b, pb)
+        scores = score_pairs(a, pa, b, pb, threshold=threshold)
         keep = scores >= threshold
         yield pa[keep], pb[keep], scores[keep]
+
+
+def neighbour_pairs(queries: Columns, index: KeyIndex, *, chunk: int = QUERY_CHUNK) -> Iterator[tuple[Ints, Ints]]:
+    """The (query row, index row) pairs that share a usable key, ``chunk`` query rows at a time (so that
+    memory stays flat however many queries there are)."""
+    order = np.argsort(queries.key_rows, kind="stable")
+    owners = queries.key_rows[order]
+    for start in range(0, len(queries), chunk):
+        low, high = np.searchsorted(owners, [start, start + chunk])
+        taken = order[low:high]
+        yield index.neighbours(queries.key_values[taken], queries.key_rows[taken].astype(np.int64))
 
 
 def candidates(queries: Columns, index: KeyIndex, register: Columns, *, threshold: float) -> list[Pair]:
     """Every pair of a query record with a register record that share a usable key and score at least
     ``threshold`` (a record never pairs with itself), best first."""
-    keys, owners = queries.key_values, queries.key_rows.astype(np.int64)
-    mine, theirs = index.neighbours(keys, owners)
-    other = queries.ids[mine] != register.ids[theirs]
     found: dict[tuple[int, int], Pair] = {}
-    for rows_a, rows_b, scores in scored(queries, mine[other], register, theirs[other], threshold=threshold):
-        for id_a, id_b, value in zip(
-            queries.ids[rows_a].tolist(), register.ids[rows_b].tolist(), scores.tolist(), strict=True
-        ):
-            a, b = (id_a, id_b) if id_a < id_b else (id_b, id_a)
-            found[a, b] = Pair(a, b, value)
+    for mine, theirs in neighbour_pairs(queries, index):
+        other = queries.ids[mine] != register.ids[theirs]
+        for rows_a, rows_b, scores in scored(queries, mine[other], register, theirs[other], threshold=threshold):
+            for id_a, id_b, value in zip(
+                queries.ids[rows_a].tolist(), register.ids[rows_b].tolist(), scores.tolist(), strict=True
+            ):
+                a, b = (id_a, id_b) if id_a < id_b else (id_b, id_a)
+                found[a, b] = Pair(a, b, value)
     return sorted(found.values(), key=lambda pair: (-pair.score, pair.a, pair.b))
