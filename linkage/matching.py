@@ -75,24 +75,27 @@ class BlockIndex:
         return found
 
 
-# Two records of a different sex (both known) are rarely one child (a slip in the sex field): their
-# score is lowered this much; twins of different sexes share everything else. Two records of one child
-# nearly always name the same oblast of origin; two children who only share a common name and a date of
-# birth usually come from different oblasts.
-SEX_DIFFERS = 0.85
-OBLAST_DIFFERS = 0.92
+# Two records of a different sex (both known) are rarely one child (a slip in the sex field): log-odds
+# against; twins of different sexes share everything else. Two records of one child nearly always name
+# the same oblast of origin; two children who only share a common name and a date of birth usually come
+# from different oblasts. Fitted with the details' evidence (linkage.similarity).
+SEX_DIFFERS = -5.5
+OBLAST_DIFFERS = -3.6
 _KNOWN_SEXES = frozenset({"F", "M"})
 
 
-def pair_score(a: Record, b: Record) -> float | None:
-    value = score(a.filters, b.filters)
-    if value is None:
-        return None
+def facts_evidence(a: Record, b: Record) -> float:
+    """The log-odds the two case records' own facts (sex, oblast) add."""
+    value = 0.0
     if a.sex != b.sex and a.sex in _KNOWN_SEXES and b.sex in _KNOWN_SEXES:
-        value *= SEX_DIFFERS
+        value += SEX_DIFFERS
     if a.oblast and b.oblast and a.oblast != b.oblast:
-        value *= OBLAST_DIFFERS
+        value += OBLAST_DIFFERS
     return value
+
+
+def pair_score(a: Record, b: Record) -> float | None:
+    return score(a.filters, b.filters, more=facts_evidence(a, b))
 
 
 def compare(record: Record, others: Iterable[Record], *, threshold: float) -> Iterator[Pair]:

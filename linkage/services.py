@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, transaction
@@ -34,8 +35,10 @@ from casework import audit, bulk
 from casework import services as case_services
 from casework.identifying import IdentifyingDetails
 from casework.models import AccessLog, Case, Status
+from linkage import columns
+from linkage.columns import Columns
 from linkage.encoding import DATE_EXTRAS, FIELDS, Encoding, default_encoder
-from linkage.matching import MAX_BLOCK, Pair, Record, compare
+from linkage.matching import MAX_BLOCK, Pair, Record
 from linkage.models import BlockKey, Candidate, CaseEncoding, Decision, LinkDecision, MatchJob
 
 if TYPE_CHECKING:
@@ -239,14 +242,20 @@ def candidate_pairs(case_ids: Sequence[int], *, threshold: float) -> list[Pair]:
     """The pairs of these cases (with any other case) that score at least ``threshold``."""
     near = neighbours(case_ids)
     records = load_records({*case_ids, *(other for others in near.values() for other in others)})
+    loaded = list(records.values())
+    if not loaded:
+        return []
+    table = Columns.of_records(loaded)
+    row = {record.id: position for position, record in enumerate(loaded)}
+    mine = [row[case_id] for case_id in case_ids if case_id in row for other in near.get(case_id, ()) if other in row]
+    theirs = [row[other] for case_id in case_ids if case_id in row for other in near.get(case_id, ()) if other in row]
     found: dict[tuple[int, int], Pair] = {}
-    for case_id in case_ids:
-        record = records.get(case_id)
-        if record is None:
-            continue
-        others = [records[other] for other in near.get(case_id, ()) if other in records]
-        for pair in compare(record, others, threshold=threshold):
-            found[pair.a, pair.b] = pair
+    for rows_a, rows_b, scores in columns.scored(
+        table, np.asarray(mine, dtype=np.int64), table, np.asarray(theirs, dtype=np.int64), threshold=threshold
+    ):
+        for a, b, value in zip(table.ids[rows_a].tolist(), table.ids[rows_b].tolist(), scores.tolist(), strict=True):
+            low, high = sorted((a, b))
+            found[low, high] = Pair(low, high, value)
     return sorted(found.values(), key=lambda pair: (-pair.score, pair.a, pair.b))
 
 

@@ -1,46 +1,45 @@
 """How alike two records' encodings are: the Dice coefficient of each detail, and one score.
 
 Dice of two bit fields = 2 |A and B| / (|A| + |B|): 1 for the same spelling, near 0 for names
-with no letter pair in common. The score is the weighted mean of the details' Dice over the details
-both records have: a missing patronymic is left out rather than counted against the pair. The given
-name and the date of birth weigh most (they rarely change); the family name less (adoption into a
-Russian family changes it); a date read with day and month exchanged counts a little less than the
-date as written.
+with no letter pair in common. The score adds the evidence of each detail both records have, as
+log-odds (Fellegi and Sunter's weights, read off a line through a few points of the detail's Dice),
+and gives the probability they make: a missing patronymic is left out rather than counted against
+the pair, a family name changed by adoption costs less than a different given name, and a date read
+with day and month exchanged counts a little less than the date as written.
 
-The weights and ``LINKAGE_REVIEW_SCORE`` (settings) were chosen on the synthetic register of
+The evidence and ``LINKAGE_REVIEW_SCORE`` (settings) were chosen on the synthetic register of
 ``bench/bench_linkage.py``, where the truth is known: at the default score both recall and precision
 of true pairs are above 0.97 there; ``make bench`` prints the curve over scores.
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from linkage.encoding import FIELDS, Encoding
 
-WEIGHTS: dict[str, float] = {
-    "given_name": 3.0,
-    "family_name": 1.5,
-    "patronymic": 1.5,
-    "birth_date": 3.0,
-    "birth_place": 1.0,
+# The evidence each detail gives, by how alike it is: log-odds for (positive) or against (negative) one
+# child, read off a line through these points of the Dice coefficient. A detail missing in either
+# record gives none. Fitted (logistic regression, each detail's line kept rising with its Dice) on the
+# synthetic register of bench/bench_linkage.py, then rounded: given names are common, so the same
+# given name says less than a different one says against; a different family name costs less than a
+# different given name (adoptions change it), and is outweighed when the patronymic, the date and the
+# place agree; two dates of birth a year apart still count for, unlike two unrelated dates.
+KNOTS: tuple[float, ...] = (0.0, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0)
+EVIDENCE: dict[str, tuple[float, ...]] = {
+    "given_name": (-7.4, -7.4, -4.0, 1.6, 3.5, 3.6, 4.4),
+    "family_name": (-2.4, -2.4, -2.4, -2.4, -0.2, 1.2, 2.9),
+    "patronymic": (-5.0, -5.0, -1.2, 1.2, 1.25, 1.9, 1.9),
+    "birth_date": (-9.0, -3.1, -1.8, 0.6, 3.5, 3.5, 4.8),
+    "birth_place": (-4.0, -4.0, -3.6, -1.9, -1.8, 1.3, 1.4),
 }
+# Before any detail: a pair that shares a blocking key is rarely one child.
+PRIOR = -4.4
 # A date that only matches with day and month exchanged; a date compared to the month only.
 SWAPPED_DATE = 0.9
 MONTH_ONLY = 0.9
-# A family name changes (an adoption, a marriage of the mother): when the patronymic or the place of
-# birth agrees (at least CORROBORATES), two different family names count as this much agreement, not
-# as none.
-FAMILY_FLOOR = 0.5
-CORROBORATES = 0.8
-# Given names that agree less than the knee are different names, not one name mistyped: each point
-# below it counts GIVEN_STEEPNESS points more against the pair.
-GIVEN_KNEE = 0.7
-GIVEN_STEEPNESS = 1.0
-# Details in common weighing less than this say too little for a full score: the score is scaled
-# down by the square root of the share present (two names alone, with no date, no patronymic and no
-# place, are weak evidence for a common name).
-FULL_EVIDENCE = 6.0
 # Fewer details in common than this say too little to propose a pair.
 MIN_FIELDS = 2
 
@@ -87,7 +86,7 @@ _FAMILY = FIELDS.index("family_name")
 _GIVEN = FIELDS.index("given_name")
 _PATRONYMIC = FIELDS.index("patronymic")
 _PLACE = FIELDS.index("birth_place")
-_WEIGHTS = tuple(WEIGHTS[name] for name in FIELDS)
+_EVIDENCE = tuple(EVIDENCE[name] for name in FIELDS)
 
 
 def _dice(a: int, count_a: int, b: int, count_b: int) -> float:
@@ -125,32 +124,39 @@ def field_scores(a: Filters, b: Filters) -> tuple[float | None, ...]:
     return tuple(scores)
 
 
-def combine(scores: tuple[float | None, ...]) -> float | None:
-    """One score from the details' scores; None when the records have too few details in common."""
-    family_may_have_changed = any(
-        scores[index] is not None and scores[index] >= CORROBORATES  # type: ignore[operator]
-        for index in (_PATRONYMIC, _PLACE)
-    )
-    total = weight = 0.0
+def _evidence(field: int, value: float) -> float:
+    """The log-odds a detail's Dice gives, on the line through EVIDENCE's points."""
+    points = _EVIDENCE[field]
+    if value >= 1.0:
+        return points[-1]
+    upper = bisect_right(KNOTS, value)
+    low, high = KNOTS[upper - 1], KNOTS[upper]
+    return points[upper - 1] + (points[upper] - points[upper - 1]) * (value - low) / (high - low)
+
+
+def evidence(scores: tuple[float | None, ...]) -> float | None:
+    """The log-odds of one child from the details' scores, prior included; None when the records have too
+    few details in common."""
+    total = PRIOR
     present = 0
-    for index, (value, field_weight) in enumerate(zip(scores, _WEIGHTS, strict=True)):
-        if value is None:
-            continue
-        if index == _FAMILY and family_may_have_changed:
-            value = max(value, FAMILY_FLOOR)
-        elif index == _GIVEN and value < GIVEN_KNEE:
-            # Below the knee the given names are different names (brothers, sisters, twins), not a slip.
-            value = max(0.0, value - GIVEN_STEEPNESS * (GIVEN_KNEE - value))
-        total += field_weight * value
-        weight += field_weight
-        present += 1
-    if present < MIN_FIELDS:
-        return None
-    mean = total / weight
-    if weight < FULL_EVIDENCE:
-        mean *= (weight / FULL_EVIDENCE) ** 0.5
-    return mean
+    for index, value in enumerate(scores):
+        if value is not None:
+            total += _evidence(index, max(0.0, value))
+            present += 1
+    return total if present >= MIN_FIELDS else None
 
 
-def score(a: Filters, b: Filters) -> float | None:
-    return combine(field_scores(a, b))
+def probability(log_odds: float) -> float:
+    """The score, from 0 to 1, of some log-odds."""
+    return 1.0 / (1.0 + math.exp(-log_odds)) if log_odds > -700 else 0.0
+
+
+def combine(scores: tuple[float | None, ...], *, more: float = 0.0) -> float | None:
+    """One score from the details' scores (``more``: log-odds of facts outside the encodings); None when the
+    records have too few details in common."""
+    value = evidence(scores)
+    return None if value is None else probability(value + more)
+
+
+def score(a: Filters, b: Filters, *, more: float = 0.0) -> float | None:
+    return combine(field_scores(a, b), more=more)
