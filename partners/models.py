@@ -8,6 +8,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import ApiToken, Organisation, User
 from casework.models import AppendOnlyQuerySet
@@ -344,7 +345,7 @@ class AnswerSheetJob(models.Model):
         READY = "ready", _("Ready to record")
         APPLYING = "applying", _("Recording")
         DONE = "done", _("Recorded")
-        FAILED = "failed", _("Not recorded")
+        FAILED = "failed", pgettext_lazy("answered sheet", "Not recorded")
         CANCELLED = "cancelled", _("Cancelled")
 
     # What the page's progress bar waits for.
