@@ -506,6 +506,9 @@ IMPORT_REFERENCES_HOURS = env_int("IMPORT_REFERENCES_HOURS", 24, minimum=1)
 # --- figures (reports) ---
 # Nightly snapshots, the figures task's limits and the queue it goes to.
 # (FIGURES_MIN_CELL, the k of the published figures, is set above.)
+# An answered sheet uploaded back to a list: its job (and the answers it keeps) deleted after this long.
+ANSWER_SHEET_JOB_HOURS = env_int("ANSWER_SHEET_JOB_HOURS", 24, minimum=1)
+
 from celery.schedules import crontab  # noqa: E402
 
 # The queue of the figures tasks; empty: Celery's default queue, which every worker reads.
@@ -538,6 +541,9 @@ CELERY_BEAT_SCHEDULE = {
     "daily-digest": {"task": "casework.tasks.send_daily_digests", "schedule": crontab(hour=6, minute=0)},
     # Web imports abandoned for IMPORT_UPLOAD_HOURS, and references files past their time: deleted.
     "sweep-imports": {"task": "casework.tasks.sweep_imports", "schedule": crontab(minute=20)},
+    # Answered sheets uploaded back to a list (their answers kept for the check and the recording): a job
+    # older than ANSWER_SHEET_JOB_HOURS is deleted.
+    "sweep-answer-sheets": {"task": "partners.tasks.sweep_answer_sheets", "schedule": crontab(minute=40)},
     # Status changes whose announcement was not nudged (a broker outage): claimed from the outbox.
     "announce-status-changes": {"task": "partners.tasks.announce_status_changes", "schedule": 60.0},
     # Webhook deliveries whose task was lost (a worker died): queued again.

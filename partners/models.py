@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import ApiToken, Organisation, User
 from casework.models import AppendOnlyQuerySet
@@ -327,3 +329,75 @@ class ListEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.case_list_id}"
+
+
+class AnswerSheetJob(models.Model):
+    """An answered sheet uploaded back: checked by a task (nothing written), confirmed, then applied by another.
+
+    The answers found in the file are kept here until the job ends (line, reference, answer, date, note:
+    references and answers only, never a name); they are deleted when the job is applied, fails, is
+    cancelled, and with the job itself a day later (``partners.tasks.sweep_answer_sheets``).
+    """
+
+    class State(models.TextChoices):
+        CHECKING = "checking", _("Being checked")
+        INVALID = "invalid", _("Problems found")
+        READY = "ready", _("Ready to record")
+        APPLYING = "applying", _("Recording")
+        DONE = "done", _("Recorded")
+        FAILED = "failed", pgettext_lazy("answered sheet", "Not recorded")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    # What the page's progress bar waits for.
+    WORKING_STATES = frozenset({State.CHECKING, State.APPLYING})
+    # What may still be cancelled (nothing is being written).
+    CANCELLABLE_STATES = frozenset({State.CHECKING, State.INVALID, State.READY})
+
+    # Not guessable: it names the job in its URLs.
+    key = models.UUIDField(_("key"), default=uuid.uuid4, unique=True, editable=False)
+    case_list = models.ForeignKey(
+        CaseList, verbose_name=_("list"), on_delete=models.CASCADE, related_name="answer_sheets"
+    )
+    uploaded_by = models.ForeignKey(User, verbose_name=_("uploaded by"), on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(_("file"), max_length=120)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.CHECKING)
+    # [[line, reference, answer, "YYYY-MM-DD", note], ...]: emptied once the job no longer needs them.
+    answers = models.JSONField(default=list, blank=True)
+    # Every problem as "file:line: column: reason", one a line.
+    problems = models.TextField(blank=True)
+    problem_count = models.PositiveIntegerField(default=0)
+    # The progress of the check or of the recording (answers done out of total).
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    # What the check found: the answers to record, how many move a case, how many of each kind, and the
+    # answers the trail already has (not recorded again).
+    answer_count = models.PositiveIntegerField(default=0)
+    move_count = models.PositiveIntegerField(default=0)
+    kind_counts = models.JSONField(default=dict, blank=True)
+    known_count = models.PositiveIntegerField(default=0)
+    # What the recording did.
+    recorded_count = models.PositiveIntegerField(default=0)
+    moved_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        User, verbose_name=_("confirmed by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("answered sheet")
+        verbose_name_plural = _("answered sheets")
+        indexes = [models.Index(fields=["created_at"], name="answer_sheet_created")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_state_display()})"
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.done * 100 // self.total) if self.total else 0
+
+    @property
+    def working(self) -> bool:
+        return self.state in self.WORKING_STATES

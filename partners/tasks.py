@@ -62,3 +62,30 @@ def sweep_webhooks() -> int:
     for delivery_id in stale:
         deliver_webhook.delay(delivery_id)
     return len(stale)
+
+
+# --- an answered sheet uploaded back to a list (partners.lists.sheet_jobs): queued after the commit ------
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def check_answer_sheet(job_id: int) -> None:
+    """Check every answer of an uploaded sheet (in memory): every problem, or what recording will do."""
+    from partners.lists import sheet_jobs
+
+    sheet_jobs.check(job_id)
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def apply_answer_sheet(job_id: int) -> None:
+    """Record a checked, confirmed sheet: every answer in one transaction, or none."""
+    from partners.lists import sheet_jobs
+
+    sheet_jobs.apply(job_id)
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540, autoretry_for=(ConnectionError,), retry_backoff=True)
+def sweep_answer_sheets() -> int:
+    """Hourly: answered-sheet jobs older than ANSWER_SHEET_JOB_HOURS deleted, with the answers they keep."""
+    from partners.lists import sheet_jobs
+
+    return sheet_jobs.sweep()

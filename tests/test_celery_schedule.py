@@ -54,6 +54,7 @@ def test_the_retention_the_figures_and_the_sweeps_are_all_scheduled():
         "casework.tasks.apply_retention_policy",
         "partners.tasks.announce_status_changes",
         "partners.tasks.sweep_webhooks",
+        "partners.tasks.sweep_answer_sheets",
         "linkage.tasks.sweep_waiting",
     } <= scheduled
 

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from casework import services as case_services
 from casework.models import AccessLog, Case, Status
-from partners.models import ListAnswer
+from partners.models import AnswerSheetJob, ListAnswer
 from tests.factories import CaseFactory
 from tests.list_helpers import sent_list
 
@@ -35,8 +35,31 @@ def exported_csv(client, world) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.content.decode())))
 
 
-def upload(client, world, name: str, content: bytes):
-    return client.post(f"/lists/{world['list'].pk}/upload/", {"sheet": SimpleUploadedFile(name, content)})
+@pytest.fixture
+def upload(client, django_capture_on_commit_callbacks):
+    """Upload a sheet, its check run (eagerly) after the commit; the job's page, followed."""
+
+    def run(client_, world, name: str, content: bytes):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client_.post(f"/lists/{world['list'].pk}/upload/", {"sheet": SimpleUploadedFile(name, content)})
+        if response.status_code != 302:
+            return response
+        return client_.get(response["Location"])
+
+    return run
+
+
+@pytest.fixture
+def confirm(django_capture_on_commit_callbacks):
+    """Confirm a checked sheet, its recording run (eagerly) after the commit; the job's page, followed."""
+
+    def run(client_, job):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client_.post(f"/lists/{job.case_list_id}/sheets/{job.key}/confirm/")
+        assert response.status_code == 302
+        return client_.get(response["Location"])
+
+    return run
 
 
 def as_csv(rows: list[list[str]]) -> bytes:
@@ -45,7 +68,7 @@ def as_csv(rows: list[list[str]]) -> bytes:
     return output.getvalue().encode()
 
 
-def test_the_csv_round_trip_records_every_answer_after_a_preview(client, supervisor, world):
+def test_the_csv_round_trip_records_every_answer_after_a_preview(client, supervisor, world, upload, confirm):
     client.force_login(supervisor)
     rows = exported_csv(client, world)
     header = rows[0]
@@ -57,15 +80,23 @@ def test_the_csv_round_trip_records_every_answer_after_a_preview(client, supervi
     rows[1][-3:] = ["returned", "2024-06-01", "Handed over at the border"]
     rows[2][-3:] = ["located", "2024-05-01", ""]
     preview = upload(client, world, "answered.csv", as_csv(rows))
-    assert preview.status_code == 200, preview.context.get("problems")
-    assert len(preview.context["preview"]) == 2 and preview.context["moves"] == 2
+    job = preview.context["job"]
+    assert job.state == AnswerSheetJob.State.READY, preview.context.get("problems")
+    assert (job.answer_count, job.move_count) == (2, 2)
+    assert job.kind_counts == {"returned": 1, "located": 1}
     assert not ListAnswer.objects.exists()  # the preview writes nothing
     assert Case.objects.get(pk=a.pk).status == Status.REPORTED
-    done = client.post(f"/lists/{world['list'].pk}/upload/", {"payload": preview.context["payload"]})
-    assert done.status_code == 302
+    done = confirm(client, job)
+    assert done.context["job"].state == AnswerSheetJob.State.DONE
+    assert (done.context["job"].recorded_count, done.context["job"].moved_count) == (2, 2)
     assert ListAnswer.objects.count() == 2
+    assert AnswerSheetJob.objects.get(pk=job.pk).answers == []  # the answers kept are deleted once recorded
     # Confirmed twice, or the same sheet uploaded again: nothing is added.
-    client.post(f"/lists/{world['list'].pk}/upload/", {"payload": preview.context["payload"]})
+    again = confirm(client, job)
+    assert again.context["job"].state == AnswerSheetJob.State.DONE
+    assert ListAnswer.objects.count() == 2
+    second = upload(client, world, "answered.csv", as_csv(rows))
+    assert (second.context["job"].answer_count, second.context["job"].known_count) == (0, 2)
     assert ListAnswer.objects.count() == 2
     assert Case.objects.get(pk=a.pk).status == Status.REPATRIATED
     assert Case.objects.get(pk=b.pk).status == Status.LOCATED
@@ -75,7 +106,7 @@ def test_the_csv_round_trip_records_every_answer_after_a_preview(client, supervi
     assert again[1][header.index("latest_answer")] == "returned"
 
 
-def test_the_xlsx_round_trip(client, supervisor, world):
+def test_the_xlsx_round_trip(client, supervisor, world, upload, confirm):
     client.force_login(supervisor)
     response = client.get(f"/lists/{world['list'].pk}/export.xlsx")
     assert response.status_code == 200
@@ -87,13 +118,15 @@ def test_the_xlsx_round_trip(client, supervisor, world):
     output = io.BytesIO()
     workbook.save(output)
     preview = upload(client, world, "answered.xlsx", output.getvalue())
-    assert preview.status_code == 200, preview.context.get("problems")
-    client.post(f"/lists/{world['list'].pk}/upload/", {"payload": preview.context["payload"]})
+    assert preview.context["job"].state == AnswerSheetJob.State.READY, preview.context.get("problems")
+    confirm(client, preview.context["job"])
     [made] = ListAnswer.objects.all()
     assert (made.item.case, made.answer, made.answered_on) == (world["cases"][0], "not_found", dt.date(2024, 7, 1))
 
 
-def test_every_error_is_shown_as_file_line_column_reason_and_nothing_is_written(client, supervisor, world, ngo_a):
+def test_every_error_is_shown_as_file_line_column_reason_and_nothing_is_written(
+    client, supervisor, world, ngo_a, upload
+):
     client.force_login(supervisor)
     rows = exported_csv(client, world)
     stranger = CaseFactory(organisation=ngo_a)
@@ -103,8 +136,8 @@ def test_every_error_is_shown_as_file_line_column_reason_and_nothing_is_written(
     rows.append([stranger.reference, *[""] * (len(rows[0]) - 4), "located", "2024-06-01", ""])
     rows.append([world["cases"][0].reference, *[""] * (len(rows[0]) - 4), "located", "2024-02-01", ""])
     response = upload(client, world, "answered.csv", as_csv(rows))
-    assert response.status_code == 400
-    problems = response.context["problems"]
+    assert response.context["job"].state == AnswerSheetJob.State.INVALID
+    problems = list(response.context["problems"])
     assert problems[0].startswith("answered.csv:2: answer: ")
     assert problems[1].startswith("answered.csv:3: answered_on: ")
     assert problems[2].startswith("answered.csv:4: note: ")
@@ -114,7 +147,7 @@ def test_every_error_is_shown_as_file_line_column_reason_and_nothing_is_written(
     assert not ListAnswer.objects.exists()
 
 
-def test_a_move_the_status_service_refuses_rolls_back_the_whole_sheet(client, supervisor, world):
+def test_a_move_the_status_service_refuses_rolls_back_the_whole_sheet(client, supervisor, world, upload):
     late = world["cases"][1]
     case_services.change_status(
         case=late,
@@ -128,7 +161,7 @@ def test_a_move_the_status_service_refuses_rolls_back_the_whole_sheet(client, su
     rows[1][-3:] = ["returned", "2024-06-01", ""]
     rows[2][-3:] = ["located", "2024-06-01", ""]  # before the case's latest change (2024-08-01)
     response = upload(client, world, "answered.csv", as_csv(rows))
-    assert response.status_code == 400
+    assert response.context["job"].state == AnswerSheetJob.State.INVALID
     [problem] = response.context["problems"]
     assert problem.startswith("answered.csv:3: answered_on: The date is before the case's latest change")
     assert not ListAnswer.objects.exists()
@@ -153,18 +186,19 @@ def zip_without_a_workbook() -> bytes:
         ("answered.csv", b'reference,answer,answered_on\n"unterminated\n'),
     ],
 )
-def test_a_file_that_cannot_be_read_is_refused_with_a_reason(client, supervisor, world, name, content):
+def test_a_file_that_cannot_be_read_is_refused_with_a_reason(client, supervisor, world, name, content, upload):
     client.force_login(supervisor)
     response = upload(client, world, name, content)
-    assert response.status_code == 400
+    assert response.context["job"].state == AnswerSheetJob.State.INVALID
     assert response.context["problems"] and all(p.startswith(name) for p in response.context["problems"])
     assert not ListAnswer.objects.exists()
 
 
-def test_an_altered_preview_is_refused(client, supervisor, world):
+def test_a_post_without_a_sheet_is_refused(client, supervisor, world):
     client.force_login(supervisor)
     response = client.post(f"/lists/{world['list'].pk}/upload/", {"payload": "forged"})
     assert response.status_code == 400
+    assert not AnswerSheetJob.objects.exists()
     assert not ListAnswer.objects.exists()
 
 

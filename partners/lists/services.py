@@ -292,6 +292,25 @@ def _moves_case(current: str, target: str) -> bool:
     return MAIN_PATH.index(target) > MAIN_PATH.index(current)
 
 
+def status_note(case_list: CaseList, answer: str) -> str:
+    """The note of the status change an answer makes."""
+    return _("Answer on list %(list)s from %(intermediary)s: %(answer)s") % {
+        "list": case_list.pk,
+        "intermediary": case_list.intermediary.name,
+        "answer": AnswerKind(answer).label,
+    }
+
+
+def moves_case(current: str, target: str) -> bool:
+    """Whether an answer's status is still ahead of the case (never backwards, never out of a side status)."""
+    return _moves_case(current, target)
+
+
+def status_actor(answerer: Answerer, case_list: CaseList) -> case_services.Actor:
+    """Who moves the case when the answer does."""
+    return _status_actor(answerer, case_list)
+
+
 def _move_case(**kwargs: Any) -> StatusChange:
     try:
         return case_services.change_status(**kwargs)
@@ -388,12 +407,7 @@ def record_answer(
                 occurred_on=answered_on,
                 expected_version=locked_case.version,
                 via=locked_list.intermediary if target == Status.REPATRIATED else None,
-                note=_("Answer on list %(list)s from %(intermediary)s: %(answer)s")
-                % {
-                    "list": locked_list.pk,
-                    "intermediary": locked_list.intermediary.name,
-                    "answer": AnswerKind(answer).label,
-                },
+                note=status_note(locked_list, answer),
             )
         now = timezone.now()
         made = ListAnswer.objects.create(

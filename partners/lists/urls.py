@@ -17,4 +17,8 @@ urlpatterns = [
     path("<int:list_id>/items/<str:reference>/", views.list_item, name="list-item"),
     path("<int:list_id>/export.<str:fmt>", views.list_export, name="list-export"),
     path("<int:list_id>/upload/", views.list_upload, name="list-upload"),
+    path("<int:list_id>/sheets/<uuid:key>/", views.list_sheet_job, name="list-sheet-job"),
+    path("<int:list_id>/sheets/<uuid:key>/progress/", views.list_sheet_progress, name="list-sheet-progress"),
+    path("<int:list_id>/sheets/<uuid:key>/confirm/", views.list_sheet_confirm, name="list-sheet-confirm"),
+    path("<int:list_id>/sheets/<uuid:key>/cancel/", views.list_sheet_cancel, name="list-sheet-cancel"),
 ]

@@ -8,19 +8,19 @@ caseworkers and supervisors record answers. Another organisation's list is a
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
+from uuid import UUID
 
 from django.contrib import messages
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import permissions
@@ -33,9 +33,9 @@ from casework.forms import CaseFilter
 from casework.models import AccessLog, Case
 from casework.references import normalise_reference
 from casework.views import case_reader_required, filter_query_of
-from partners.lists import selectors, services, sheets
+from partners.lists import selectors, services, sheet_jobs, sheets
 from partners.lists.forms import AnswerForm, NewListForm, ReferencesForm, SendForm, TargetForm
-from partners.models import AnswerKind, CaseList, ListItem, ListState
+from partners.models import AnswerKind, AnswerSheetJob, CaseList, ListItem, ListState
 
 ITEMS_PER_PAGE = 50
 _user = signed_in_user
@@ -465,7 +465,8 @@ def list_add_cases(request: HttpRequest) -> HttpResponseBase:
 
 # --- the sheet: export for sending, an answered sheet uploaded back ---------------------------
 
-UPLOAD_SALT = "partners.lists.upload"
+RECENT_SHEETS = 5
+PROBLEMS_PER_PAGE = 200
 
 
 @case_reader_required
@@ -490,75 +491,131 @@ def list_export(request: HttpRequest, list_id: int, fmt: str) -> HttpResponseBas
     return response
 
 
-def _payload(answers: list[sheets.SheetAnswer]) -> list[list[Any]]:
-    return [[a.line, a.reference, a.answer, a.answered_on.isoformat(), a.note] for a in answers]
-
-
-def _from_payload(raw: list[list[Any]]) -> list[sheets.SheetAnswer]:
-    return [
-        sheets.SheetAnswer(int(line), str(reference), str(answer), dt.date.fromisoformat(str(on)), str(note))
-        for line, reference, answer, on, note in raw
-    ]
+def _upload_page(request: HttpRequest, case_list: CaseList, **context: Any) -> dict[str, Any]:
+    recent = (
+        AnswerSheetJob.objects.filter(case_list=case_list)
+        .defer("answers", "problems", "kind_counts")
+        .select_related("uploaded_by")
+        .order_by("-created_at")[:RECENT_SHEETS]
+    )
+    return {"nav": "lists", "case_list": case_list, "recent": recent, **context}
 
 
 @case_reader_required
 @require_http_methods(["GET", "POST"])
 def list_upload(request: HttpRequest, list_id: int) -> HttpResponseBase:
-    """An answered sheet: a preview of every error (nothing written), or of what will be recorded, then all of it."""
+    """An answered sheet: read here, then checked and recorded by tasks (the job's page shows where it is)."""
     user = _user(request)
     case_list = _own_list(request, list_id)
     if case_list is None:
         return not_found(request)
     if not permissions.can_record_answers(user, case_list.organisation_id):
         return forbidden(request, _("Your role cannot record answers."))
-    context: dict[str, Any] = {"nav": "lists", "case_list": case_list}
+    template = "partners/lists/upload.html"
     if not case_list.is_open:
-        context["closed"] = True
-        return render(request, "partners/lists/upload.html", context, status=200 if request.method == "GET" else 400)
+        context = _upload_page(request, case_list, closed=True)
+        return render(request, template, context, status=200 if request.method == "GET" else 400)
     if request.method == "GET":
-        return render(request, "partners/lists/upload.html", context)
-    answerer = services.Answerer(user=user)
-    signer = signing.TimestampSigner(salt=f"{UPLOAD_SALT}:{case_list.pk}:{user.pk}")
-    if "payload" in request.POST:
-        try:
-            name, raw = signer.unsign_object(request.POST["payload"], max_age=3600)
-            answers = _from_payload(raw)
-        except (signing.BadSignature, ValueError, TypeError):
-            context["problems"] = [_("The preview expired or was altered: upload the file again.")]
-            return render(request, "partners/lists/upload.html", context, status=400)
-        try:
-            made = sheets.apply_answers(
-                name=name, case_list=case_list, answers=answers, answerer=answerer, request=request
-            )
-        except sheets.SheetErrors as errors:
-            context["problems"] = [str(problem) for problem in errors.problems]
-            return render(request, "partners/lists/upload.html", context, status=400)
-        messages.success(
-            request,
-            ngettext(
-                "%(count)s answer recorded from the sheet.", "%(count)s answers recorded from the sheet.", len(made)
-            )
-            % {"count": len(made)},
-        )
-        return redirect(_list_url(case_list))
+        return render(request, template, _upload_page(request, case_list))
     upload = request.FILES.get("sheet")
     if upload is None:
-        context["problems"] = [_("Choose the answered sheet (XLSX or CSV) to upload.")]
-        return render(request, "partners/lists/upload.html", context, status=400)
+        problems = [_("Choose the answered sheet (XLSX or CSV) to upload.")]
+        return render(request, template, _upload_page(request, case_list, problems=problems), status=400)
     name = (upload.name or "sheet").rsplit("/", 1)[-1][:100]
     if upload.size is not None and upload.size > sheets.MAX_UPLOAD_BYTES:
-        context["problems"] = [f"{name}: " + _("The file is larger than 5 MB.")]
-        return render(request, "partners/lists/upload.html", context, status=400)
-    try:
-        answers = sheets.read_answers(name=name, data=upload.read(sheets.MAX_UPLOAD_BYTES + 1), case_list=case_list)
-        preview = sheets.apply_answers(name=name, case_list=case_list, answers=answers, answerer=answerer, dry_run=True)
-    except sheets.SheetErrors as errors:
-        context["problems"] = [str(problem) for problem in errors.problems]
-        return render(request, "partners/lists/upload.html", context, status=400)
-    context.update(
-        preview=preview,
-        name=name,
-        payload=signer.sign_object([name, _payload(answers)], compress=True),
-        moves=sum(1 for answer in preview if answer.status_change is not None),
+        problems = [f"{name}: " + _("The file is larger than 5 MB.")]
+        return render(request, template, _upload_page(request, case_list, problems=problems), status=400)
+    job = sheet_jobs.start(case_list=case_list, user=user, name=name, data=upload.read(sheets.MAX_UPLOAD_BYTES + 1))
+    return redirect(_job_url(job))
+
+
+def _job_url(job: AnswerSheetJob) -> str:
+    return reverse("list-sheet-job", kwargs={"list_id": job.case_list_id, "key": job.key})
+
+
+def _own_job(request: HttpRequest, list_id: int, key: UUID) -> tuple[AnswerSheetJob | None, HttpResponse | None]:
+    """The job of one of the organisation's lists, for those who may record its answers; 404 or 403 otherwise."""
+    case_list = _own_list(request, list_id)
+    if case_list is None:
+        return None, not_found(request)
+    job = (
+        AnswerSheetJob.objects.filter(key=key, case_list=case_list)
+        .defer("answers")
+        .select_related("uploaded_by", "confirmed_by")
+        .first()
     )
-    return render(request, "partners/lists/upload.html", context)
+    if job is None:
+        return None, not_found(request)
+    if not permissions.can_record_answers(_user(request), case_list.organisation_id):
+        return None, forbidden(request, _("Your role cannot record answers."))
+    job.case_list = case_list
+    return job, None
+
+
+@never_cache
+@case_reader_required
+@require_GET
+def list_sheet_job(request: HttpRequest, list_id: int, key: UUID) -> HttpResponseBase:
+    """Where an uploaded sheet is: its progress, every problem found, what will be recorded, or what was."""
+    job, refused = _own_job(request, list_id, key)
+    if job is None:
+        assert refused is not None
+        return refused
+    kinds = [(str(label), job.kind_counts.get(kind, 0)) for kind, label in AnswerKind.choices]
+    context: dict[str, Any] = {
+        "nav": "lists",
+        "case_list": job.case_list,
+        "job": job,
+        "kinds": [(label, count) for label, count in kinds if count],
+        "can_cancel": job.state in AnswerSheetJob.CANCELLABLE_STATES,
+    }
+    if job.problem_count:
+        context["problems"] = Paginator(job.problems.splitlines(), PROBLEMS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "partners/lists/sheet_job.html", context)
+
+
+@never_cache
+@case_reader_required
+@require_GET
+def list_sheet_progress(request: HttpRequest, list_id: int, key: UUID) -> HttpResponseBase:
+    """The progress bar's figures, for a page that polls."""
+    job, _refused = _own_job(request, list_id, key)
+    if job is None:
+        return JsonResponse({"error": "not found"}, status=404)
+    return JsonResponse(
+        {
+            "state": job.state,
+            "state_label": job.get_state_display(),
+            "done": job.done,
+            "total": job.total,
+            "percent": job.percent,
+            "working": job.working,
+            "problems": job.problem_count,
+        }
+    )
+
+
+@case_reader_required
+@require_POST
+def list_sheet_confirm(request: HttpRequest, list_id: int, key: UUID) -> HttpResponseBase:
+    job, refused = _own_job(request, list_id, key)
+    if job is None:
+        assert refused is not None
+        return refused
+    if not sheet_jobs.confirm(job=job, user=_user(request)):
+        messages.error(request, _("This sheet is not waiting for a confirmation: nothing more was recorded."))
+    return redirect(_job_url(job))
+
+
+@case_reader_required
+@require_POST
+def list_sheet_cancel(request: HttpRequest, list_id: int, key: UUID) -> HttpResponseBase:
+    job, refused = _own_job(request, list_id, key)
+    if job is None:
+        assert refused is not None
+        return refused
+    if sheet_jobs.cancel(job=job):
+        messages.success(request, _("The sheet was cancelled and its answers deleted. Nothing was recorded."))
+        return redirect(reverse("list-upload", kwargs={"list_id": job.case_list_id}))
+    messages.error(request, _("This sheet can no longer be cancelled."))
+    return redirect(_job_url(job))

@@ -209,6 +209,8 @@ def _pages(register: dict[str, Any]) -> dict[str, list[str]]:
             f"/lists/{register['list'].pk}/items/{register['cases'][1].reference}/",
             f"/lists/{register['list'].pk + 1}/",  # the draft
             f"/lists/{register['list'].pk}/upload/",
+            # An answered sheet uploaded back: with problems, ready, being recorded, recorded.
+            *(f"/lists/{register['list'].pk}/sheets/{key}/" for key in _sheet_jobs(register)),
             "/lists/waiting/?days=30",
             "/links/",
             f"/links/{Candidate.objects.get().pk}/",
@@ -274,6 +276,39 @@ def _imports(supervisor: User) -> list[tuple[str, str]]:
         (str(running.key), ""),
         (str(done.key), ""),
     ]
+
+
+def _sheet_jobs(register: dict[str, Any]) -> list[str]:
+    """Answered sheets in each state a page shows (their answers are not needed to show them)."""
+    from partners.models import AnswerSheetJob
+
+    common = {"case_list": register["list"], "uploaded_by": register["people"][Role.SUPERVISOR]}
+    problems = [f"answers.xlsx:{line}: answered_on: The date is in the future." for line in range(2, 9)]
+    jobs = [
+        AnswerSheetJob.objects.create(
+            file_name="answers.xlsx",
+            state=AnswerSheetJob.State.INVALID,
+            problems="\n".join(problems),
+            problem_count=len(problems),
+            **common,
+        ),
+        AnswerSheetJob.objects.create(
+            file_name="answers.csv",
+            state=AnswerSheetJob.State.READY,
+            answer_count=1200,
+            move_count=300,
+            known_count=4,
+            kind_counts={"located": 300, "under_verification": 900},
+            **common,
+        ),
+        AnswerSheetJob.objects.create(
+            file_name="answers.csv", state=AnswerSheetJob.State.APPLYING, done=500, total=1200, **common
+        ),
+        AnswerSheetJob.objects.create(
+            file_name="answers.csv", state=AnswerSheetJob.State.DONE, recorded_count=1200, moved_count=300, **common
+        ),
+    ]
+    return [str(job.key) for job in jobs]
 
 
 def _admin_pages() -> list[str]:
