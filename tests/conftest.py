@@ -181,3 +181,17 @@ def _intermediaries_present(request) -> None:
     )
     request.getfixturevalue("transactional_db" if transactional else "db")
     ensure_intermediaries()
+
+
+@pytest.fixture
+def tasks_in_process() -> Any:
+    """Celery tasks run here, in the test's transaction, even where CI runs a real worker (REDIS_URL set):
+    a task queued to that worker would read another database and never finish within the test."""
+    from config.celery_app import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = before

@@ -21,7 +21,7 @@ from partners.models import AnswerSheetJob, ListAnswer, ListEvent
 from tests.factories import CaseFactory
 from tests.list_helpers import sent_list
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tasks_in_process")]
 State = AnswerSheetJob.State
 
 

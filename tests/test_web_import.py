@@ -25,7 +25,7 @@ from casework.import_models import ImportJob, ImportMapping
 from casework.models import AccessLog, Case, StatusChange, Task, TaskKind
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tasks_in_process")]
 
 # Invented identifying details: they must never come back in a page, a log or a table.
 GIVEN, FAMILY, PATRONYMIC, PLACE = "Ярославина", "Квітчастенко", "Остапівна", "Новоукраїнськ-Тестове"
