@@ -340,8 +340,9 @@ def _median(histogram: dict[int, int]) -> float | None:
 
 
 def _tally(
-    *, as_of: dt.date, organisation_id: int | None
+    *, as_of: dt.date, organisation_id: int | None, split: bool = False
 ) -> tuple[_Tally, dict[int, _Tally], dict[int, str], list[str]]:
+    """The rows of the statement added up over the scope, and by organisation when ``split``."""
     dialect = _Dialect(connection.vendor)
     scoped = organisation_id is not None
     scope: list[Any] = [organisation_id] if scoped else []
@@ -352,7 +353,8 @@ def _tally(
         cursor.execute(_figures_sql(dialect, scoped=scoped), [as_of, *scope, as_of, as_of, *scope])
         for row in cursor.fetchall():
             total.add(row)
-            by_organisation[row[1]].add(row)
+            if split:
+                by_organisation[row[1]].add(row)
             if row[0] == RETURNS and row[6] is not None:
                 vias.add(row[6])
     if not scoped:
@@ -382,7 +384,7 @@ def compute_figures(*, as_of: dt.date, organisation_id: int | None = None) -> Fi
 
 def compute_figures_by_organisation(*, as_of: dt.date) -> tuple[Figures, dict[int, Figures]]:
     """The exact figures over all cases, and those of each organisation that has cases, from one pass."""
-    total, by_organisation, slugs, intermediaries = _tally(as_of=as_of, organisation_id=None)
+    total, by_organisation, slugs, intermediaries = _tally(as_of=as_of, organisation_id=None, split=True)
     return (
         total.figures(as_of=as_of, slugs=slugs, intermediaries=intermediaries),
         {
