@@ -3,9 +3,9 @@
 On a random register of several organisations, the figures computed for one
 organisation are those of the register split by organisation, and those of a
 literal reading of section 4 over its cases alone. On PostgreSQL, the
-statements' conditions contain the predicate of the partial index
-``change_figures_moves`` word for word, so that the planner can read the
-moves from it: a change of one without the other would silently bring back
+statements' conditions contain the predicates of the partial indexes
+``change_figures_moves`` and ``change_figures_exits`` word for word, so that
+the planner can read the moves and the exits from them: a change of one without the other would silently bring back
 a scan of the whole history, which only the plan shows.
 """
 
@@ -108,6 +108,7 @@ def test_one_organisations_figures_read_its_cases_and_moves_through_indexes(ngo_
     as_of = D(2024, 1, 1)
     plan = _plan(_figures_sql(_Dialect("postgresql"), scoped=True), [as_of, ngo_a.pk, as_of, as_of, ngo_a.pk])
     assert "change_figures_moves" in plan, plan
+    assert "change_figures_exits" in plan, plan
     assert "Index Cond: (organisation_id = " in plan, plan
     assert "Seq Scan on casework_statuschange" not in plan, plan
 
@@ -119,4 +120,5 @@ def test_the_registers_figures_and_release_series_read_the_moves_from_their_inde
     for sql in (_figures_sql(_Dialect("postgresql"), scoped=False), _release_series_sql(_Dialect("postgresql"))):
         plan = _plan(sql, [as_of, as_of, as_of])
         assert "change_figures_moves" in plan, plan
+        assert "change_figures_exits" in plan, plan
         assert "Seq Scan on casework_statuschange" not in plan, plan
