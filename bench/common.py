@@ -9,6 +9,7 @@ ratio to a floor measured beside it holds. Targets are stated on the ratio where
 from __future__ import annotations
 
 import resource
+import statistics
 from dataclasses import dataclass
 
 
@@ -30,6 +31,15 @@ def peak_rss_mb() -> float:
 def ratio(value: float, floor: float) -> str:
     """``value / floor`` printed as a ratio (``-`` when the floor is zero)."""
     return f"{value / floor:.2f}x" if floor > 0 else "-"
+
+
+def paired_ratio(values: list[float], floors: list[float]) -> float:
+    """The median of ``value / floor`` over runs made in pairs, one right after the other.
+
+    Each pair sees about the same load, so its ratio cancels the load's slow drift; the median
+    leaves out the pairs in which a burst hit one of the two and not the other.
+    """
+    return statistics.median(value / floor for value, floor in zip(values, floors, strict=True) if floor > 0)
 
 
 def print_table(rows: list[Row]) -> None:

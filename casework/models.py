@@ -208,8 +208,8 @@ class Case(models.Model):
         ]
         # PostgreSQL also has case_org_status_oblast_changed (migration 0008) for the
         # filtered case list, newest change first (SQLite cannot index NULLS LAST); it
-        # also serves filters on (organisation, status). The figures scan everything
-        # and need no index on dates.
+        # also serves filters on (organisation, status). One organisation's figures read
+        # its cases through case_org_* (reports.figures).
 
     def __str__(self) -> str:
         return self.reference
@@ -324,6 +324,9 @@ class StatusChange(models.Model):
         ordering = ["case", "occurred_on", "id"]
         indexes = [
             models.Index(fields=["case", "occurred_on", "id"], name="change_case_occurred"),
+            # PostgreSQL also has two partial indexes for the figures (migration 0024): the moves they
+            # count, by case and covering what they read (change_figures_moves), and the exits from
+            # the returned statuses (change_figures_exits). Their predicates are in reports.figures.
             # Few rows name a surviving case: a partial index keeps the foreign-key
             # check cheap without charging every other insert for it.
             models.Index(

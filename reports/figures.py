@@ -161,6 +161,23 @@ def _in(values: Iterable[str]) -> str:
 
 _SIDE = _in(SIDE_STATUSES)
 _RETURNED = _in(RETURNED_STATUSES)
+
+
+def _moves(change: str) -> str:
+    """The changes the figures count: into or out of a side status, or into or out of the returned statuses.
+
+    Word for word the predicate of the partial index ``change_figures_moves`` (casework migration 0024),
+    which PostgreSQL uses only for a statement whose conditions contain it: keep the two the same. The
+    exits joined as ``x`` below are, as written, the predicate of ``change_figures_exits``. Through them
+    one organisation's figures read its cases and, case by case, their moves: an index path whose cost
+    follows the organisation, not the register (``tests/test_figures_scoped.py`` checks the plan).
+    """
+    return (
+        f"((({change}.from_status IN {_SIDE}) <> ({change}.to_status IN {_SIDE})) "
+        f"OR (({change}.from_status IN {_RETURNED}) <> ({change}.to_status IN {_RETURNED})))"
+    )
+
+
 _CASE = Case._meta.db_table
 _CHANGE = StatusChange._meta.db_table
 
@@ -218,8 +235,7 @@ def _figures_sql(d: _Dialect, *, scoped: bool) -> str:
                 AND x.occurred_on <= %s AND x.from_status IN {_RETURNED} AND x.to_status NOT IN {_RETURNED}
                 AND (x.occurred_on > s.occurred_on OR (x.occurred_on = s.occurred_on AND x.id > s.id))
             WHERE s.occurred_on <= %s {scope}
-                AND ((s.from_status IN {_SIDE}) <> (s.to_status IN {_SIDE})
-                    OR (s.from_status IN {_RETURNED}) <> (s.to_status IN {_RETURNED}))
+                AND {_moves("s")}
                 AND (k.kind = {cell} OR ({entering}))
                 -- A return event: an entry into the returned statuses that no exit on or before D follows.
                 AND (k.kind = {cell} OR x.id IS NULL)
@@ -324,8 +340,9 @@ def _median(histogram: dict[int, int]) -> float | None:
 
 
 def _tally(
-    *, as_of: dt.date, organisation_id: int | None
+    *, as_of: dt.date, organisation_id: int | None, split: bool = False
 ) -> tuple[_Tally, dict[int, _Tally], dict[int, str], list[str]]:
+    """The rows of the statement added up over the scope, and by organisation when ``split``."""
     dialect = _Dialect(connection.vendor)
     scoped = organisation_id is not None
     scope: list[Any] = [organisation_id] if scoped else []
@@ -336,7 +353,8 @@ def _tally(
         cursor.execute(_figures_sql(dialect, scoped=scoped), [as_of, *scope, as_of, as_of, *scope])
         for row in cursor.fetchall():
             total.add(row)
-            by_organisation[row[1]].add(row)
+            if split:
+                by_organisation[row[1]].add(row)
             if row[0] == RETURNS and row[6] is not None:
                 vias.add(row[6])
     if not scoped:
@@ -366,7 +384,7 @@ def compute_figures(*, as_of: dt.date, organisation_id: int | None = None) -> Fi
 
 def compute_figures_by_organisation(*, as_of: dt.date) -> tuple[Figures, dict[int, Figures]]:
     """The exact figures over all cases, and those of each organisation that has cases, from one pass."""
-    total, by_organisation, slugs, intermediaries = _tally(as_of=as_of, organisation_id=None)
+    total, by_organisation, slugs, intermediaries = _tally(as_of=as_of, organisation_id=None, split=True)
     return (
         total.figures(as_of=as_of, slugs=slugs, intermediaries=intermediaries),
         {
@@ -415,7 +433,7 @@ def _release_series_sql(d: _Dialect) -> str:
                 AND x.occurred_on <= %s AND x.from_status IN {_RETURNED} AND x.to_status NOT IN {_RETURNED}
                 AND (x.occurred_on > s.occurred_on OR (x.occurred_on = s.occurred_on AND x.id > s.id))
             WHERE s.occurred_on <= %s
-                AND ({side_move} OR ({entering}))
+                AND {_moves("s")}
                 AND ((k.kind = {REPORT_MONTHS} AND {side_move})
                     OR (k.kind = {RETURN_EVENTS} AND {entering} AND x.id IS NULL))
         ) rows
