@@ -37,14 +37,21 @@ import time
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg import sql
 
 from bench.common import Row
 from devdata.people import People, Report
-from linkage.columns import BATCH, Columns, KeyIndex, candidates, neighbour_pairs
-from linkage.encoding import default_encoder
+from linkage.columns import BATCH, COLUMNS, Columns, KeyIndex, candidates, neighbour_pairs
+from linkage.encoding import DATE_EXTRAS, FIELDS, default_encoder
+
+ENCODED_FIELDS = (*FIELDS, *DATE_EXTRAS)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALE = float(os.environ.get("BENCH_LINKAGE_SCALE", "1") or "1")
@@ -300,3 +307,113 @@ if __name__ == "__main__":  # pragma: no cover
     django.setup()
     for row in run():
         print(asdict(row))
+
+
+# --- the register in PostgreSQL ----------------------------------------------------------------
+
+ORGANISATION_PREFIX = "bench-linkage"
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+
+
+def _binary_rows(fields: list[tuple[str, np.dtype[Any], npt.NDArray[Any]]]) -> bytes:
+    """Rows of fixed-width, non-null values in COPY's binary format (big-endian, each with its length)."""
+    layout: list[tuple[str, Any]] = [("count", ">i2")]
+    for name, dtype, _values in fields:
+        layout += [(f"{name}_length", ">i4"), (name, dtype)]
+    rows = np.zeros(len(fields[0][2]), dtype=np.dtype(layout))
+    rows["count"] = len(fields)
+    for name, dtype, values in fields:
+        rows[f"{name}_length"] = np.dtype(dtype).itemsize
+        rows[name] = values
+    return rows.tobytes()
+
+
+def load_register(path: Path, register: int, new: int) -> tuple[str, list[int]]:
+    """Write the cached encodings into the database once: register + new cases in three organisations
+    (cases with their sex and oblast, encodings, blocking keys), the register's matched, the new cases
+    waiting, as after an import. Returns what was done and the new cases' ids. Skipped when the rows
+    are already there (as bench_generate does for cases)."""
+    from accounts.models import Organisation
+    from casework import bulk
+    from casework.models import Case
+    from linkage.models import BlockKey, CaseEncoding
+
+    total = register + new
+    slugs = [f"{ORGANISATION_PREFIX}-{number}" for number in range(ORGANISATIONS)]
+    present = CaseEncoding.objects.filter(case__organisation__slug__in=slugs)
+    if present.count() == total:
+        ids = list(present.order_by("case_id").values_list("case_id", flat=True)[register:])
+        return "in the database already", ids
+    started = time.perf_counter()
+    with transaction.atomic():
+        Case.objects.filter(organisation__slug__in=slugs).delete()
+        organisations = [
+            Organisation.objects.get_or_create(
+                slug=slug, defaults={"name": f"{slug} (synthetic)", "kind": Organisation.Kind.NGO}
+            )[0].pk
+            for slug in slugs
+        ]
+        with np.load(path) as saved:
+            table = Columns(**{name: saved[name] for name in _FIELDS})
+        pg = connection.cursor().connection
+        with pg.cursor() as cursor:
+            ids = np.fromiter(bulk.reserve_ids(Case, total, cursor=cursor), dtype=np.int64, count=total)
+            now = timezone.now()
+            layout = bulk.Layout.of(
+                Case, ("id", "reference", "organisation_id", "sex", "oblast", "reported_on"), now
+            )
+            tail = layout.text_tail()
+            sexes = {0: "U", 1: "F", 2: "M"}
+            oblast_names = {code: f"UA-{code:02d}" for code in range(1, 100)}
+            oblast_names[0] = ""
+            for start in range(0, total, 100_000):
+                lines = "".join(
+                    f"{ids[row]}\tLK{ids[row]:09d}\t{organisations[table.organisations[row]]}\t"
+                    f"{sexes[int(table.sexes[row])]}\t{oblast_names[int(table.oblasts[row])]}\t2024-01-01{tail}\n"
+                    for row in range(start, min(total, start + 100_000))
+                )
+                bulk.copy_lines(layout, lines, cursor=cursor)
+            print(f"   {total:,} cases written", file=sys.stderr, flush=True)
+            columns = ["case_id", *ENCODED_FIELDS, "encoded_at", "matched_at"]
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+                sql.Identifier(CaseEncoding._meta.db_table),
+                sql.SQL(", ").join(sql.Identifier(name) for name in columns),
+            )
+            raw = table.bits.view(np.uint8).reshape(total, len(COLUMNS), -1)
+            with cursor.copy(statement) as copy:
+                copy.set_types(["int8", *(["bytea"] * len(ENCODED_FIELDS)), "timestamptz", "timestamptz"])
+                for row in range(total):
+                    counts = table.counts[row]
+                    copy.write_row(
+                        (
+                            int(ids[row]),
+                            *(
+                                raw[row, COLUMNS.index(name)].tobytes() if counts[COLUMNS.index(name)] else None
+                                for name in ENCODED_FIELDS
+                            ),
+                            now,
+                            now if row < register else None,
+                        )
+                    )
+            print(f"   {total:,} encodings written", file=sys.stderr, flush=True)
+            statement = sql.SQL("COPY {} (case_id, key) FROM STDIN (FORMAT binary)").format(
+                sql.Identifier(BlockKey._meta.db_table)
+            )
+            with cursor.copy(statement) as copy:
+                copy.write(_COPY_HEADER)
+                step = 2_000_000
+                for start in range(0, len(table.key_values), step):
+                    copy.write(
+                        _binary_rows(
+                            [
+                                ("case", np.dtype(">i8"), ids[table.key_rows[start : start + step]]),
+                                ("key", np.dtype(">i8"), table.key_values[start : start + step]),
+                            ]
+                        )
+                    )
+                copy.write(_COPY_TRAILER)
+            print(f"   {len(table.key_values):,} blocking keys written", file=sys.stderr, flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE casework_case, linkage_caseencoding, linkage_blockkey")
+    return f"written in {time.perf_counter() - started:.0f} s", ids[register:].tolist()

@@ -167,13 +167,26 @@ class KeyIndex:
     """The rows of some columns by blocking key, sorted; keys shared by more than MAX_BLOCK rows left out."""
 
     def __init__(self, columns: Columns, *, max_block: int = MAX_BLOCK) -> None:
-        order = np.argsort(columns.key_values, kind="stable")
-        self.rows = columns.key_rows[order]
-        values = columns.key_values[order]
+        self._build(columns.key_values.copy(), columns.key_rows, max_block=max_block)
+
+    @classmethod
+    def consuming(cls, key_values: Ints, key_rows: npt.NDArray[np.int32], *, max_block: int = MAX_BLOCK) -> KeyIndex:
+        """The index of these keys, sorting ``key_values`` in place (the caller's array is left sorted and
+        is not kept): what a job over a whole register does, so that no second copy of the keys is made."""
+        index = cls.__new__(cls)
+        index._build(key_values, key_rows, max_block=max_block)
+        return index
+
+    def _build(self, values: Ints, key_rows: npt.NDArray[np.int32], *, max_block: int) -> None:
+        order = np.argsort(values, kind="stable")
+        self.rows = key_rows[order]
         del order
-        # The values are sorted: each key starts where the value changes (no second sort, as np.unique's).
-        starts = np.flatnonzero(np.diff(values)) + 1 if len(values) else np.zeros(0, dtype=np.int64)
-        starts = np.concatenate([np.zeros(min(1, len(values)), dtype=np.int64), starts])
+        # The sorted values are the same whatever the order of equal ones: sorted in place, no copy.
+        values.sort()
+        # Each key starts where the value changes (no second sort, as np.unique's).
+        changes = np.flatnonzero(values[1:] != values[:-1]) + 1 if len(values) else np.zeros(0, dtype=np.int64)
+        starts = np.concatenate([np.zeros(min(1, len(values)), dtype=np.int64), changes])
+        del changes
         sizes = np.diff(np.append(starts, len(values)))
         usable = sizes <= max_block
         self.keys, self.starts, self.sizes = values[starts[usable]], starts[usable], sizes[usable]
