@@ -1,13 +1,12 @@
 """The whole register's encodings and blocking keys as numpy columns, read from the database in bulk: what
 an import's job scores its new cases against (``linkage.services.run_job``).
 
-On PostgreSQL two ``COPY ... TO STDOUT (FORMAT binary)`` streams, parsed by numpy a few megabytes at a
-time into arrays allocated once: no model instance, no Python object per row. Every row of the first
-stream has the same width (the seven encodings joined into one 448-byte value, a detail not given as
-zeros, as ``Columns`` holds it), so each chunk is a numpy structured array. The keys come ordered by
-case, a few thousand cases per row of the second stream (their keys joined server-side), so that
-11,000,000 keys are a few thousand rows to read. Elsewhere (SQLite: tests, the demo) the ORM, a
-chunk at a time.
+On PostgreSQL one ``COPY ... TO STDOUT (FORMAT binary)``, a row per case ordered by case id: its
+sex, oblast and organisation, its seven encodings joined into one 448-byte value (a detail not given as
+zeros, as ``Columns`` holds it), then its blocking keys joined server-side (read in order from the
+unique index on (case, key), so that 11,000,000 keys are not 11,000,000 rows to read). The rows are
+gathered a few megabytes at a time and parsed by numpy into arrays allocated once: no model instance,
+no Python object per value. Elsewhere (SQLite: tests, the demo) the ORM, a chunk at a time.
 
 1,000,000 cases take about 490 MB of encodings and 135 MB of keys (int64 values, int32 rows).
 """
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
@@ -30,8 +29,6 @@ from linkage.columns import _SEXES, COLUMNS, WORDS, Columns, oblast_code
 from linkage.models import BlockKey, CaseEncoding
 
 BYTES_PER_CASE = len(COLUMNS) * WORDS * 8
-# Cases whose keys are joined into one row of the keys' stream.
-KEY_GROUP = 4096
 # Bytes of a COPY stream parsed at once.
 PARSE_BYTES = 8 << 20
 _HEADER = 19  # PGCOPY signature, flags, header extension length
@@ -54,20 +51,25 @@ class Loaded:
 def load() -> Loaded:
     loaded_at = timezone.now()
     if connection.vendor == "postgresql":
-        ids, organisations, sexes, oblasts, waiting, bits = _encodings_copied()
+        arrays = _copied()
+        done, keys = arrays.cases, arrays.keys
+        # Views of the rows read (no copy); a few spare rows stay allocated, unused.
+        ids, organisations, sexes, oblasts = (
+            arrays.ids[:done],
+            arrays.organisations[:done],
+            arrays.sexes[:done],
+            arrays.oblasts[:done],
+        )
+        waiting, bits = arrays.waiting[:done], arrays.bits[:done]
+        key_values, key_rows = arrays.key_values[:keys], arrays.key_rows[:keys]
+        del arrays
     else:
         ids, organisations, sexes, oblasts, waiting, bits = _encodings_read()
+        key_values, key_rows = _keys_read(ids)
     counts = np.empty((len(ids), len(COLUMNS)), dtype=np.uint16)
     for start in range(0, len(ids), 65_536):  # a chunk at a time: no (n, 7, 8) temporary of counts
         part = bits[start : start + 65_536]
         counts[start : start + 65_536] = np.bitwise_count(part).sum(axis=2, dtype=np.uint16)
-    cases, keys = _keys_copied() if connection.vendor == "postgresql" else _keys_read()
-    rows = np.searchsorted(ids, cases)
-    rows[rows >= len(ids)] = 0
-    known = ids[rows] == cases if len(ids) else np.zeros(len(cases), dtype=bool)  # keys of cases encoded meanwhile
-    del cases
-    if not known.all():
-        keys, rows = keys[known], rows[known]
     table = Columns(
         ids=ids,
         organisations=organisations,
@@ -78,7 +80,7 @@ def load() -> Loaded:
         key_values=np.zeros(0, dtype=np.int64),
         key_rows=np.zeros(0, dtype=np.int32),
     )
-    return Loaded(table, keys, rows.astype(np.int32), waiting, loaded_at)
+    return Loaded(table, key_values, key_rows, waiting, loaded_at)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------
@@ -101,41 +103,29 @@ _ENCODING_ROW = _row_type(
         ("bits", ("u1", (BYTES_PER_CASE,))),
     ]
 )
+# Each row: the fields above, then the case's keys (8 bytes each; NULL: none).
+_FIELD_COUNT = (len(_ENCODING_ROW.names) // 2 + 1).to_bytes(2, "big")
 
 
 def _stream(statement: sql.Composable, params: Any = None) -> Iterator[memoryview]:
-    """The data of a binary COPY TO STDOUT, header and trailer left out, in pieces of any length."""
-    with connection.wrap_database_errors, connection.cursor() as django_cursor:
-        with django_cursor.cursor.copy(statement, params) as copy:
-            head = bytearray()
-            pieces = iter(copy)
-            for piece in pieces:
-                head += piece
-                if len(head) >= _HEADER:
-                    break
-            if head[:11] != b"PGCOPY\n\xff\r\n\x00":
-                raise ValueError("not a binary COPY stream")
-            extension = int.from_bytes(head[15:19], "big")
-            yield memoryview(bytes(head[_HEADER + extension :]))
-            yield from pieces
-
-
-def _records(pieces: Iterable[memoryview], row_type: np.dtype[Any]) -> Iterator[npt.NDArray[Any]]:
-    """Fixed-width rows of a binary COPY stream as structured arrays, ``PARSE_BYTES`` at a time."""
-    buffer = bytearray()
-    for piece in pieces:
-        buffer += piece
-        if len(buffer) >= PARSE_BYTES:
-            whole = len(buffer) // row_type.itemsize * row_type.itemsize
-            yield np.frombuffer(bytes(buffer[:whole]), dtype=row_type)
-            del buffer[:whole]
-    if bytes(buffer[-_TRAILER:]) != b"\xff\xff":
-        raise ValueError("a binary COPY stream without its end")
-    del buffer[-_TRAILER:]
-    if len(buffer) % row_type.itemsize:
-        raise ValueError("rows of an unexpected width (an encoding of another length?)")
-    if buffer:
-        yield np.frombuffer(bytes(buffer), dtype=row_type)
+    """The rows of a binary COPY TO STDOUT, one piece each (PostgreSQL sends one message per row), the
+    header and trailer left out."""
+    with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        # Index scans merged: compiling them (JIT) costs more than it saves.
+        cursor.execute("SET LOCAL jit = off")
+        with cursor.copy(statement, params) as copy:
+            first = True
+            for piece in copy:
+                if first:
+                    if bytes(piece[:11]) != b"PGCOPY\n\xff\r\n\x00":
+                        raise ValueError("not a binary COPY stream")
+                    piece = piece[_HEADER + int.from_bytes(piece[15:19], "big") :]
+                    first = False
+                if len(piece) == _TRAILER and bytes(piece) == b"\xff\xff":
+                    continue
+                if len(piece):
+                    yield piece
 
 
 def _check(records: npt.NDArray[Any], fields: Iterable[str]) -> None:
@@ -150,7 +140,54 @@ def _grown(array: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
     return grown
 
 
-def _encodings_copied() -> tuple[Ints, Ints, npt.NDArray[np.int8], npt.NDArray[np.int16], Any, Any]:
+def _estimate(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT greatest(reltuples, 0)::int8 FROM pg_class WHERE oid = %s::regclass", [table])
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+class _Arrays:
+    """The arrays being filled, allocated once at the expected size (grown, a copy, when more came)."""
+
+    def __init__(self, cases: int, keys: int) -> None:
+        self.ids = np.zeros(cases, dtype=np.int64)
+        self.organisations = np.zeros(cases, dtype=np.int64)
+        self.sexes = np.zeros(cases, dtype=np.int8)
+        self.oblasts = np.zeros(cases, dtype=np.int16)
+        self.waiting = np.zeros(cases, dtype=bool)
+        self.bits = np.zeros((cases, len(COLUMNS), WORDS), dtype=np.uint64)
+        self.key_values = np.zeros(keys, dtype=np.int64)
+        self.key_rows = np.zeros(keys, dtype=np.int32)
+        self.cases = self.keys = 0
+
+    def add(self, fixed: bytes, keys: bytes, counts: list[int]) -> None:
+        records = np.frombuffer(fixed, dtype=_ENCODING_ROW)
+        _check(records, ("case", "organisation", "sex", "oblast", "waiting", "bits"))
+        low, high = self.cases, self.cases + len(records)
+        if high > len(self.ids):
+            size = max(high, int(len(self.ids) * 1.1))
+            for name in ("ids", "organisations", "sexes", "oblasts", "waiting", "bits"):
+                setattr(self, name, _grown(getattr(self, name), size))
+        self.ids[low:high] = records["case"]
+        self.organisations[low:high] = records["organisation"]
+        self.sexes[low:high] = records["sex"]
+        self.oblasts[low:high] = records["oblast"]
+        self.waiting[low:high] = records["waiting"] != 0
+        self.bits[low:high].view(np.uint8).reshape(high - low, -1)[:] = records["bits"]
+        values = np.frombuffer(keys, dtype=">i8")
+        first, last = self.keys, self.keys + len(values)
+        if last > len(self.key_values):
+            size = max(last, int(len(self.key_values) * 1.1))
+            self.key_values, self.key_rows = _grown(self.key_values, size), _grown(self.key_rows, size)
+        self.key_values[first:last] = values
+        self.key_rows[first:last] = np.repeat(np.arange(low, high, dtype=np.int32), counts)
+        self.cases, self.keys = high, last
+
+
+def _copied() -> _Arrays:
+    """Every encoded case with its keys, ordered by case: one COPY, a row per case (its keys joined
+    server-side, read through the unique index on (case, key))."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {CaseEncoding._meta.db_table}")  # noqa: S608
         expected = int(cursor.fetchone()[0])
@@ -163,9 +200,11 @@ def _encodings_copied() -> tuple[Ints, Ints, npt.NDArray[np.int8], npt.NDArray[n
     statement = sql.SQL(
         "COPY (SELECT e.case_id::int8, c.organisation_id::int8,"
         " (CASE c.sex WHEN 'F' THEN {female} WHEN 'M' THEN {male} ELSE 0 END)::int2,"
-        " coalesce(o.code, 0)::int2, e.matched_at IS NULL, {joined}"
+        " coalesce(o.code, 0)::int2, e.matched_at IS NULL, {joined}, k.keys"
         " FROM {encodings} e JOIN {cases} c ON c.id = e.case_id"
         " LEFT JOIN unnest(%s::text[], %s::int2[]) AS o(name, code) ON o.name = c.oblast"
+        " LEFT JOIN (SELECT case_id, string_agg(int8send(key), ''::bytea) AS keys FROM {keys} GROUP BY case_id)"
+        " AS k ON k.case_id = e.case_id"
         " ORDER BY e.case_id) TO STDOUT (FORMAT binary)"
     ).format(
         female=sql.Literal(_SEXES["F"]),
@@ -173,65 +212,26 @@ def _encodings_copied() -> tuple[Ints, Ints, npt.NDArray[np.int8], npt.NDArray[n
         joined=joined,
         encodings=sql.Identifier(CaseEncoding._meta.db_table),
         cases=sql.Identifier(Case._meta.db_table),
+        keys=sql.Identifier(BlockKey._meta.db_table),
     )
-    size = expected + 1024
-    ids = np.zeros(size, dtype=np.int64)
-    organisations = np.zeros(size, dtype=np.int64)
-    sexes = np.zeros(size, dtype=np.int8)
-    oblasts = np.zeros(size, dtype=np.int16)
-    waiting = np.zeros(size, dtype=bool)
-    bits = np.zeros((size, len(COLUMNS), WORDS), dtype=np.uint64)
-    done = 0
+    arrays = _Arrays(expected + 1024, int(_estimate(BlockKey._meta.db_table) * 1.02) + 4096)
+    width = _ENCODING_ROW.itemsize
+    fixed, keys, counts = bytearray(), bytearray(), []
     params = [names, [oblast_code(name) for name in names]]
-    for records in _records(_stream(statement, params), _ENCODING_ROW):
-        _check(records, ("case", "organisation", "sex", "oblast", "waiting", "bits"))
-        end = done + len(records)
-        if end > len(ids):  # cases encoded since the count: rare, and a copy then
-            size = max(end, int(len(ids) * 1.1))
-            ids, organisations, sexes, oblasts, waiting, bits = (
-                _grown(array, size) for array in (ids, organisations, sexes, oblasts, waiting, bits)
-            )
-        ids[done:end] = records["case"]
-        organisations[done:end] = records["organisation"]
-        sexes[done:end] = records["sex"]
-        oblasts[done:end] = records["oblast"]
-        waiting[done:end] = records["waiting"] != 0
-        bits[done:end].view(np.uint8).reshape(end - done, -1)[:] = records["bits"]
-        done = end
-    # Views of the rows read (no copy); a few spare rows stay allocated, unused.
-    return ids[:done], organisations[:done], sexes[:done], oblasts[:done], waiting[:done], bits[:done]
-
-
-def _keys_copied() -> tuple[Ints, Ints]:
-    """Every blocking key and its case, ordered by case: a row per ``KEY_GROUP`` cases, its keys joined."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {BlockKey._meta.db_table}")  # noqa: S608
-        expected = int(cursor.fetchone()[0])
-    statement = sql.SQL(
-        "COPY (SELECT string_agg(int8send(case_id) || int8send(key), ''::bytea ORDER BY case_id)"
-        " FROM {keys} GROUP BY case_id / {group} ORDER BY case_id / {group}) TO STDOUT (FORMAT binary)"
-    ).format(keys=sql.Identifier(BlockKey._meta.db_table), group=sql.Literal(KEY_GROUP))
-    pairs = np.zeros((expected + 4096, 2), dtype=np.int64)
-    done = 0
-    buffer = bytearray()
-    for piece in _stream(statement):
-        buffer += piece
-        # Rows: a field count (2 bytes), a length (4), then the length's bytes of pairs.
-        while len(buffer) >= 6:
-            if buffer[:2] == b"\xff\xff":
-                break
-            length = int.from_bytes(buffer[2:6], "big", signed=True)
-            if len(buffer) < 6 + length:
-                break
-            found = np.frombuffer(bytes(buffer[6 : 6 + length]), dtype=">i8").reshape(-1, 2)
-            del buffer[: 6 + length]
-            if done + len(found) > len(pairs):
-                pairs = _grown(pairs, max(done + len(found), int(len(pairs) * 1.1)))
-            pairs[done : done + len(found)] = found
-            done += len(found)
-    if bytes(buffer) != b"\xff\xff":
-        raise ValueError("a binary COPY stream without its end")
-    return pairs[:done, 0].copy(), pairs[:done, 1].copy()
+    for row in _stream(statement, params):
+        if row[:2] != _FIELD_COUNT:
+            raise ValueError("rows of an unexpected form")
+        fixed += row[:width]
+        length = int.from_bytes(row[width : width + 4], "big", signed=True)
+        if length > 0:
+            keys += row[width + 4 :]
+        counts.append(max(length, 0) // 8)
+        if len(fixed) >= PARSE_BYTES:
+            arrays.add(bytes(fixed), bytes(keys), counts)
+            fixed, keys, counts = bytearray(), bytearray(), []
+    if fixed:
+        arrays.add(bytes(fixed), bytes(keys), counts)
+    return arrays
 
 
 # --- elsewhere (SQLite) -----------------------------------------------------------------------------
@@ -268,7 +268,11 @@ def _encodings_read() -> tuple[Ints, Ints, npt.NDArray[np.int8], npt.NDArray[np.
     )
 
 
-def _keys_read() -> tuple[Ints, Ints]:
+def _keys_read(ids: Ints) -> tuple[Ints, npt.NDArray[np.int32]]:
+    """The keys of the cases read (ordered by row); keys of cases encoded since are left out."""
     pairs = list(BlockKey.objects.order_by("case_id", "id").values_list("case_id", "key").iterator(chunk_size=10_000))
     found = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    return found[:, 0].copy(), found[:, 1].copy()
+    rows = np.searchsorted(ids, found[:, 0])
+    rows[rows >= len(ids)] = 0
+    known = ids[rows] == found[:, 0] if len(ids) else np.zeros(len(found), dtype=bool)
+    return found[known, 1].copy(), rows[known].astype(np.int32)

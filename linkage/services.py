@@ -322,14 +322,18 @@ def _keep_pairs_in_arrays(
 ) -> None:
     ids = list(case_ids)
     lows, highs = [pair.a for pair in pairs], [pair.b for pair in pairs]
+    kept = set(zip(lows, highs, strict=True))
     with connection.cursor() as cursor:
+        # The pairs of these cases, through the index of each side (an OR, or a condition on the decision,
+        # can lead the planner to scan every pair); the decided ones are left out here.
         cursor.execute(
-            f"DELETE FROM {_CANDIDATES} c WHERE c.decision = '' "  # noqa: S608
-            "AND (c.case_a_id = ANY(%s) OR c.case_b_id = ANY(%s)) "
-            "AND NOT EXISTS (SELECT 1 FROM unnest(%s::int8[], %s::int8[]) AS k(a, b) "
-            "WHERE k.a = c.case_a_id AND k.b = c.case_b_id)",
-            [ids, ids, lows, highs],
+            f"SELECT id, case_a_id, case_b_id, decision FROM {_CANDIDATES} WHERE case_a_id = ANY(%s) "  # noqa: S608
+            f"UNION ALL SELECT id, case_a_id, case_b_id, decision FROM {_CANDIDATES} WHERE case_b_id = ANY(%s)",
+            [ids, ids],
         )
+        gone = sorted({pk for pk, a, b, decision in cursor.fetchall() if not decision and (a, b) not in kept})
+        if gone:
+            cursor.execute(f"DELETE FROM {_CANDIDATES} WHERE id = ANY(%s)", [gone])  # noqa: S608
         if pairs:
             cursor.execute(
                 f"INSERT INTO {_CANDIDATES} (case_a_id, case_b_id, score, across_organisations, found_at, "  # noqa: S608

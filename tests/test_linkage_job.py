@@ -139,7 +139,6 @@ def test_a_case_held_by_another_job_or_edited_meanwhile_is_left_waiting(reported
 def test_the_copy_stream_is_read_in_small_pieces(reported, monkeypatch):
     whole = register.load()
     monkeypatch.setattr(register, "PARSE_BYTES", 1000)
-    monkeypatch.setattr(register, "KEY_GROUP", 7)
     pieces = register.load()
     assert np.array_equal(whole.table.bits, pieces.table.bits)
     assert np.array_equal(whole.key_values, pieces.key_values) and np.array_equal(whole.key_rows, pieces.key_rows)
