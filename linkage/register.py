@@ -104,10 +104,10 @@ _ENCODING_ROW = _row_type(
     ]
 )
 # Each row: the fields above, then the case's keys (8 bytes each; NULL: none).
-_FIELD_COUNT = (len(_ENCODING_ROW.names) // 2 + 1).to_bytes(2, "big")
+_FIELD_COUNT = (len(_ENCODING_ROW.names or ()) // 2 + 1).to_bytes(2, "big")
 
 
-def _stream(statement: sql.Composable, params: Any = None) -> Iterator[memoryview]:
+def stream(statement: sql.Composable, params: Any = None) -> Iterator[memoryview]:
     """The rows of a binary COPY TO STDOUT, one piece each (PostgreSQL sends one message per row), the
     header and trailer left out."""
     with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as django_cursor:
@@ -185,18 +185,14 @@ class _Arrays:
         self.cases, self.keys = high, last
 
 
-def _copied() -> _Arrays:
-    """Every encoded case with its keys, ordered by case: one COPY, a row per case (its keys joined
-    server-side, read through the unique index on (case, key))."""
+def copy_statement() -> tuple[sql.Composed, list[Any]]:
+    """The COPY that reads every encoded case with its keys, ordered by case: a row per case (its keys
+    joined server-side, read through the unique index on (case, key)). The benchmark reads it too."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {CaseEncoding._meta.db_table}")  # noqa: S608
-        expected = int(cursor.fetchone()[0])
         cursor.execute(f"SELECT DISTINCT oblast FROM {Case._meta.db_table}")  # noqa: S608
         names = [row[0] for row in cursor.fetchall()]
     zero = sql.SQL("'\\x{}'::bytea").format(sql.SQL("00" * (WORDS * 8)))
-    joined = sql.SQL(" || ").join(
-        sql.SQL("coalesce(e.{}, {})").format(sql.Identifier(name), zero) for name in COLUMNS
-    )
+    joined = sql.SQL(" || ").join(sql.SQL("coalesce(e.{}, {})").format(sql.Identifier(name), zero) for name in COLUMNS)
     statement = sql.SQL(
         "COPY (SELECT e.case_id::int8, c.organisation_id::int8,"
         " (CASE c.sex WHEN 'F' THEN {female} WHEN 'M' THEN {male} ELSE 0 END)::int2,"
@@ -214,11 +210,18 @@ def _copied() -> _Arrays:
         cases=sql.Identifier(Case._meta.db_table),
         keys=sql.Identifier(BlockKey._meta.db_table),
     )
+    return statement, [names, [oblast_code(name) for name in names]]
+
+
+def _copied() -> _Arrays:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {CaseEncoding._meta.db_table}")  # noqa: S608
+        expected = int(cursor.fetchone()[0])
+    statement, params = copy_statement()
     arrays = _Arrays(expected + 1024, int(_estimate(BlockKey._meta.db_table) * 1.02) + 4096)
     width = _ENCODING_ROW.itemsize
     fixed, keys, counts = bytearray(), bytearray(), []
-    params = [names, [oblast_code(name) for name in names]]
-    for row in _stream(statement, params):
+    for row in stream(statement, params):
         if row[:2] != _FIELD_COUNT:
             raise ValueError("rows of an unexpected form")
         fixed += row[:width]

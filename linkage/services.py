@@ -340,7 +340,8 @@ def _keep_pairs_in_arrays(
                 "scored_at, decision, decided_at) "
                 "SELECT a, b, score, across, %s, %s, '', NULL "
                 "FROM unnest(%s::int8[], %s::int8[], %s::float8[], %s::bool[]) AS k(a, b, score, across) "
-                "ON CONFLICT (case_a_id, case_b_id) DO UPDATE SET score = EXCLUDED.score, scored_at = EXCLUDED.scored_at",
+                "ON CONFLICT (case_a_id, case_b_id) "
+                "DO UPDATE SET score = EXCLUDED.score, scored_at = EXCLUDED.scored_at",
                 [now, now, lows, highs, [pair.score for pair in pairs], list(across)],
             )
         cursor.execute(f"UPDATE {_ENCODINGS} SET matched_at = %s WHERE case_id = ANY(%s)", [now, ids])  # noqa: S608

@@ -36,7 +36,9 @@ def reported(db):
 def _pairs() -> dict[tuple[int, int], tuple[float, bool]]:
     return {
         (a, b): (score, across)
-        for a, b, score, across in Candidate.objects.values_list("case_a_id", "case_b_id", "score", "across_organisations")
+        for a, b, score, across in Candidate.objects.values_list(
+            "case_a_id", "case_b_id", "score", "across_organisations"
+        )
     }
 
 
@@ -130,9 +132,7 @@ def test_a_case_held_by_another_job_or_edited_meanwhile_is_left_waiting(reported
 
     monkeypatch.setattr(register, "load", load_then_edit)
     services.match_in_bulk(chunk=50)
-    assert list(CaseEncoding.objects.filter(matched_at__isnull=True).values_list("case_id", flat=True)) == [
-        reported[3]
-    ]
+    assert list(CaseEncoding.objects.filter(matched_at__isnull=True).values_list("case_id", flat=True)) == [reported[3]]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY stream's parser (PostgreSQL)")
