@@ -14,6 +14,7 @@ from devdata.people import People
 from linkage.columns import Columns, KeyIndex, candidates, score_pairs
 from linkage.encoding import default_encoder
 from linkage.matching import Record, pair_score, pairs_within
+from tests.conftest import requires_postgres
 
 
 def test_recall_and_precision_hold_at_the_default_score():
@@ -73,9 +74,24 @@ def test_the_many_pairs_scorer_gives_the_one_pair_score():
 
 def test_the_benchmark_prints_quality_and_speed_rows(monkeypatch):
     monkeypatch.setattr(bench_linkage, "SCALE", 0.004)
+    monkeypatch.setattr(bench_linkage, "FROM_DATABASE", False)  # its child process would not see the test database
     rows = bench_linkage.run()
     names = [row.benchmark for row in rows]
     assert any(name.startswith("linkage: recall") for name in names)
     assert any(name.startswith("linkage: precision") for name in names)
     assert "linkage: one new case's candidates" in names
     assert all(row.ok is not False for row in rows), rows
+
+
+@requires_postgres
+def test_the_benchmark_measures_the_job_from_the_database(db):
+    register, new = 4000, 400
+    path = bench_linkage._cache_path(register, new)
+    if not path.exists():
+        bench_linkage._build(path, register, new)
+    written, new_ids = bench_linkage.load_register(path, register, new)
+    assert written.startswith("written") and len(new_ids) == new
+    assert bench_linkage.load_register(path, register, new) == ("in the database already", new_ids)
+    measured = bench_linkage.measure_job(min(new_ids), max(new_ids))
+    assert measured["found"] > 0 and measured["compared"] >= measured["kept"] > 0
+    assert measured["rows"] == register + new and measured["single_runs"] >= 20
