@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import template
+from django import forms, template
 from django.core.exceptions import FieldDoesNotExist
+from django.forms import BoundField
 from django.http import QueryDict
+from django.template.loader import render_to_string
 from django.utils.formats import number_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
@@ -89,3 +93,65 @@ def status_label(status: str) -> str:
 def with_seconds(value: Any) -> str:
     """An audit time to the second, in the language's date and time format."""
     return datetime_with_seconds(value) if value else ""
+
+
+# --- the case list's filter form, written without the widget templates (issue 16) -----------------------
+#
+# Django renders each widget and each <option> through a template of its own: 39 ms of the case list's
+# 202 ms went to the filter form. The filters are plain selects, a text box and check boxes; written
+# here, they give the same elements and attributes as the widgets would. Anything else (an error to show,
+# a help text, another widget) goes to casework/_field.html as before.
+
+_FAST_WIDGETS = (forms.Select, forms.TextInput, forms.CheckboxInput)
+
+
+def _attributes(attrs: dict[str, Any]) -> str:
+    written = []
+    for name, value in attrs.items():
+        if value is True:
+            written.append(f" {name}")
+        elif value is not False and value is not None:
+            written.append(f' {name}="{conditional_escape(value)}"')
+    return "".join(written)
+
+
+def _fast_widget(field: BoundField) -> str | None:
+    widget = field.field.widget
+    if type(widget) not in _FAST_WIDGETS or field.errors or field.help_text or field.field.required:
+        return None
+    label = conditional_escape(field.label)
+    auto_id = conditional_escape(field.auto_id)
+    name = conditional_escape(field.html_name)
+    attrs = _attributes(field.build_widget_attrs(dict(widget.attrs), widget))
+    value = field.value()
+    if isinstance(widget, forms.CheckboxInput):
+        checked = " checked" if widget.check_test(value) else ""
+        return (
+            f'<div class="field checkbox">\n  <input type="checkbox" name="{name}"{attrs} id="{auto_id}"{checked}>\n'
+            f'  <label for="{auto_id}">{label}</label>\n</div>'
+        )
+    if isinstance(widget, forms.Select):
+        chosen = "" if value is None else str(value)
+        options = []
+        for option_value, option_label in field.field.choices:  # type: ignore[attr-defined]
+            if isinstance(option_label, (list, tuple)):
+                return None  # option groups: the widget's own template
+            key = "" if option_value is None else str(option_value)
+            selected = " selected" if key == chosen else ""
+            options.append(
+                f'<option value="{conditional_escape(key)}"{selected}>{conditional_escape(option_label)}</option>'
+            )
+        control = f'<select name="{name}"{attrs} id="{auto_id}">\n' + "\n".join(options) + "\n</select>"
+    else:
+        shown = "" if value in (None, "") else f' value="{conditional_escape(str(value))}"'
+        control = f'<input type="text" name="{name}"{shown}{attrs} id="{auto_id}">'
+    return f'<div class="field" id="{auto_id}_field">\n  <label for="{auto_id}">{label}</label>\n  {control}\n</div>'
+
+
+@register.simple_tag
+def filter_field(field: BoundField) -> str:
+    """A filter of the case list, as casework/_field.html would render it, without the widget templates."""
+    fast = _fast_widget(field)
+    if fast is None:
+        return render_to_string("casework/_field.html", {"field": field})
+    return mark_safe(fast)  # noqa: S308 (every value above is escaped)
