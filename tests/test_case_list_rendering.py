@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.template.loader import render_to_string
@@ -37,3 +38,29 @@ def test_the_filters_read_as_the_widgets_write_them(caseworker, query):
     for name in ("q", "status", "oblast", "placement", "institution", "risk", "sort", "mine", "idle"):
         field = filters.form[name]
         assert normal(filter_field(field)) == normal(render_to_string("casework/_field.html", {"field": field})), name
+
+
+# The rows as the template language wrote them before casework_tags.case_rows (issue 16).
+TEMPLATE_ROWS = (Path(__file__).parent / "case_rows_before.html").read_text()
+
+
+@pytest.mark.parametrize("language", ["en", "uk"])
+@pytest.mark.parametrize("selectable", [False, True])
+def test_the_rows_read_as_the_template_wrote_them(ngo_a, caseworker, language, selectable):
+    import datetime as dt
+
+    from django.template import Context, Template
+    from django.utils import timezone, translation
+
+    from casework.models import Case
+    from casework.templatetags.casework_tags import case_rows
+    from tests.factories import CaseFactory
+
+    CaseFactory(organisation=ngo_a, assigned_to=caseworker, birth_year=2012, oblast="UA-14", status="located")
+    CaseFactory(organisation=ngo_a, birth_year=None, oblast="UA-30", status="reported")
+    Case.objects.filter(status="located").update(last_change_at=timezone.make_aware(dt.datetime(2024, 12, 31, 23, 30)))
+    cases = list(selectors.case_rows(caseworker).order_by("id"))
+    with translation.override(language):
+        written = case_rows(cases, selectable)
+        expected = Template(TEMPLATE_ROWS).render(Context({"cases": cases, "selectable": selectable}))
+    assert normal(written) == normal(expected)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from django import forms, template
 from django.core.exceptions import FieldDoesNotExist
 from django.forms import BoundField
 from django.http import QueryDict
 from django.template.loader import render_to_string
-from django.utils.formats import number_format
+from django.urls import reverse
+from django.utils import dateformat
+from django.utils.formats import date_format, number_format
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
+from django.utils.timezone import localtime
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from casework.display import datetime_with_seconds
@@ -155,3 +160,82 @@ def filter_field(field: BoundField) -> str:
     if fast is None:
         return render_to_string("casework/_field.html", {"field": field})
     return mark_safe(fast)  # noqa: S308 (every value above is escaped)
+
+
+# --- the rows of a case table, written in one pass (issue 16) ------------------------------------------
+#
+# Fifty rows of seven cells through the template language cost more than the rest of the case list
+# together (a variable, a filter and a tag at a time). The same rows, written here: the labels translated
+# once per table, a status's and an oblast's name once per language, the case's address from one reverse.
+
+
+def _escaped_labels(choices: type[Status] | type[Oblast]) -> dict[str, str]:
+    return {value: conditional_escape(str(label)) for value, label in choices.choices}
+
+
+def _date(value: Any) -> str:
+    return conditional_escape(date_format(value, "DATE_FORMAT"))
+
+
+@register.simple_tag
+def case_rows(cases: Any, selectable: bool = False) -> str:
+    """The ``<tr>`` of each case, as casework/_case_table.html shows them."""
+    labels = {
+        key: conditional_escape(gettext(text))
+        for key, text in (
+            ("reference", "Reference"),
+            ("status", "Status"),
+            ("oblast", "Oblast"),
+            ("age", "Age band"),
+            ("reported", "Reported"),
+            ("changed", "Last status change"),
+            ("assigned", "Assigned to"),
+            ("none_yet", "none yet"),
+            ("nobody", "nobody"),
+        )
+    }
+    statuses, oblasts = _escaped_labels(Status), _escaped_labels(Oblast)
+    unknown_band = conditional_escape(str(_("unknown")))
+    placeholder = "REFERENCE"
+    address = reverse("case-detail", args=[placeholder])
+    rows = []
+    for case in cases:
+        reference = conditional_escape(case.reference)
+        cells = ["    <tr>\n      "]
+        if selectable:
+            select = conditional_escape(gettext("Select %(reference)s") % {"reference": case.reference})
+            cells.append(
+                f'<td class="select"><input type="checkbox" name="case" value="{reference}" '
+                f'id="select-{reference}" aria-label="{select}"></td>'
+            )
+        href = conditional_escape(address.replace(placeholder, quote(case.reference, safe="")))
+        band = age_band_of(case)
+        changed = case.last_change_at
+        if changed:
+            local = localtime(changed)
+            changed_cell = f'<time datetime="{dateformat.format(local, "c")}">{_date(local)}</time>'
+        else:
+            changed_cell = f'<span class="muted">{labels["none_yet"]}</span>'
+        assigned = case.assigned_to
+        assigned_cell = (
+            conditional_escape(assigned.username) if assigned else f'<span class="muted">{labels["nobody"]}</span>'
+        )
+        status = case.status
+        cells.append(
+            f'\n      <th scope="row" data-label="{labels["reference"]}">'
+            f'<a class="ref" href="{href}">{reference}</a></th>'
+            f'\n      <td data-label="{labels["status"]}"><span class="badge status-{conditional_escape(status)}">'
+            f"{statuses.get(status) or conditional_escape(status)}</span></td>"
+            f'\n      <td data-label="{labels["oblast"]}">'
+            f"{oblasts.get(case.oblast) or conditional_escape(case.oblast)}</td>"
+            f'\n      <td data-label="{labels["age"]}">'
+            f"{unknown_band if band == UNKNOWN_AGE_BAND else conditional_escape(band.replace('-', '–'))}</td>"
+            f'\n      <td data-label="{labels["reported"]}">'
+            f'<time datetime="{dateformat.format(case.reported_on, "Y-m-d")}">'
+            f"{_date(case.reported_on)}</time></td>"
+            f'\n      <td data-label="{labels["changed"]}">{changed_cell}</td>'
+            f'\n      <td data-label="{labels["assigned"]}">{assigned_cell}</td>'
+            "\n    </tr>"
+        )
+        rows.append("".join(cells))
+    return mark_safe("\n".join(rows))  # noqa: S308 (every value above is escaped)
