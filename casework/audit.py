@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.requests import client_address
 from casework import audit_chain
-from casework.models import AccessLog
+from casework.models import AccessLog, AuditChainHead
 
 if TYPE_CHECKING:
     from accounts.models import ApiToken, User
@@ -42,9 +43,42 @@ def log_access(
         )
         for case_id in case_ids
     ]
-    if rows:
+    if rows and not _append_in_two_round_trips(rows):
         # Chained (casework.audit_chain) in the transaction that writes them.
         with audit_chain.appending(AccessLog) as chain:
             for row in rows:
                 chain.seal(row)
             AccessLog.objects.bulk_create(rows)
+
+
+_COLUMNS = ("at", "user_id", "token_id", "organisation_id", "case_id", "action", "door", "ip_address", "chain_hash")
+_LOCK_HEAD = 'SELECT id, last_hash FROM casework_auditchainhead WHERE "table" = %s FOR UPDATE'
+_INSERT = (
+    f"INSERT INTO {AccessLog._meta.db_table} ({', '.join(_COLUMNS)}) "
+    "SELECT * FROM unnest(%s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+    "%s::varchar[], %s::varchar[], %s::inet[], %s::varchar[])"
+)
+_MOVE_HEAD = "UPDATE casework_auditchainhead SET last_hash = %s WHERE id = %s"
+
+
+def _append_in_two_round_trips(rows: list[AccessLog]) -> bool:
+    """The same rows, chained and committed as ``audit_chain.appending`` does, in two round trips instead of
+    five (issue 16): BEGIN and the head's lock together, then the insert, the head moved on and COMMIT
+    together (psycopg's pipeline). Nothing changes but the waiting: the same lock, the same transaction, the
+    rows durable before the page is answered. Only on PostgreSQL outside any transaction of Django's (a
+    request; not the tests, which run inside one); False otherwise, and when the chain has no head yet."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
+        return False
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.pipeline(), raw.transaction(), raw.cursor() as cursor:
+        cursor.execute(_LOCK_HEAD, [AccessLog._meta.db_table])
+        head = cursor.fetchone()
+        if head is None:
+            return False  # the first row ever: audit_chain.appending makes the head
+        chain = audit_chain.Chain(AccessLog, AuditChainHead(pk=head[0], last_hash=head[1]))
+        for row in rows:
+            chain.seal(row)
+        cursor.execute(_INSERT, [[getattr(row, name) for row in rows] for name in _COLUMNS])
+        cursor.execute(_MOVE_HEAD, [chain.last, head[0]])
+    return True

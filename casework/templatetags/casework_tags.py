@@ -120,6 +120,14 @@ def _attributes(attrs: dict[str, Any]) -> str:
     return "".join(written)
 
 
+def _choices(field: forms.Field) -> Any:
+    """A select's choices; a model's read in one query (its iterator would open a server-side cursor: three)."""
+    if isinstance(field, forms.ModelChoiceField):
+        empty = [("", field.empty_label)] if field.empty_label is not None else []
+        return [*empty, *((field.prepare_value(item), field.label_from_instance(item)) for item in field.queryset)]
+    return field.choices  # type: ignore[attr-defined]
+
+
 def _fast_widget(field: BoundField) -> str | None:
     widget = field.field.widget
     if type(widget) not in _FAST_WIDGETS or field.errors or field.help_text or field.field.required:
@@ -138,7 +146,7 @@ def _fast_widget(field: BoundField) -> str | None:
     if isinstance(widget, forms.Select):
         chosen = "" if value is None else str(value)
         options = []
-        for option_value, option_label in field.field.choices:  # type: ignore[attr-defined]
+        for option_value, option_label in _choices(field.field):
             if isinstance(option_label, (list, tuple)):
                 return None  # option groups: the widget's own template
             key = "" if option_value is None else str(option_value)
