@@ -53,8 +53,9 @@ def log_access(
 
 _COLUMNS = ("at", "user_id", "token_id", "organisation_id", "case_id", "action", "door", "ip_address", "chain_hash")
 _LOCK_HEAD = 'SELECT id, last_hash FROM casework_auditchainhead WHERE "table" = %s FOR UPDATE'
-_INSERT = (  # noqa: S608 (fixed names; the values go as parameters)
-    f"INSERT INTO {AccessLog._meta.db_table} ({', '.join(_COLUMNS)}) "
+_INSERT = (
+    "INSERT INTO casework_accesslog (at, user_id, token_id, organisation_id, case_id, action, door, ip_address, "
+    "chain_hash) "
     "SELECT * FROM unnest(%s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
     "%s::varchar[], %s::varchar[], %s::inet[], %s::varchar[])"
 )
