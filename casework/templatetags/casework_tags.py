@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,7 @@ from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat
-from django.utils.formats import date_format, number_format
+from django.utils.formats import get_format, number_format
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
@@ -181,8 +182,18 @@ def _escaped_labels(choices: type[Status] | type[Oblast]) -> dict[str, str]:
     return {value: conditional_escape(str(label)) for value, label in choices.choices}
 
 
-def _date(value: Any) -> str:
-    return conditional_escape(date_format(value, "DATE_FORMAT"))
+def _dates() -> Any:
+    """A date in the reader's language's DATE_FORMAT, each day formatted once per table."""
+    pattern = get_format("DATE_FORMAT")
+    memo: dict[Any, str] = {}
+
+    def format_date(value: Any) -> str:
+        day = value.date() if isinstance(value, dt.datetime) else value
+        if day not in memo:
+            memo[day] = conditional_escape(dateformat.format(day, pattern))
+        return memo[day]
+
+    return format_date
 
 
 @register.simple_tag
@@ -204,6 +215,7 @@ def case_rows(cases: Any, selectable: bool = False) -> str:
     }
     statuses, oblasts = _escaped_labels(Status), _escaped_labels(Oblast)
     unknown_band = conditional_escape(str(_("unknown")))
+    _date = _dates()
     placeholder = "REFERENCE"
     address = reverse("case-detail", args=[placeholder])
     rows = []
@@ -221,7 +233,7 @@ def case_rows(cases: Any, selectable: bool = False) -> str:
         changed = case.last_change_at
         if changed:
             local = localtime(changed)
-            changed_cell = f'<time datetime="{dateformat.format(local, "c")}">{_date(local)}</time>'
+            changed_cell = f'<time datetime="{local.isoformat()}">{_date(local)}</time>'
         else:
             changed_cell = f'<span class="muted">{labels["none_yet"]}</span>'
         assigned = case.assigned_to
@@ -239,7 +251,7 @@ def case_rows(cases: Any, selectable: bool = False) -> str:
             f'\n      <td data-label="{labels["age"]}">'
             f"{unknown_band if band == UNKNOWN_AGE_BAND else conditional_escape(band.replace('-', '–'))}</td>"
             f'\n      <td data-label="{labels["reported"]}">'
-            f'<time datetime="{dateformat.format(case.reported_on, "Y-m-d")}">'
+            f'<time datetime="{case.reported_on.isoformat()}">'
             f"{_date(case.reported_on)}</time></td>"
             f'\n      <td data-label="{labels["changed"]}">{changed_cell}</td>'
             f'\n      <td data-label="{labels["assigned"]}">{assigned_cell}</td>'
