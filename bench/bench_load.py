@@ -43,6 +43,7 @@ ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "8"))
 CONNECTIONS = 8
 WORKERS = 2
+THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "1"))
 MIN_THROUGHPUT = 1 / 3
 MAX_P99 = 3.0
 
@@ -227,6 +228,8 @@ def run() -> list[Row]:
                 "config.wsgi",
                 "-w",
                 str(WORKERS),
+                "--threads",
+                str(THREADS),
                 "-b",
                 f"127.0.0.1:{port}",
                 "--log-level",
@@ -258,7 +261,8 @@ def run() -> list[Row]:
             Path(script_file.name).unlink(missing_ok=True)
 
     floor, pages = targets[0], targets[1:]
-    load = f"gunicorn -w {WORKERS}, wrk {CONNECTIONS} conns, {ROUNDS}x{SECONDS} s"
+    threads = f" --threads {THREADS}" if THREADS > 1 else ""
+    load = f"gunicorn -w {WORKERS}{threads}, wrk {CONNECTIONS} conns, {ROUNDS}x{SECONDS} s"
     rows = [Row(floor.label, load, floor.describe())]
     for page in pages:
         throughput = page.rps / floor.rps if floor.rps else 0.0

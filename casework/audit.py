@@ -30,10 +30,25 @@ def log_access(
     """Write one row per case (one query whatever the number of cases)."""
     at = timezone.now()
     address = client_address(request)
+    user = user if user is not None and user.is_authenticated else None
+    case_ids = list(case_ids)
+    if not case_ids:
+        return
+    common = {
+        "at": at,
+        "user_id": user.pk if user is not None else None,
+        "token_id": token.pk if token is not None else None,
+        "organisation_id": organisation_id,
+        "action": action,
+        "door": door,
+        "ip_address": audit_chain.normal_address(address),
+    }
+    if _append_in_two_round_trips(common, case_ids):
+        return
     rows = [
         AccessLog(
             at=at,
-            user=user if user is not None and user.is_authenticated else None,
+            user=user,
             token=token,
             organisation_id=organisation_id,
             case_id=case_id,
@@ -43,12 +58,11 @@ def log_access(
         )
         for case_id in case_ids
     ]
-    if rows and not _append_in_two_round_trips(rows):
-        # Chained (casework.audit_chain) in the transaction that writes them.
-        with audit_chain.appending(AccessLog) as chain:
-            for row in rows:
-                chain.seal(row)
-            AccessLog.objects.bulk_create(rows)
+    # Chained (casework.audit_chain) in the transaction that writes them.
+    with audit_chain.appending(AccessLog) as chain:
+        for row in rows:
+            chain.seal(row)
+        AccessLog.objects.bulk_create(rows)
 
 
 _COLUMNS = ("at", "user_id", "token_id", "organisation_id", "case_id", "action", "door", "ip_address", "chain_hash")
@@ -62,7 +76,7 @@ _INSERT = (
 _MOVE_HEAD = "UPDATE casework_auditchainhead SET last_hash = %s WHERE id = %s"
 
 
-def _append_in_two_round_trips(rows: list[AccessLog]) -> bool:
+def _append_in_two_round_trips(common: dict[str, Any], case_ids: list[int | None]) -> bool:
     """The same rows, chained and committed as ``audit_chain.appending`` does, in two round trips instead of
     five (issue 16): BEGIN and the head's lock together, then the insert, the head moved on and COMMIT
     together (psycopg's pipeline). Nothing changes but the waiting: the same lock, the same transaction, the
@@ -78,8 +92,10 @@ def _append_in_two_round_trips(rows: list[AccessLog]) -> bool:
         if head is None:
             return False  # the first row ever: audit_chain.appending makes the head
         chain = audit_chain.Chain(AccessLog, AuditChainHead(pk=head[0], last_hash=head[1]))
-        for row in rows:
-            chain.seal(row)
-        cursor.execute(_INSERT, [[getattr(row, name) for row in rows] for name in _COLUMNS])
+        hashes = [chain.seal_values({**common, "case_id": case_id}) for case_id in case_ids]
+        columns = [[common[name]] * len(case_ids) if name in common else None for name in _COLUMNS]
+        columns[_COLUMNS.index("case_id")] = case_ids
+        columns[_COLUMNS.index("chain_hash")] = hashes
+        cursor.execute(_INSERT, columns)
         cursor.execute(_MOVE_HEAD, [chain.last, head[0]])
     return True

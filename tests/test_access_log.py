@@ -362,8 +362,8 @@ def test_a_request_outside_any_transaction_logs_in_two_round_trips_on_the_chain(
     calls = []
     original = audit._append_in_two_round_trips
 
-    def spy(rows):
-        calls.append(original(rows))
+    def spy(*args):
+        calls.append(original(*args))
         return calls[-1]
 
     with pytest.MonkeyPatch.context() as patch:

@@ -18,7 +18,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.timezone import localtime
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from casework.display import datetime_with_seconds
@@ -178,8 +178,16 @@ def filter_field(field: BoundField) -> str:
 # once per table, a status's and an oblast's name once per language, the case's address from one reverse.
 
 
+_LABELS: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def _escaped_labels(choices: type[Status] | type[Oblast]) -> dict[str, str]:
-    return {value: conditional_escape(str(label)) for value, label in choices.choices}
+    """The choices' names, escaped, once per language (the register's own choices never change at run time)."""
+    key = (choices.__name__, get_language() or "")
+    labels = _LABELS.get(key)
+    if labels is None:
+        labels = _LABELS[key] = {value: conditional_escape(str(label)) for value, label in choices.choices}
+    return labels
 
 
 def _dates() -> Any:
