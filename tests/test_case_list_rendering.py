@@ -64,3 +64,27 @@ def test_the_rows_read_as_the_template_wrote_them(ngo_a, caseworker, language, s
         written = case_rows(cases, selectable)
         expected = Template(TEMPLATE_ROWS).render(Context({"cases": cases, "selectable": selectable}))
     assert normal(written) == normal(expected)
+
+
+@pytest.mark.parametrize("bound", [False, True])
+def test_the_case_pages_forms_read_as_the_widgets_write_them(ngo_a, caseworker, supervisor, bound):
+    from casework import services
+    from casework.forms import StatusChangeForm
+    from casework.templatetags.casework_tags import form_field
+    from casework.work_forms import TaskForm
+    from tests.factories import CaseFactory, OrganisationFactory
+
+    OrganisationFactory(slug="qatar", name="Qatar & <friends>", kind="intermediary")
+    case = CaseFactory(organisation=ngo_a)
+    actor = services.Actor.for_user(supervisor)
+    data = {"to_status": "verified", "occurred_on": "2024-02-01", "via": "qatar", "note": "a <b>", "version": "1"}
+    forms_shown = [
+        StatusChangeForm(data if bound else None, case=case, actor=actor),
+        TaskForm({"kind": "other", "due_on": "2024-03-01", "note": "x"} if bound else None, organisation_id=ngo_a.pk),
+    ]
+    for form in forms_shown:
+        if bound:
+            form.is_valid()
+        for field in form:
+            expected = render_to_string("casework/_field.html", {"field": field})
+            assert normal(form_field(field)) == normal(expected), field.name

@@ -101,14 +101,24 @@ def with_seconds(value: Any) -> str:
     return datetime_with_seconds(value) if value else ""
 
 
-# --- the case list's filter form, written without the widget templates (issue 16) -----------------------
+# --- form fields written without the widget templates (issue 16) ----------------------------------------
 #
 # Django renders each widget and each <option> through a template of its own: 39 ms of the case list's
-# 202 ms went to the filter form. The filters are plain selects, a text box and check boxes; written
-# here, they give the same elements and attributes as the widgets would. Anything else (an error to show,
-# a help text, another widget) goes to casework/_field.html as before.
+# 202 ms went to its filter form, and the case page's status and follow-up forms cost as much. Plain
+# selects, text, date and hidden inputs, text areas and check boxes are written here, with the same
+# elements and attributes as the widgets and casework/_field.html give (tests/test_case_list_rendering.py
+# compares them). Anything else (an error to show, radio buttons, another widget) goes to
+# casework/_field.html as before.
 
-_FAST_WIDGETS = (forms.Select, forms.TextInput, forms.CheckboxInput)
+_FAST_WIDGETS = (
+    forms.Select,
+    forms.TextInput,
+    forms.DateInput,
+    forms.NumberInput,
+    forms.HiddenInput,
+    forms.Textarea,
+    forms.CheckboxInput,
+)
 
 
 def _attributes(attrs: dict[str, Any]) -> str:
@@ -116,7 +126,7 @@ def _attributes(attrs: dict[str, Any]) -> str:
     for name, value in attrs.items():
         if value is True:
             written.append(f" {name}")
-        elif value is not False and value is not None:
+        elif value is not False:
             written.append(f' {name}="{conditional_escape(value)}"')
     return "".join(written)
 
@@ -129,22 +139,9 @@ def _choices(field: forms.Field) -> Any:
     return field.choices  # type: ignore[attr-defined]
 
 
-def _fast_widget(field: BoundField) -> str | None:
-    widget = field.field.widget
-    if type(widget) not in _FAST_WIDGETS or field.errors or field.help_text or field.field.required:
-        return None
-    label = conditional_escape(field.label)
-    auto_id = conditional_escape(field.auto_id)
-    name = conditional_escape(field.html_name)
-    attrs = _attributes(field.build_widget_attrs(dict(widget.attrs), widget))
-    value = field.value()
-    if isinstance(widget, forms.CheckboxInput):
-        checked = " checked" if widget.check_test(value) else ""
-        return (
-            f'<div class="field checkbox">\n  <input type="checkbox" name="{name}"{attrs} id="{auto_id}"{checked}>\n'
-            f'  <label for="{auto_id}">{label}</label>\n</div>'
-        )
+def _control(field: BoundField, widget: Any, attrs: str, name: str, auto_id: str) -> str | None:
     if isinstance(widget, forms.Select):
+        value = field.value()
         chosen = "" if value is None else str(value)
         options = []
         for option_value, option_label in _choices(field.field):
@@ -152,23 +149,61 @@ def _fast_widget(field: BoundField) -> str | None:
                 return None  # option groups: the widget's own template
             key = "" if option_value is None else str(option_value)
             selected = " selected" if key == chosen else ""
-            options.append(
-                f'<option value="{conditional_escape(key)}"{selected}>{conditional_escape(option_label)}</option>'
-            )
-        control = f'<select name="{name}"{attrs} id="{auto_id}">\n' + "\n".join(options) + "\n</select>"
-    else:
-        shown = "" if value in (None, "") else f' value="{conditional_escape(str(value))}"'
-        control = f'<input type="text" name="{name}"{shown}{attrs} id="{auto_id}">'
-    return f'<div class="field" id="{auto_id}_field">\n  <label for="{auto_id}">{label}</label>\n  {control}\n</div>'
+            label = conditional_escape(option_label)
+            options.append(f'<option value="{conditional_escape(key)}"{selected}>{label}</option>')
+        return f'<select name="{name}"{attrs} id="{auto_id}">\n' + "\n".join(options) + "\n</select>"
+    value = widget.format_value(field.value())
+    if isinstance(widget, forms.Textarea):
+        text = conditional_escape(value) if value else ""
+        return f'<textarea name="{name}"{attrs} id="{auto_id}">\n{text}</textarea>'
+    shown = "" if value is None else f' value="{conditional_escape(value)}"'
+    return f'<input type="{conditional_escape(widget.input_type)}" name="{name}"{shown}{attrs} id="{auto_id}">'
+
+
+def _fast_field(field: BoundField) -> str | None:
+    widget = field.field.widget
+    if type(widget) not in _FAST_WIDGETS or field.errors or not field.auto_id or "id" in widget.attrs:
+        return None
+    auto_id = conditional_escape(field.auto_id)
+    name = conditional_escape(field.html_name)
+    attrs = _attributes(field.build_widget_attrs(dict(widget.attrs), widget))
+    if isinstance(widget, forms.CheckboxInput):
+        if field.help_text:
+            return None
+        checked = " checked" if widget.check_test(field.value()) else ""
+        return (
+            f'<div class="field checkbox">\n  <input type="checkbox" name="{name}"{attrs} id="{auto_id}"{checked}>\n'
+            f'  <label for="{auto_id}">{conditional_escape(field.label)}</label>\n</div>'
+        )
+    control = _control(field, widget, attrs, name, auto_id)
+    if control is None or widget.is_hidden:
+        return control
+    required = (
+        f' <span class="required">{conditional_escape(gettext("(required)"))}</span>' if field.field.required else ""
+    )
+    help_text = (
+        f'\n  <span class="help" id="{auto_id}_helptext">{conditional_escape(field.help_text)}</span>'
+        if field.help_text
+        else ""
+    )
+    return (
+        f'<div class="field" id="{auto_id}_field">\n'
+        f'  <label for="{auto_id}">{conditional_escape(field.label)}{required}</label>{help_text}\n'
+        f"  {control}\n</div>"
+    )
 
 
 @register.simple_tag
-def filter_field(field: BoundField) -> str:
-    """A filter of the case list, as casework/_field.html would render it, without the widget templates."""
-    fast = _fast_widget(field)
+def form_field(field: BoundField) -> str:
+    """A form field, as casework/_field.html would render it, without the widget templates."""
+    fast = _fast_field(field)
     if fast is None:
         return render_to_string("casework/_field.html", {"field": field})
     return mark_safe(fast)  # noqa: S308 (every value above is escaped)
+
+
+# The case list's filters (the name its template has used).
+filter_field = register.simple_tag(form_field, name="filter_field")
 
 
 # --- the rows of a case table, written in one pass (issue 16) ------------------------------------------
