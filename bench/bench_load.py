@@ -43,7 +43,7 @@ ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "8"))
 CONNECTIONS = 8
 WORKERS = 2
-THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "1"))
+THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "4"))
 MIN_THROUGHPUT = 1 / 3
 MAX_P99 = 3.0
 
