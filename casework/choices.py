@@ -15,7 +15,7 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 
 
-class OneQueryChoiceIterator(ModelChoiceIterator):
+class OneQueryChoiceIterator(ModelChoiceIterator):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[Any]:
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)

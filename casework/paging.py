@@ -32,7 +32,8 @@ class CappedPaginator(Paginator):  # type: ignore[type-arg]
 
     @cached_property
     def count(self) -> int:
-        counted = int(self.object_list.order_by()[: self.limit + 1].count())
+        items: QuerySet[Any] = self.object_list  # type: ignore[assignment]
+        counted = int(items.order_by()[: self.limit + 1].count())
         self.count_is_exact = counted <= self.limit
         return counted
 

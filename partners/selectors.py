@@ -22,7 +22,8 @@ DENSE_THRESHOLD = 2_000
 
 def _bounded_counts(*querysets: QuerySet[Any]) -> list[int]:
     """How many rows each (sliced) queryset gives, in one round trip instead of one each (issue 16)."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for queryset in querysets:
         sql, part_params = queryset.query.sql_with_params()
         parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")  # noqa: S608 (Django's own SQL, values as parameters)

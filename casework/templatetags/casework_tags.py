@@ -135,7 +135,8 @@ def _choices(field: forms.Field) -> Any:
     """A select's choices; a model's read in one query (its iterator would open a server-side cursor: three)."""
     if isinstance(field, forms.ModelChoiceField):
         empty = [("", field.empty_label)] if field.empty_label is not None else []
-        return [*empty, *((field.prepare_value(item), field.label_from_instance(item)) for item in field.queryset)]
+        items = field.queryset if field.queryset is not None else ()
+        return [*empty, *((field.prepare_value(item), field.label_from_instance(item)) for item in items)]
     return field.choices  # type: ignore[attr-defined]
 
 
