@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 from typing import Any
 from urllib.parse import quote
 
@@ -226,16 +227,24 @@ def _escaped_labels(choices: type[Status] | type[Oblast]) -> dict[str, str]:
     return labels
 
 
+# Each day in each language's DATE_FORMAT, formatted once for every page (a few years of days, bounded).
+_DAYS: dict[tuple[str, dt.date], str] = {}
+_DAYS_KEPT = 20_000
+
+
 def _dates() -> Any:
-    """A date in the reader's language's DATE_FORMAT, each day formatted once per table."""
+    """A date in the reader's language's DATE_FORMAT (escaped), each day formatted once."""
+    language = get_language() or ""
     pattern = get_format("DATE_FORMAT")
-    memo: dict[Any, str] = {}
 
     def format_date(value: Any) -> str:
-        day = value.date() if isinstance(value, dt.datetime) else value
-        if day not in memo:
-            memo[day] = conditional_escape(dateformat.format(day, pattern))
-        return memo[day]
+        key = (language, value.date() if isinstance(value, dt.datetime) else value)
+        shown = _DAYS.get(key)
+        if shown is None:
+            if len(_DAYS) >= _DAYS_KEPT:
+                _DAYS.clear()
+            shown = _DAYS[key] = escape(dateformat.format(key[1], pattern))
+        return shown
 
     return format_date
 
@@ -264,7 +273,7 @@ def case_rows(cases: Any, selectable: bool = False) -> str:
     address = reverse("case-detail", args=[placeholder])
     rows = []
     for case in cases:
-        reference = conditional_escape(case.reference)
+        reference = escape(case.reference)
         cells = ["    <tr>\n      "]
         if selectable:
             select = conditional_escape(gettext("Select %(reference)s") % {"reference": case.reference})
@@ -272,7 +281,7 @@ def case_rows(cases: Any, selectable: bool = False) -> str:
                 f'<td class="select"><input type="checkbox" name="case" value="{reference}" '
                 f'id="select-{reference}" aria-label="{select}"></td>'
             )
-        href = conditional_escape(address.replace(placeholder, quote(case.reference, safe="")))
+        href = escape(address.replace(placeholder, quote(case.reference, safe="")))
         band = age_band_of(case)
         changed = case.last_change_at
         if changed:
@@ -281,19 +290,17 @@ def case_rows(cases: Any, selectable: bool = False) -> str:
         else:
             changed_cell = f'<span class="muted">{labels["none_yet"]}</span>'
         assigned = case.assigned_to
-        assigned_cell = (
-            conditional_escape(assigned.username) if assigned else f'<span class="muted">{labels["nobody"]}</span>'
-        )
+        assigned_cell = escape(assigned.username) if assigned else f'<span class="muted">{labels["nobody"]}</span>'
         status = case.status
         cells.append(
             f'\n      <th scope="row" data-label="{labels["reference"]}">'
             f'<a class="ref" href="{href}">{reference}</a></th>'
-            f'\n      <td data-label="{labels["status"]}"><span class="badge status-{conditional_escape(status)}">'
-            f"{statuses.get(status) or conditional_escape(status)}</span></td>"
+            f'\n      <td data-label="{labels["status"]}"><span class="badge status-{escape(status)}">'
+            f"{statuses.get(status) or escape(status)}</span></td>"
             f'\n      <td data-label="{labels["oblast"]}">'
-            f"{oblasts.get(case.oblast) or conditional_escape(case.oblast)}</td>"
+            f"{oblasts.get(case.oblast) or escape(case.oblast)}</td>"
             f'\n      <td data-label="{labels["age"]}">'
-            f"{unknown_band if band == UNKNOWN_AGE_BAND else conditional_escape(band.replace('-', '–'))}</td>"
+            f"{unknown_band if band == UNKNOWN_AGE_BAND else escape(band.replace('-', '–'))}</td>"
             f'\n      <td data-label="{labels["reported"]}">'
             f'<time datetime="{case.reported_on.isoformat()}">'
             f"{_date(case.reported_on)}</time></td>"
