@@ -366,11 +366,14 @@ def test_a_request_outside_any_transaction_logs_in_two_round_trips_on_the_chain(
         calls.append(original(*args))
         return calls[-1]
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, CaptureQueriesContext(connection) as queries:
         patch.setattr(audit, "_append_in_two_round_trips", spy)
         assert client.get("/cases/").status_code == 200
         assert client.get(f"/cases/{cases[0].reference}/").status_code == 200
     assert calls == [True, True]
+    # Still in Django's query log, as the usual path's statements are: one insert for the page's rows.
+    logged_sql = [q["sql"] for q in queries.captured_queries]
+    assert sum(sql.startswith("INSERT INTO casework_accesslog") for sql in logged_sql) == 2, logged_sql
     logged = list(AccessLog.objects.order_by("id").values_list("case_id", "action", "user_id", "ip_address"))
     listed = sorted((case.pk, "list", caseworker.pk, "127.0.0.1") for case in cases)
     assert sorted(logged[3:6]) == listed
