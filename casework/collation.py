@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.utils.translation import get_language
+
 UKRAINIAN_ALPHABET = "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя"
 _RANK = {letter: index for index, letter in enumerate(UKRAINIAN_ALPHABET)}
 # Apostrophes and hyphens do not count in the order (Слов'янськ, Івано-Франківськ).
@@ -37,9 +39,15 @@ def alphabetical_choices(
 ) -> Callable[[], list[tuple[Any, Any]]]:
     """A callable for a form field's ``choices``: sorted again for each page, in that page's language."""
     fixed = list(choices)
+    # The order, by language: sorting 27 oblasts by the collation key on every page cost more than the rest of
+    # the form (issue 16). The labels stay lazy: each page shows them in its own language.
+    orders: dict[str, list[tuple[Any, Any]]] = {}
 
     def sorted_choices() -> list[tuple[Any, Any]]:
-        ordered = alphabetical(fixed)
-        return [first, *ordered] if first is not None else ordered
+        language = get_language() or ""
+        ordered = orders.get(language)
+        if ordered is None:
+            ordered = orders[language] = alphabetical(fixed)
+        return [first, *ordered] if first is not None else list(ordered)
 
     return sorted_choices

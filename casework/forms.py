@@ -16,6 +16,7 @@ from accounts.forms import ServiceErrorsForm
 from accounts.models import Organisation, User
 from accounts.permissions import CASE_EDITOR_ROLES
 from casework import identifying, selectors, services
+from casework.choices import OneQueryModelChoiceField
 from casework.collation import alphabetical_choices
 from casework.models import (
     CLOSED_STATUSES,
@@ -46,7 +47,7 @@ class StatusChangeForm(forms.Form):
         widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}),
         help_text=_("The date in the world, not today's date if it happened earlier."),
     )
-    via = forms.ModelChoiceField(
+    via = OneQueryModelChoiceField(
         label=_("Via intermediary"),
         queryset=Organisation.objects.filter(kind=Organisation.Kind.INTERMEDIARY).order_by("name"),
         required=False,
@@ -313,14 +314,14 @@ class CaseForm(ServiceErrorsForm):
         choices=[("", _("Not recorded")), *Placement.choices],
         help_text=_("Where the child is held, if known."),
     )
-    institution = forms.ModelChoiceField(
+    institution = OneQueryModelChoiceField(
         label=_("Institution"),
         queryset=Institution.objects.order_by("name", "code"),
         to_field_name="code",
         required=False,
         empty_label=_("None or not known"),
     )
-    assigned_to = forms.ModelChoiceField(
+    assigned_to = OneQueryModelChoiceField(
         label=_("Assigned caseworker"),
         queryset=User.objects.none(),
         required=False,

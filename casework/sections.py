@@ -27,10 +27,12 @@ ListContext = Callable[[HttpRequest, "CaseListState"], "dict[str, Any] | None"]
 
 @dataclass(frozen=True)
 class CaseListState:
-    """What a case list section needs to know about the list: its filter and how many cases it matches."""
+    """What a case list section needs to know about the list: its filter and how many cases it matches
+    (``count_is_exact`` False: more than ``count``, the list counts no further; casework.paging)."""
 
     filter_query: str
     count: int
+    count_is_exact: bool = True
 
 
 @dataclass(frozen=True)

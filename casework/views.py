@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -39,6 +39,7 @@ from casework import exports, identifying, saved_filters, sections, selectors, s
 from casework.audit import log_access
 from casework.forms import CaseFilter, CaseForm, StatusChangeForm
 from casework.models import AccessLog, Case
+from casework.paging import CappedPaginator, capped_page
 from casework.screening import find_personal_data
 
 CASES_PER_PAGE = 50
@@ -157,15 +158,20 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
     if not filters.is_valid():
         # A bad filter or sort value: say which, list nothing rather than something unasked for.
         return render(request, "casework/case_list.html", context, status=400)
-    page = _paginate(request, filters.qs)
+    # Counted no further than the page needs (casework.paging): "more than 1,000 cases" past the cap.
+    page = capped_page(filters.qs, request.GET.get("page"), CASES_PER_PAGE)
     _log(request, AccessLog.Action.LIST, page.object_list)
     filter_query = filter_query_of(request.GET)
+    paginator = cast(CappedPaginator, page.paginator)
     context.update(
         page=page,
         sort=filters.sort_key,
         filter_query=filter_query,
         sections=sections.case_list_sections(
-            request, sections.CaseListState(filter_query=filter_query, count=page.paginator.count)
+            request,
+            sections.CaseListState(
+                filter_query=filter_query, count=paginator.counted, count_is_exact=paginator.count_is_exact
+            ),
         ),
     )
     return render(request, "casework/case_list.html", context)

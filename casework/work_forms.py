@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import ServiceErrorsForm
 from accounts.models import User
+from casework.choices import OneQueryModelChoiceField
 from casework.forms import ISO_DATE
 from casework.task_models import RULE_KINDS, TaskKind
 from casework.work import assignable_people
@@ -21,7 +22,7 @@ def _person_label(user: User) -> str:
 class TaskForm(ServiceErrorsForm):
     kind = forms.ChoiceField(label=_("Kind"), choices=TaskKind.choices, initial=TaskKind.OTHER)
     due_on = forms.DateField(label=_("Due on"), widget=forms.DateInput(format=ISO_DATE, attrs={"type": "date"}))
-    assigned_to = forms.ModelChoiceField(
+    assigned_to = OneQueryModelChoiceField(
         label=_("For"), queryset=User.objects.none(), required=False, empty_label=_("nobody yet")
     )
     note = forms.CharField(
@@ -44,8 +45,8 @@ class CompleteTaskForm(ServiceErrorsForm):
 
 
 class ReassignForm(ServiceErrorsForm):
-    from_user = forms.ModelChoiceField(label=_("Open cases of"), queryset=User.objects.none())
-    to_user = forms.ModelChoiceField(label=_("Give them to"), queryset=User.objects.none())
+    from_user = OneQueryModelChoiceField(label=_("Open cases of"), queryset=User.objects.none())
+    to_user = OneQueryModelChoiceField(label=_("Give them to"), queryset=User.objects.none())
 
     def __init__(self, *args: Any, organisation_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

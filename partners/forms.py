@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import ServiceErrorsForm
 from accounts.models import Organisation, TokenScope, User
+from casework.choices import OneQueryModelChoiceField
 from partners import selectors
 from partners.models import SHAREABLE_SCOPES, ShareScope
 
@@ -63,7 +64,7 @@ class ShareForm(ServiceErrorsForm):
 
     service_field_names = {"expires": "expires_on"}
 
-    partner = forms.ModelChoiceField(
+    partner = OneQueryModelChoiceField(
         label=_("Partner organisation"),
         queryset=Organisation.objects.none(),  # whom the reader may share with: set in __init__
         to_field_name="slug",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
+from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -16,6 +18,20 @@ from casework.selectors import visible_cases
 from partners.models import Share, ShareScope, WebhookDelivery, WebhookEndpoint
 
 DENSE_THRESHOLD = 2_000
+
+
+def _bounded_counts(*querysets: QuerySet[Any]) -> list[int]:
+    """How many rows each (sliced) queryset gives, in one round trip instead of one each (issue 16)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for queryset in querysets:
+        sql, part_params = queryset.query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")  # noqa: S608 (Django's own SQL, values as parameters)
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        row = cursor.fetchone()
+    return [int(value) for value in row]
 
 
 def api_cases(organisation_id: int, *, at: datetime.datetime | None = None) -> QuerySet[Case]:
@@ -32,7 +48,7 @@ def api_cases(organisation_id: int, *, at: datetime.datetime | None = None) -> Q
     # after a few thousand rows); for few, start from the shares and sort them. Two bounded
     # counts decide, whatever the size of the register.
     many = DENSE_THRESHOLD
-    shared, own = shared_ids[:many].count(), own_ids[:many].count()
+    shared, own = _bounded_counts(shared_ids[:many], own_ids[:many])
     if shared + own < many:
         condition = Q(pk__in=shared_ids.union(own_ids, all=True))
     elif not own:

@@ -55,7 +55,7 @@ def _case_list_section(request: HttpRequest, state: sections.CaseListState) -> d
     user = signed_in_user(request)
     if not can_share_cases(user) or not state.count:
         return None
-    return {"share_form": ShareForm(user=user), "count": state.count}
+    return {"share_form": ShareForm(user=user), "count": state.count, "count_is_exact": state.count_is_exact}
 
 
 # "My work": shares of the reader's cases that end within this many days.

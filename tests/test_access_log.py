@@ -14,6 +14,7 @@ from accounts.models import Organisation, User
 from casework import services
 from casework.models import AccessLog, Case
 from tests.api_helpers import make_token, share
+from tests.conftest import requires_postgres
 from tests.factories import CaseFactory, InstitutionFactory
 
 CASE_FORM = {
@@ -346,3 +347,36 @@ def test_it_lists_the_access_log_in_the_admin_with_a_constant_number_of_queries(
     count()
     many, sql = count()
     assert many == one, sql
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_request_outside_any_transaction_logs_in_two_round_trips_on_the_chain(client, caseworker, ngo_a):
+    # A real request runs in no transaction of Django's: the log's rows go in psycopg's pipeline (casework.audit),
+    # chained and committed as audit_chain.appending would, before the page is answered (issue 16).
+    from casework import audit, audit_chain
+
+    cases = CaseFactory.create_batch(3, organisation=ngo_a)
+    client.force_login(caseworker)
+    client.get("/cases/")  # the chain's head, made by the usual path when it has none
+    calls = []
+    original = audit._append_in_two_round_trips
+
+    def spy(*args):
+        calls.append(original(*args))
+        return calls[-1]
+
+    with pytest.MonkeyPatch.context() as patch, CaptureQueriesContext(connection) as queries:
+        patch.setattr(audit, "_append_in_two_round_trips", spy)
+        assert client.get("/cases/").status_code == 200
+        assert client.get(f"/cases/{cases[0].reference}/").status_code == 200
+    assert calls == [True, True]
+    # Still in Django's query log, as the usual path's statements are: one insert for the page's rows.
+    logged_sql = [q["sql"] for q in queries.captured_queries]
+    assert sum(sql.startswith("INSERT INTO casework_accesslog") for sql in logged_sql) == 2, logged_sql
+    logged = list(AccessLog.objects.order_by("id").values_list("case_id", "action", "user_id", "ip_address"))
+    listed = sorted((case.pk, "list", caseworker.pk, "127.0.0.1") for case in cases)
+    assert sorted(logged[3:6]) == listed
+    assert logged[6] == (cases[0].pk, "view", caseworker.pk, "127.0.0.1")
+    report = audit_chain.verify(AccessLog)
+    assert report.intact and report.rows == 7, report

@@ -208,3 +208,21 @@ def test_it_shows_a_supervisor_the_cases(client, supervisor, ngo_a):
     case = CaseFactory(organisation=ngo_a)
     client.force_login(supervisor)
     assert listed(client.get(URL)) == [case.reference]
+
+
+def test_it_counts_no_further_than_the_cap_and_says_more_than(signed_in, ngo_a, monkeypatch):
+    # Past the cap (casework.paging), the list says "more than" and counts in one LIMITed query.
+    monkeypatch.setattr("casework.paging.COUNT_CAP", 20)
+    CaseFactory.create_batch(55, organisation=ngo_a, oblast="UA-65")
+    with CaptureQueriesContext(connection) as queries:
+        first = signed_in.get(URL, {"oblast": "UA-65", "sort": "reference"})
+    assert len(listed(first)) == 50
+    assert "More than 50 cases" in first.text and "Page 1 of more than 1" in first.text
+    assert "page=2" in first.text
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1 and "LIMIT 51" in counts[0], counts
+    # The second page counts far enough to know it is the last: exact again.
+    second = signed_in.get(URL, {"oblast": "UA-65", "sort": "reference", "page": "2"})
+    assert len(listed(second)) == 5
+    assert "55 cases" in second.text and "Page 2 of 2" in second.text
+    assert set(listed(first)).isdisjoint(listed(second))

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import ServiceErrorsForm
 from accounts.models import Organisation, User
+from casework.choices import OneQueryModelChoiceField
 from casework.references import REFERENCE_RE, normalise_reference
 from partners.lists import selectors
 from partners.models import AnswerKind, CaseList, ListState
@@ -21,7 +22,7 @@ MAX_PASTED = 25_000
 
 
 class NewListForm(ServiceErrorsForm):
-    intermediary = forms.ModelChoiceField(
+    intermediary = OneQueryModelChoiceField(
         label=_("Intermediary"),
         queryset=selectors.list_intermediaries(),
         to_field_name="slug",

@@ -35,7 +35,7 @@ def _case_list_section(request: HttpRequest, state: sections.CaseListState) -> d
     user = signed_in_user(request)
     if not can_compose_lists(user) or not state.count:
         return None
-    return {"form": TargetForm(user=user), "count": state.count}
+    return {"form": TargetForm(user=user), "count": state.count, "count_is_exact": state.count_is_exact}
 
 
 def register_sections() -> None:
