@@ -15,6 +15,7 @@ from casework.models import AccessLog, Case
 from partners import services
 from partners.models import Share
 from tests.api_helpers import make_token, share
+from tests.conftest import requires_postgres
 from tests.factories import CaseFactory, InstitutionFactory, OrganisationFactory
 
 ALLOWED_FIELDS = {
@@ -264,3 +265,56 @@ def test_it_refuses_a_bad_cursor_or_page_size(partner_client):
         response = partner_client.get("/api/v1/cases/", params)
         assert response.status_code == 400
         assert field in response.json()["error"]["fields"]
+
+
+def _page_two_plan(client: APIClient) -> str:
+    """EXPLAIN of the case query behind a list's second page, as the view sends it."""
+    url = client.get("/api/v1/cases/?page_size=50").json()["next"]
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    [sql] = [q["sql"] for q in queries.captured_queries if 'ORDER BY "casework_case"."updated_at"' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@requires_postgres
+def test_every_page_walks_the_updated_at_index_when_a_bulk_import_shares_one_instant(owner, partner, partner_client):
+    # PostgreSQL estimated "(updated_at, id) > cursor" as "updated_at > stamp": about no row when every case of
+    # an import has that stamp, so pages after the first joined and sorted every later case (seconds at 1,000,000).
+    cases = Case.objects.bulk_create(CaseFactory.build(organisation=owner) for _ in range(5000))
+    Share.objects.bulk_create(
+        Share(case=case, owner=owner, partner=partner, scope="read") for case in cases[::2]
+    )  # 2,500 shared (past DENSE_THRESHOLD): the partner's plan walks the cases and probes the shares
+    Case.objects.filter(organisation=owner).update(updated_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE casework_case, partners_share")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'casework_case' AND attname = 'updated_at'"
+            " AND n_distinct = 1"
+        )
+        if cursor.fetchone()[0] == 0:
+            pytest.skip("the database role cannot ANALYZE the tables")
+    owner_client = APIClient()
+    owner_client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(owner, 'read')[1]}")
+    for client in (partner_client, owner_client):
+        plan = _page_two_plan(client)
+        assert "Index Scan using case_updated_id on casework_case" in plan, plan
+        assert "Sort Key: casework_case.updated_at" not in plan, plan  # the index gives the order: no sort of all
+
+
+def test_a_cursor_at_the_largest_id_continues_with_later_instants_only(owner, partner, partner_client):
+    import base64
+
+    from partners.api.views import MAX_ID
+
+    earlier, later = CaseFactory.create_batch(2, organisation=owner)
+    services.share_cases(
+        owner=owner, partner=partner, cases=[earlier, later], scope="read", expires_at=None, shared_by=None
+    )
+    stamp = timezone.now()
+    Case.objects.filter(pk=earlier.pk).update(updated_at=stamp)
+    Case.objects.filter(pk=later.pk).update(updated_at=stamp + dt.timedelta(seconds=1))
+    cursor = base64.urlsafe_b64encode(f"{stamp.isoformat()}|{MAX_ID}".encode()).decode()
+    body = partner_client.get("/api/v1/cases/", {"cursor": cursor}).json()
+    assert [item["reference"] for item in body["results"]] == [later.reference]

@@ -160,10 +160,17 @@ class CaseKeysetPagination(BasePagination):
         if position is not None:
             table = Case._meta.db_table
             stamp = Case._meta.get_field("updated_at").get_db_prep_value(position[0], connection)
-            # A row comparison, which walks the (updated_at, id) index from the cursor.
-            queryset = queryset.extra(  # noqa: S610 (fixed SQL, values as parameters)
-                where=[f'("{table}"."updated_at", "{table}"."id") > (%s, %s)'], params=[stamp, position[1]]
-            )
+            # A row comparison, which walks the (updated_at, id) index from the cursor. Written as
+            # >= (stamp, id + 1), not > (stamp, id): the same rows (ids are whole numbers), but
+            # PostgreSQL estimates a row comparison by its leading column and operator alone, and
+            # "updated_at > stamp" is about no row when many cases share the stamp (a bulk import):
+            # it then joins and sorts every later case (seconds at 1,000,000). "updated_at >= stamp"
+            # counts the cases sharing it, more rather than fewer, so every page walks the index.
+            if position[1] < MAX_ID:
+                where, params = f'("{table}"."updated_at", "{table}"."id") >= (%s, %s)', [stamp, position[1] + 1]
+            else:  # no larger id: only later stamps
+                where, params = f'"{table}"."updated_at" > %s', [stamp]
+            queryset = queryset.extra(where=[where], params=params)  # noqa: S610 (fixed SQL, values as parameters)
         rows = list(queryset[: size + 1])
         self.has_next = len(rows) > size
         self.page = rows[:size]
