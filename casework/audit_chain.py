@@ -119,14 +119,42 @@ class Chain:
             for name in FIELDS[self.model]
             if name not in fields and name != "note_digest"
         }
+        # The same links as ``link``, made faster for many rows: the encoder built once, and the values that
+        # repeat (dates, the write's time, notes' digests) made canonical once (bounded caches).
+        names = FIELDS[self.model]
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        sha256 = hashlib.sha256
+        plain = (int, str, bool, type(None))
+        canonical: dict[Any, Any] = {}
+        digests: dict[str, str] = {}
+        history = self.model is StatusChange
         for row in rows:
             values = dict(defaults)
             values.update(zip(fields, row, strict=True))
-            chain_hash = self.seal_values(values)
-            if self.model is StatusChange:
-                yield (*row, values["note_digest"], chain_hash)
+            if history:
+                note = values.get("note") or ""
+                digest = digests.get(note)
+                if digest is None:
+                    if len(digests) > 10_000:
+                        digests.clear()
+                    digest = digests[note] = note_digest(note)
+                values["note_digest"] = digest
+            content = []
+            for name in names:
+                value = values[name]
+                if type(value) not in plain:
+                    found = canonical.get(value)
+                    if found is None:
+                        if len(canonical) > 10_000:
+                            canonical.clear()
+                        found = canonical[value] = _canonical(value)
+                    value = found
+                content.append(value)
+            self.last = sha256(f"{self.last}|{encode(content)}".encode()).hexdigest()
+            if history:
+                yield (*row, values["note_digest"], self.last)
             else:
-                yield (*row, chain_hash)
+                yield (*row, self.last)
 
 
 def sealed_fields(model: type[models.Model], fields: Sequence[str]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol, runtime_checkable
@@ -133,6 +134,9 @@ class ImportPlan:
     states: CaseStates
     # Per status change, in file order: 1 if the service called it a correction.
     corrections: bytearray
+    # Per status change, in file order: its case's ordinal; its surviving case (0: none; ordinal + 1; -id).
+    event_cases: array[int]
+    event_survivors: array[int]
     institutions: dict[str, int]
     organisations: dict[str, int]
     # Surviving cases imported earlier (duplicate_of): digest -> id, and (line, id) to check them again.

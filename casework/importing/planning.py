@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from functools import partial
@@ -50,7 +51,7 @@ from casework.importing.reading import (
     with_codes,
 )
 from casework.models import Institution, Status
-from casework.screening import linkage_digest
+from casework.screening import linkage_digester
 from casework.services import Move, check_move, validate_case_values
 
 if TYPE_CHECKING:
@@ -125,6 +126,11 @@ class _Planner:
         self.event_count = 0
         self.detail_count = 0
         self.corrections = bytearray()
+        # Per status change, in file order: its case (ordinal) and its surviving case (0: none; an ordinal + 1;
+        # minus the id of a case imported earlier), so that writing needs no digest and no lookup.
+        self.event_cases = array("I")
+        self.event_survivors = array("q")
+        self._hash = linkage_digester(kind=SOURCE_REF_KIND)
         self.survivors: dict[str, int] = {}
         self.survivor_lines: list[tuple[int, int]] = []
         # The rows of the batch being checked: source_ref -> digest.
@@ -141,7 +147,7 @@ class _Planner:
         # The rows of a batch (and the events) repeat source_refs: hash each value once per batch.
         digest = self._digests.get(source_ref)
         if digest is None:
-            digest = self._digests[source_ref] = linkage_digest(source_ref, kind=SOURCE_REF_KIND)
+            digest = self._digests[source_ref] = self._hash(source_ref)
         return digest
 
     def _look_up_earlier(self, hashes: set[str]) -> None:
@@ -179,6 +185,14 @@ class _Planner:
             found = {org.slug: org for org in Organisation.objects.filter(slug__in=slugs)}
             self._organisations.update(found)
             self._no_organisation |= slugs - found.keys()
+
+    def _record(self, ordinal: int, is_correction: bool, *, survivor: int | None, earlier: Earlier | None) -> None:
+        self.corrections.append(1 if is_correction else 0)
+        self.event_cases.append(ordinal)
+        if survivor is not None:
+            self.event_survivors.append(survivor + 1)
+        else:
+            self.event_survivors.append(-earlier.id if earlier is not None else 0)
 
     def check_case(self, line: int, row: dict[str, str]) -> None:
         errors: dict[str, str] = {}  # a column's own problem; the service's rules are not asked about it again
@@ -293,7 +307,7 @@ class _Planner:
                 errors["status"] = _("“%(status)s” is not a status.") % {"status": to_status}
             for column, message in errors.items():
                 self.event_problems.add(line, column, message)
-            self.corrections.append(0)
+            self._record(0, 0, survivor=None, earlier=None)
             return
 
         if survivor is not None:
@@ -327,7 +341,7 @@ class _Planner:
             if column not in errors:
                 for message in messages:
                     self.event_problems.add(line, column, message)
-        self.corrections.append(1 if is_correction else 0)
+        self._record(ordinal, is_correction, survivor=survivor, earlier=earlier)
         # Move on to the state the file meant even when the row is refused, so that the next row is
         # judged on its own merits: one mistake gives one error, not a cascade.
         if to_status in STATUSES:
@@ -414,6 +428,8 @@ def plan_import(
         fingerprints=(cases.fingerprint, events.fingerprint if events is not None else ""),
         states=planner.states,
         corrections=planner.corrections,
+        event_cases=planner.event_cases,
+        event_survivors=planner.event_survivors,
         institutions=planner.institutions,
         organisations={slug: org.pk for slug, org in planner._organisations.items()},
         survivors=planner.survivors,

@@ -37,11 +37,11 @@ from casework.importing.common import (
     ProgressHook,
 )
 from casework.importing.compact import CODE_OF, STATUS_CODES
-from casework.importing.planning import batches, parse_details
+from casework.importing.planning import parse_details
 from casework.importing.reading import Problems, TableReader, filter_in, parse_day, parse_displaced, progress_bar
 from casework.models import Case, Status, StatusChange
 from casework.references import ALPHABET
-from casework.screening import linkage_digest
+from casework.screening import linkage_digester
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -106,13 +106,14 @@ def _read(plan: ImportPlan, *, events: bool) -> Iterator[tuple[int, dict[str, st
 def planned_cases(plan: ImportPlan, *, with_details: bool = True) -> Iterator[PlannedCase]:
     """The checked case rows, read again, with their final status and version (from the check)."""
     states = plan.states
+    digest = linkage_digester(kind=SOURCE_REF_KIND)
     for ordinal, (line, row) in enumerate(_read(plan, events=False)):
         reported_on = parse_day(row["reported_on"])
         displaced_on, precision = parse_displaced(row["displaced_on"]) if row["displaced_on"] else (None, "")
         details = parse_details(row, today=plan.today, errors={}) if with_details else None
         yield PlannedCase(
             line=line,
-            source_ref_hash=linkage_digest(row["source_ref"], kind=SOURCE_REF_KIND),
+            source_ref_hash=digest(row["source_ref"]),
             sex=row["sex"],
             birth_year=int(row["birth_year"]) if row["birth_year"] else None,
             oblast=row["oblast"],
@@ -246,45 +247,39 @@ def _case_rows(
 
 
 def _change_rows(plan: ImportPlan, case_ids: Sequence[int], now: dt.datetime) -> Iterator[tuple[object, ...]]:
-    states = plan.states
-    status = bytearray([CODE_OF[Status.REPORTED.value]]) * len(states)
-    version = array("I", [1]) * len(states)
-    digests: dict[str, str] = {}  # one batch's source_refs: hashed once each
-
-    def digest(source_ref: str) -> str:
-        found = digests.get(source_ref)
-        if found is None:
-            found = digests[source_ref] = linkage_digest(source_ref, kind=SOURCE_REF_KIND)
-        return found
-
-    position = 0
-    for batch in batches(_read(plan, events=True)):
-        digests.clear()
-        for _line, row in batch:
-            ordinal = states.find(digest(row["source_ref"]))
-            assert ordinal is not None  # checked
-            duplicate_of = None
-            if row["duplicate_of"] and row["status"] == Status.DUPLICATE:
-                survivor_digest = digest(row["duplicate_of"])
-                survivor = states.find(survivor_digest)
-                duplicate_of = case_ids[survivor] if survivor is not None else plan.survivors[survivor_digest]
-            from_status = STATUS_CODES[status[ordinal]]
-            status[ordinal] = CODE_OF[row["status"]]
-            version[ordinal] += 1
-            yield (
-                case_ids[ordinal],
-                from_status,
-                row["status"],
-                parse_day(row["occurred_on"]),
-                now,
-                RECORDED_VIA,
-                plan.organisations[row["via"]] if row["via"] else None,
-                duplicate_of,
-                row["note"],
-                bool(plan.corrections[position]),
-                version[ordinal],
-            )
-            position += 1
+    """The status changes, read again; their cases and survivors as the check found them (no digest here)."""
+    status = bytearray([CODE_OF[Status.REPORTED.value]]) * len(plan.states)
+    version = array("I", [1]) * len(plan.states)
+    event_cases, event_survivors, corrections = plan.event_cases, plan.event_survivors, plan.corrections
+    organisations = plan.organisations
+    dates: dict[str, dt.date] = {}  # the files repeat their dates
+    for position, (_line, row) in enumerate(_read(plan, events=True)):
+        ordinal = event_cases[position]
+        survivor = event_survivors[position]
+        duplicate_of = None if not survivor else (case_ids[survivor - 1] if survivor > 0 else -survivor)
+        to_status = row["status"]
+        occurred = row["occurred_on"]
+        occurred_on = dates.get(occurred)
+        if occurred_on is None:
+            if len(dates) > 10_000:
+                dates.clear()
+            occurred_on = dates[occurred] = parse_day(occurred)
+        from_status = STATUS_CODES[status[ordinal]]
+        status[ordinal] = CODE_OF[to_status]
+        version[ordinal] += 1
+        yield (
+            case_ids[ordinal],
+            from_status,
+            to_status,
+            occurred_on,
+            now,
+            RECORDED_VIA,
+            organisations[row["via"]] if row["via"] else None,
+            duplicate_of,
+            row["note"],
+            bool(corrections[position]),
+            version[ordinal],
+        )
 
 
 def _details(plan: ImportPlan, case_ids: Sequence[int]) -> Iterator[tuple[int, identifying.IdentifyingDetails]]:
