@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +155,43 @@ class Chain:
                 yield (*row, values["note_digest"], self.last)
             else:
                 yield (*row, self.last)
+
+    def history_sealer(self, *, recorded_at: dt.datetime, recorded_via: str) -> Callable[..., str]:
+        """Links of history rows with no user and no token (an import's), from values already in their canonical
+        form (ids, status codes, ISO dates): the same links as ``link``, without building a row's dict.
+
+        ``seal(case_id, from_status, to_status, occurred_on, via_id, duplicate_of_id, note_digest, is_correction,
+        version)`` returns the row's chain hash.
+        """
+        assert self.model is StatusChange
+        assert FIELDS[StatusChange] == (
+            "case_id", "from_status", "to_status", "occurred_on", "recorded_at", "recorded_by_id",
+            "recorded_by_token_id", "recorded_via", "via_id", "duplicate_of_id", "note_digest", "is_correction",
+            "version",
+        )  # fmt: skip
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        sha256 = hashlib.sha256
+        at = _canonical(recorded_at)
+
+        def seal(
+            case_id: int,
+            from_status: str,
+            to_status: str,
+            occurred_on: str,
+            via_id: int | None,
+            duplicate_of_id: int | None,
+            digest: str,
+            is_correction: bool,
+            version: int,
+        ) -> str:
+            content = encode([
+                case_id, from_status, to_status, occurred_on, at, None, None, recorded_via, via_id, duplicate_of_id,
+                digest, is_correction, version,
+            ])  # fmt: skip
+            self.last = sha256(f"{self.last}|{content}".encode()).hexdigest()
+            return self.last
+
+        return seal
 
 
 def sealed_fields(model: type[models.Model], fields: Sequence[str]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import secrets
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Never
+from typing import TYPE_CHECKING, Any, Never
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -39,7 +39,7 @@ from casework.importing.common import (
 from casework.importing.compact import CODE_OF, STATUS_CODES
 from casework.importing.planning import parse_details
 from casework.importing.reading import Problems, TableReader, filter_in, parse_day, parse_displaced, progress_bar
-from casework.models import Case, Status, StatusChange
+from casework.models import Case, DisplacedPrecision, Status, StatusChange
 from casework.references import ALPHABET
 from casework.screening import linkage_digester
 
@@ -289,6 +289,108 @@ def _details(plan: ImportPlan, case_ids: Sequence[int]) -> Iterator[tuple[int, i
             yield case_ids[ordinal], case.details
 
 
+# Lines of COPY text sent to the server at once.
+_COPY_BLOCK = 1000
+
+
+def _copy_cases(
+    plan: ImportPlan,
+    cursor: Any,
+    case_ids: Sequence[int],
+    references: array[int],
+    now: dt.datetime,
+    bar: tqdm[Never],
+    on_reference: Callable[[str, str], object],
+) -> None:
+    """The cases as lines of COPY text, made from the checked values as they are in the file (codes and ISO
+    dates need no conversion): no model instance, no parsed date, no driver call per row."""
+    layout = bulk.Layout.of(Case, _CASE_FIELDS, now)
+    tail = layout.text_tail() + "\n"
+    states = plan.states
+    digest = linkage_digester(kind=SOURCE_REF_KIND)
+    head = f"\t{plan.organisation.pk}\t"
+    changed_at, null = bulk.copy_text(now), bulk.NULL
+    institutions = {code: str(pk) for code, pk in plan.institutions.items()}
+    month, day = DisplacedPrecision.MONTH.value, DisplacedPrecision.DAY.value
+    lines: list[str] = []
+    with cursor.copy(layout.copy_statement()) as copy:
+        for ordinal, (_line, row) in enumerate(_read(plan, events=False)):
+            reference = _reference_text(references[ordinal])
+            on_reference(row["source_ref"], reference)
+            displaced = row["displaced_on"]
+            if not displaced:
+                displaced_on, precision = null, ""
+            elif len(displaced) == 7:  # YYYY-MM, kept as the 1st of the month
+                displaced_on, precision = displaced + "-01", month
+            else:
+                displaced_on, precision = displaced, day
+            version = states.version[ordinal]
+            lines.append(
+                f"{case_ids[ordinal]}\t{reference}{head}{row['sex']}\t{row['birth_year'] or null}\t{row['oblast']}\t"
+                f"{row['reported_on']}\t{displaced_on}\t{precision}\t{row['source']}\t{row['placement']}\t"
+                f"{institutions[row['institution']] if row['institution'] else null}\t"
+                f"{STATUS_CODES[states.status[ordinal]]}\t{version}\t{digest(row['source_ref'])}\t"
+                f"{changed_at if version > 1 else null}{tail}"
+            )
+            if len(lines) >= _COPY_BLOCK:
+                copy.write("".join(lines))
+                bar.update(len(lines))
+                lines.clear()
+        copy.write("".join(lines))
+        bar.update(len(lines))
+
+
+def _copy_changes(
+    plan: ImportPlan, cursor: Any, case_ids: Sequence[int], now: dt.datetime, bar: tqdm[Never], chain: Any
+) -> None:
+    """The status changes as lines of COPY text, each sealed into the history's chain in file order."""
+    layout = bulk.Layout.of(StatusChange, audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS), now)
+    tail = layout.text_tail() + "\n"
+    seal = chain.history_sealer(recorded_at=now, recorded_via=RECORDED_VIA)
+    status = bytearray([CODE_OF[Status.REPORTED.value]]) * len(plan.states)
+    version = array("I", [1]) * len(plan.states)
+    event_cases, event_survivors, corrections = plan.event_cases, plan.event_survivors, plan.corrections
+    organisations = plan.organisations
+    middle = f"\t{bulk.copy_text(now)}\t{RECORDED_VIA}\t"
+    null = bulk.NULL
+    digests: dict[str, str] = {}  # notes repeat
+    lines: list[str] = []
+    with cursor.copy(layout.copy_statement()) as copy:
+        for position, (_line, row) in enumerate(_read(plan, events=True)):
+            ordinal = event_cases[position]
+            survivor = event_survivors[position]
+            duplicate_of = None if not survivor else (case_ids[survivor - 1] if survivor > 0 else -survivor)
+            via = organisations[row["via"]] if row["via"] else None
+            to_status = row["status"]
+            from_status = STATUS_CODES[status[ordinal]]
+            status[ordinal] = CODE_OF[to_status]
+            version[ordinal] = changed = version[ordinal] + 1
+            note = row["note"]
+            note_digest = digests.get(note)
+            if note_digest is None:
+                if len(digests) > 10_000:
+                    digests.clear()
+                note_digest = digests[note] = audit_chain.note_digest(note)
+            is_correction = bool(corrections[position])
+            case_id = case_ids[ordinal]
+            chain_hash = seal(
+                case_id, from_status, to_status, row["occurred_on"], via, duplicate_of, note_digest, is_correction,
+                changed,
+            )  # fmt: skip
+            lines.append(
+                f"{case_id}\t{from_status}\t{to_status}\t{row['occurred_on']}{middle}"
+                f"{null if via is None else via}\t{null if duplicate_of is None else duplicate_of}\t"
+                f"{bulk.copy_text(note) if note else ''}\t{'t' if is_correction else 'f'}\t{changed}\t"
+                f"{note_digest}\t{chain_hash}{tail}"
+            )
+            if len(lines) >= _COPY_BLOCK:
+                copy.write("".join(lines))
+                bar.update(len(lines))
+                lines.clear()
+        copy.write("".join(lines))
+        bar.update(len(lines))
+
+
 def _write_postgresql(
     plan: ImportPlan,
     references: array[int],
@@ -298,19 +400,13 @@ def _write_postgresql(
 ) -> Sequence[int]:
     # COPY cannot return the new ids, and the history rows need them: take them from the sequence first.
     case_ids = array("q", bulk.reserve_ids(Case, plan.case_count))
-    cases = planned_cases(plan, with_details=False)
-    bulk.copy_rows(
-        bulk.Layout.of(Case, _CASE_FIELDS, now),
-        _case_rows(cases, plan.organisation.pk, case_ids, references, now, on_reference),
-        progress=bar.update,
-    )
-    if plan.events_source is not None:
-        with audit_chain.appending(StatusChange) as chain:
-            bulk.copy_rows(
-                bulk.Layout.of(StatusChange, audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS), now),
-                chain.seal_rows(_CHANGE_FIELDS, _change_rows(plan, case_ids, now)),
-                progress=bar.update,
-            )
+    # The driver's own cursor, which has copy(); wrap_database_errors still turns its errors into Django's.
+    with connection.wrap_database_errors, connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        _copy_cases(plan, cursor, case_ids, references, now, bar, on_reference)
+        if plan.events_source is not None:
+            with audit_chain.appending(StatusChange) as chain:
+                _copy_changes(plan, cursor, case_ids, now, bar, chain)
     return case_ids
 
 
