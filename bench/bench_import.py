@@ -183,12 +183,12 @@ def prepare_floor(directory: Path) -> None:
     ):
         tail = change_layout.text_tail() + "\n"
         for row in csv.DictReader(source):
-            values = (
+            change: tuple[object, ...] = (
                 ids[row["source_ref"]], "reported", row["status"], row["occurred_on"], now, "import",
                 via.get(row["via"]), ids.get(row["duplicate_of"]), row["note"], False, 2,
                 audit_chain.note_digest(row["note"]), "0" * 64,
             )  # fmt: skip
-            out.write("\t".join(map(text, values)) + tail)
+            out.write("\t".join(map(text, change)) + tail)
 
 
 def measure_floor(directory: Path) -> dict[str, float]:

@@ -307,7 +307,7 @@ class _Planner:
                 errors["status"] = _("“%(status)s” is not a status.") % {"status": to_status}
             for column, message in errors.items():
                 self.event_problems.add(line, column, message)
-            self._record(0, 0, survivor=None, earlier=None)
+            self._record(0, False, survivor=None, earlier=None)
             return
 
         if survivor is not None:

@@ -204,7 +204,7 @@ def _draw_references(count: int) -> array[int]:
     start = 0
     while start < count:
         chunk = {_reference_text(number): position for position, number in enumerate(drawn[start : start + step])}
-        taken = set()
+        taken: set[str] = set()
         for queryset in filter_in(Case.objects.all(), "reference", chunk.keys()):
             taken.update(queryset.values_list("reference", flat=True))
         if taken:
