@@ -183,7 +183,7 @@ def _draw_references(count: int) -> array[int]:
     An open-addressing table of the numbers drawn keeps them distinct in 8 bytes each (a set of strings
     would take about 100); those already taken are looked up in a few queries and drawn again.
     """
-    size = 1 << max(10, (2 * count).bit_length())
+    size = 1 << max(10, (2 * count - 1).bit_length())  # at most half full
     table = array("Q", bytes(8 * size))
     mask = size - 1
     drawn = array("Q")
@@ -200,16 +200,17 @@ def _draw_references(count: int) -> array[int]:
 
     for _draw in range(count):
         drawn.append(draw())
-    step = 50_000
+    step = 5_000
     start = 0
     while start < count:
-        chunk = {_reference_text(number): position for position, number in enumerate(drawn[start : start + step])}
+        texts = [_reference_text(number) for number in drawn[start : start + step]]
         taken: set[str] = set()
-        for queryset in filter_in(Case.objects.all(), "reference", chunk.keys()):
+        for queryset in filter_in(Case.objects.all(), "reference", texts):
             taken.update(queryset.values_list("reference", flat=True))
         if taken:
-            for reference in taken:
-                drawn[start + chunk[reference]] = draw()
+            for position, text in enumerate(texts):
+                if text in taken:
+                    drawn[start + position] = draw()
             continue  # the chunk again, with the new draws
         start += step
     return drawn
