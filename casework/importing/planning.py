@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organisation
 from casework.identifying import (
+    DETAIL_FIELDS,
     EARLIEST_BIRTH_YEAR,
     MAX_LENGTH,
     IdentifyingDetails,
@@ -131,6 +132,8 @@ class _Planner:
         self.event_cases = array("I")
         self.event_survivors = array("q")
         self._hash = linkage_digester(kind=SOURCE_REF_KIND)
+        # Whether the cases file has any column of identifying details (most files have none).
+        self.with_details = True
         self.survivors: dict[str, int] = {}
         self.survivor_lines: list[tuple[int, int]] = []
         # The rows of the batch being checked: source_ref -> digest.
@@ -237,7 +240,7 @@ class _Planner:
         if row["institution"] and row["institution"] not in self.institutions:
             errors["institution"] = _("No institution has the code “%(code)s”.") % {"code": row["institution"]}
 
-        if parse_details(row, today=self.today, errors=errors) is not None:
+        if self.with_details and parse_details(row, today=self.today, errors=errors) is not None:
             self.detail_count += 1
 
         values = {
@@ -404,6 +407,7 @@ def plan_import(
         if not cases_usable:
             # A file that cannot be read, or whose columns are wrong, says nothing reliable about its rows.
             raise ImportErrors(case_problems.sorted() + event_problems.sorted())
+        planner.with_details = bool(cases.columns_given & set(DETAIL_FIELDS))
         with progress_bar(progress, total=max(1, total), desc=_("Checking")) as bar:
             _check_file(cases, planner.check_case, planner.look_up_cases, bar)
             if not planner.case_count and not case_problems:
