@@ -341,49 +341,81 @@ def _copy_cases(
         bar.update(len(lines))
 
 
+class _ChangeLines:
+    """Status changes as lines of COPY text, each sealed into the history's chain in file order.
+
+    Reads the check's arrays (``event_cases``, ``event_survivors``, ``corrections``) by position: filled by a
+    plan beforehand, or by the check as it goes (``import_files``).
+    """
+
+    def __init__(
+        self,
+        *,
+        cases: int,
+        case_ids: Sequence[int],
+        event_cases: array[int],
+        event_survivors: array[int],
+        corrections: bytearray,
+        now: dt.datetime,
+        chain: Any,
+    ) -> None:
+        self.layout = bulk.Layout.of(StatusChange, audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS), now)
+        self._tail = self.layout.text_tail() + "\n"
+        self._seal = chain.history_sealer(recorded_at=now, recorded_via=RECORDED_VIA)
+        self._status = bytearray([CODE_OF[Status.REPORTED.value]]) * cases
+        self._version = array("I", [1]) * cases
+        self._case_ids = case_ids
+        self._event_cases, self._event_survivors, self._corrections = event_cases, event_survivors, corrections
+        self._middle = f"\t{bulk.copy_text(now)}\t{RECORDED_VIA}\t"
+        self._digests: dict[str, str] = {}  # notes repeat
+
+    def line(self, position: int, row: dict[str, str], organisations: dict[str, int]) -> str:
+        status, version, case_ids, null = self._status, self._version, self._case_ids, bulk.NULL
+        ordinal = self._event_cases[position]
+        survivor = self._event_survivors[position]
+        duplicate_of = None if not survivor else (case_ids[survivor - 1] if survivor > 0 else -survivor)
+        via = organisations[row["via"]] if row["via"] else None
+        to_status = row["status"]
+        from_status = STATUS_CODES[status[ordinal]]
+        status[ordinal] = CODE_OF[to_status]
+        version[ordinal] = changed = version[ordinal] + 1
+        note = row["note"]
+        note_digest = self._digests.get(note)
+        if note_digest is None:
+            if len(self._digests) > 10_000:
+                self._digests.clear()
+            note_digest = self._digests[note] = audit_chain.note_digest(note)
+        is_correction = bool(self._corrections[position])
+        case_id = case_ids[ordinal]
+        chain_hash = self._seal(
+            case_id, from_status, to_status, row["occurred_on"], via, duplicate_of, note_digest, is_correction, changed
+        )
+        return (
+            f"{case_id}\t{from_status}\t{to_status}\t{row['occurred_on']}{self._middle}"
+            f"{null if via is None else via}\t{null if duplicate_of is None else duplicate_of}\t"
+            f"{bulk.copy_text(note) if note else ''}\t{'t' if is_correction else 'f'}\t{changed}\t"
+            f"{note_digest}\t{chain_hash}{self._tail}"
+        )
+
+
 def _copy_changes(
     plan: ImportPlan, cursor: Any, case_ids: Sequence[int], now: dt.datetime, bar: tqdm[Never], chain: Any
 ) -> None:
-    """The status changes as lines of COPY text, each sealed into the history's chain in file order."""
-    layout = bulk.Layout.of(StatusChange, audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS), now)
-    tail = layout.text_tail() + "\n"
-    seal = chain.history_sealer(recorded_at=now, recorded_via=RECORDED_VIA)
-    status = bytearray([CODE_OF[Status.REPORTED.value]]) * len(plan.states)
-    version = array("I", [1]) * len(plan.states)
-    event_cases, event_survivors, corrections = plan.event_cases, plan.event_survivors, plan.corrections
+    """The status changes of a plan, read again and sent as COPY text."""
+    changes = _ChangeLines(
+        cases=len(plan.states),
+        case_ids=case_ids,
+        event_cases=plan.event_cases,
+        event_survivors=plan.event_survivors,
+        corrections=plan.corrections,
+        now=now,
+        chain=chain,
+    )
     organisations = plan.organisations
-    middle = f"\t{bulk.copy_text(now)}\t{RECORDED_VIA}\t"
-    null = bulk.NULL
-    digests: dict[str, str] = {}  # notes repeat
     lines: list[str] = []
-    with cursor.copy(layout.copy_statement()) as copy:
+    with cursor.copy(changes.layout.copy_statement()) as copy:
         for position, (_line, row) in enumerate(_read(plan, events=True)):
-            ordinal = event_cases[position]
-            survivor = event_survivors[position]
-            duplicate_of = None if not survivor else (case_ids[survivor - 1] if survivor > 0 else -survivor)
-            via = organisations[row["via"]] if row["via"] else None
-            to_status = row["status"]
-            from_status = STATUS_CODES[status[ordinal]]
-            status[ordinal] = CODE_OF[to_status]
-            version[ordinal] = changed = version[ordinal] + 1
-            note = row["note"]
-            note_digest = digests.get(note)
-            if note_digest is None:
-                if len(digests) > 10_000:
-                    digests.clear()
-                note_digest = digests[note] = audit_chain.note_digest(note)
-            is_correction = bool(corrections[position])
-            case_id = case_ids[ordinal]
-            chain_hash = seal(
-                case_id, from_status, to_status, row["occurred_on"], via, duplicate_of, note_digest, is_correction,
-                changed,
-            )  # fmt: skip
-            lines.append(
-                f"{case_id}\t{from_status}\t{to_status}\t{row['occurred_on']}{middle}"
-                f"{null if via is None else via}\t{null if duplicate_of is None else duplicate_of}\t"
-                f"{bulk.copy_text(note) if note else ''}\t{'t' if is_correction else 'f'}\t{changed}\t"
-                f"{note_digest}\t{chain_hash}{tail}"
-            )
+            lines.append(changes.line(position, row, organisations))
             if len(lines) >= _COPY_BLOCK:
                 copy.write("".join(lines))
                 bar.update(len(lines))
