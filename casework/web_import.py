@@ -9,8 +9,8 @@ The steps of an ``ImportJob``:
    (``casework.tasks.check_import``) writes the files again with the importer's columns
    (``casework.importing.sources``) and runs ``plan_import``: nothing is written to the register. State
    ``invalid`` with every problem (``file:line: column: reason``), or ``ready`` with the counts.
-3. ``confirm``: the organisation's mapping is remembered, and ``casework.tasks.run_import`` plans again
-   and writes with ``apply_import`` (which checks again under the organisation's lock), the rules'
+3. ``confirm``: the organisation's mapping is remembered, and ``casework.tasks.run_import`` checks again
+   and writes with ``import_files`` (in one pass, under the organisation's lock), the rules'
    follow-ups made in the same transaction. State ``done`` (the references file kept for the importer
    for ``IMPORT_REFERENCES_HOURS``) or ``failed``.
 
