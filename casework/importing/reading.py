@@ -89,7 +89,11 @@ def open_binary(source: ImportSource) -> Iterator[IO[bytes]]:
 
 
 def count_lines(source: ImportSource) -> int:
-    """About how many rows a file has (its line breaks), read in blocks: a progress bar's total."""
+    """About how many rows a file has (its line breaks), read in blocks: a progress bar's total.
+
+    An open file that cannot be read again (not seekable) is not counted: 0."""
+    if not isinstance(source, str | os.PathLike) and not source.seekable():
+        return 0
     try:
         with open_binary(source) as handle:
             return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
