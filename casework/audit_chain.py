@@ -189,7 +189,7 @@ class Chain:
         ) -> str:
             content = (
                 f'[{case_id},"{from_status}","{to_status}","{occurred_on}",{middle},'
-                f'{"null" if via_id is None else via_id},{"null" if duplicate_of_id is None else duplicate_of_id},'
+                f"{'null' if via_id is None else via_id},{'null' if duplicate_of_id is None else duplicate_of_id},"
                 f'"{digest}",{"true" if is_correction else "false"},{version}]'
             )
             self.last = sha256(f"{self.last}|{content}".encode()).hexdigest()

@@ -380,7 +380,8 @@ def plan_import(
     """Read and check the files; raise ``ImportErrors`` listing every problem, or return what to write.
 
     The files are read a row at a time, in batches: memory holds a batch and a few numbers per case
-    (``compact.CaseStates``), whatever the size of the files. ``progress``: a stream (usually
+    (``compact.CaseStates``), whatever the size of the files. An open file must stay open and seekable
+    until ``apply_import``, which reads it again. ``progress``: a stream (usually
     ``sys.stderr``) for a progress bar, shown only if it is a terminal, or a ``ProgressHook``.
     """
     today = today or timezone.localdate()
