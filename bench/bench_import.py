@@ -1,11 +1,9 @@
-"""Benchmark: ``import_cases`` (``import_files``) of synthetic files of 20,000, 100,000 and 1,000,000 rows.
+"""Benchmark: ``import_cases`` (``plan_import`` + ``apply_import``) of files of 20,000, 100,000 and 1,000,000 rows.
 
 Each size is measured beside its floor, in the same run: a plain ``COPY ... FROM STDIN`` of the same rows
 (as the importer writes them, formatted beforehand) into the same tables, in a transaction rolled back.
 The import must take at most 1.5 times the floor's time, validation included, and stay under 250 MB
-whatever the size (its peak RSS is its own process's). ``plan_import`` + ``apply_import`` (the web
-import's check, then a write that reads the files again) are measured beside it, without a target.
-Rows are the files' rows: about a third cases,
+whatever the size (its peak RSS is its own process's). Rows are the files' rows: about a third cases,
 two thirds status changes. ``BENCH_IMPORT_ROWS=20000,100000`` measures other sizes; up to 200,000 rows
 the floor and the import are measured three times, alternately, and the medians compared
 (``BENCH_IMPORT_REPEAT`` sets how many times).
@@ -34,7 +32,7 @@ from django.utils import timezone
 from accounts.models import Organisation
 from bench.common import Row, peak_rss_mb, ratio
 from casework import audit_chain, bulk
-from casework.importing import apply_import, import_files, plan_import
+from casework.importing import apply_import, plan_import
 from casework.importing.common import SOURCE_REF_KIND
 from casework.importing.writing import _CASE_FIELDS, _CHANGE_FIELDS
 from casework.models import Case, Institution, Oblast, Placement, Sex, Source, StatusChange
@@ -226,30 +224,7 @@ class _Discard:
 
 
 def measure_import(directory: Path) -> dict[str, float]:
-    """``import_cases``'s way: ``import_files``, the check and the write in one pass."""
-    organisation = _organisation()
-    _clear(organisation)
-    today = dt.date.today()
-    started = time.perf_counter()
-    result = import_files(
-        cases_file=directory / "cases.csv",
-        events_file=directory / "events.csv",
-        organisation=organisation,
-        today=today,
-        references_out=_Discard(),
-    )
-    figures = {
-        "seconds": time.perf_counter() - started,
-        "cases": result.cases,
-        "events": result.events,
-        "rss": peak_rss_mb(),
-    }
-    _clear(organisation)
-    return figures
-
-
-def measure_plan_apply(directory: Path) -> dict[str, float]:
-    """The preview's way: ``plan_import`` (the web import's check), then ``apply_import``."""
+    """``import_cases``'s way (and the web import's): ``plan_import``, then ``apply_import``."""
     organisation = _organisation()
     _clear(organisation)
     today = dt.date.today()
@@ -316,49 +291,32 @@ def _measure_size(rows: int) -> list[Row]:
         _child("prepare_floor", directory)
         # Floor and import alternate, and the median of each is kept: the load of a shared machine moves
         # both, and a ratio of medians moves less than any one pair's.
-        floors, imports, previews = [], [], []
+        floors, imports = [], []
         for _round in range(_repeats(rows)):
             floors.append(_child("measure_floor", directory))
             imports.append(_child("measure_import", directory))
-            previews.append(_child("measure_plan_apply", directory))
     floor = _median(floors)
     done = _median(imports)
-    preview = _median(previews)
     assert (done["cases"], done["events"]) == (cases, events), (done, cases, events)
     size = f"{cases + events:,} rows: {cases:,} cases + {events:,} changes"
-    floor_text = f"{floor['seconds']:.2f} s (COPY of the same rows)"
     return [
         Row(
-            "import_cases (import_files): time",
+            "import_cases (plan_import + apply_import): time",
             size,
-            f"{done['seconds']:.2f} s",
+            f"{done['seconds']:.2f} s (check {done['plan']:.2f} s, write {done['apply']:.2f} s)",
             target=f"<= {TARGET_RATIO}x",
             ok=done["seconds"] <= TARGET_RATIO * floor["seconds"],
-            floor=floor_text,
+            floor=f"{floor['seconds']:.2f} s (COPY of the same rows)",
             ratio=ratio(done["seconds"], floor["seconds"]),
         ),
         Row(
-            "import_cases (import_files): peak RSS",
+            "import_cases (plan_import + apply_import): peak RSS",
             size,
             f"{done['rss']:.0f} MB",
             target=f"< {TARGET_RSS_MB} MB",
             ok=done["rss"] < TARGET_RSS_MB,
             floor=f"{floor['rss']:.0f} MB (the COPY's process)",
             ratio=ratio(done["rss"], floor["rss"]),
-        ),
-        Row(
-            "plan_import + apply_import (web check, then write): time",
-            size,
-            f"{preview['seconds']:.2f} s (check {preview['plan']:.2f} s, write {preview['apply']:.2f} s)",
-            floor=floor_text,
-            ratio=ratio(preview["seconds"], floor["seconds"]),
-        ),
-        Row(
-            "plan_import + apply_import: peak RSS",
-            size,
-            f"{preview['rss']:.0f} MB",
-            target=f"< {TARGET_RSS_MB} MB",
-            ok=preview["rss"] < TARGET_RSS_MB,
         ),
     ]
 

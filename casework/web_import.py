@@ -9,8 +9,8 @@ The steps of an ``ImportJob``:
    (``casework.tasks.check_import``) writes the files again with the importer's columns
    (``casework.importing.sources``) and runs ``plan_import``: nothing is written to the register. State
    ``invalid`` with every problem (``file:line: column: reason``), or ``ready`` with the counts.
-3. ``confirm``: the organisation's mapping is remembered, and ``casework.tasks.run_import`` checks again
-   and writes with ``import_files`` (in one pass, under the organisation's lock), the rules'
+3. ``confirm``: the organisation's mapping is remembered, and ``casework.tasks.run_import`` plans again
+   and writes with ``apply_import`` (which checks again under the organisation's lock), the rules'
    follow-ups made in the same transaction. State ``done`` (the references file kept for the importer
    for ``IMPORT_REFERENCES_HOURS``) or ``failed``.
 
@@ -45,7 +45,7 @@ from accounts.models import User
 from casework import followups
 from casework.audit import log_access
 from casework.import_models import ImportJob, ImportMapping
-from casework.importing import ImportErrors, ImportProblem, import_files, plan_import
+from casework.importing import ImportErrors, ImportProblem, apply_import, plan_import
 from casework.importing.common import CASE_REQUIRED, EVENT_REQUIRED
 from casework.importing.sources import (
     SHEET_COLUMNS,
@@ -432,7 +432,7 @@ def run(job_id: int) -> None:
     job = ImportJob.objects.select_related("organisation", "created_by").filter(pk=job_id).first()
     if job is None or job.state != ImportJob.State.RUNNING:
         return  # done already (a message delivered twice: the state changed with the data), or cancelled
-    progress = JobProgress(job.pk)
+    progress = JobProgress(job.pk, phases=2)
     today = timezone.localdate()
 
     def in_the_transaction(case_ids: Sequence[int]) -> None:
@@ -449,16 +449,11 @@ def run(job_id: int) -> None:
 
     try:
         with _files(job) as (cases, events), _references_file(job) as references:
-            # Checked again and written in one go (the check the user saw came before, in check()).
-            result = import_files(
-                cases_file=cases,
-                events_file=events,
-                organisation=job.organisation,
-                progress=progress,
-                after_write=in_the_transaction,
-                references_out=references,
-            )
-            job.detail_count = result.details
+            plan = plan_import(cases_file=cases, events_file=events, organisation=job.organisation, progress=progress)
+            job.case_count = plan.case_count
+            job.event_count = plan.event_count
+            job.detail_count = plan.detail_count
+            result = apply_import(plan, progress=progress, after_write=in_the_transaction, references_out=references)
     except SourceProblem as refused:
         delete_files(job)
         _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, [refused.problem]))

@@ -14,12 +14,6 @@ later) can show every problem before anything is written:
   the sequence first), with ``bulk_create`` in batches elsewhere. A file
   changed since its check is refused.
 
-- ``import_files`` does both in one transaction for a door that wants the
-  import rather than a preview (``import_cases``, the web import's last
-  step): on PostgreSQL the status changes are checked and sent with COPY in
-  the same pass, so that the check and the database's work overlap; any
-  problem rolls everything back, with every problem listed.
-
 The organisation's own reference for a case (``source_ref``) is kept only as
 a keyed hash (``linkage_digest``); it is never written to the database and
 never repeated in messages.
@@ -39,7 +33,6 @@ from casework.importing.common import (
     ProgressHook,
 )
 from casework.importing.planning import plan_import
-from casework.importing.running import import_files
 from casework.importing.writing import apply_import
 
 __all__ = [
@@ -51,6 +44,5 @@ __all__ = [
     "ImportResult",
     "ProgressHook",
     "apply_import",
-    "import_files",
     "plan_import",
 ]

@@ -157,5 +157,3 @@ class ImportResult:
     events: int
     # (source_ref, reference) of every imported case, in file order.
     references: list[tuple[str, str]] = field(default_factory=list)
-    # How many of the cases had identifying details (handed to their receivers).
-    details: int = 0

@@ -345,7 +345,7 @@ class _ChangeLines:
     """Status changes as lines of COPY text, each sealed into the history's chain in file order.
 
     Reads the check's arrays (``event_cases``, ``event_survivors``, ``corrections``) by position: filled by a
-    plan beforehand, or by the check as it goes (``import_files``).
+    plan beforehand.
     """
 
     def __init__(
@@ -475,18 +475,6 @@ def _write_bulk_create(
     return case_ids
 
 
-def reference_sink(
-    references_out: SupportsWrite[str] | None,
-) -> tuple[Callable[[str, str], object], list[tuple[str, str]]]:
-    """Where each (source_ref, reference) goes: a CSV written as the cases are, or a list (which grows)."""
-    collected: list[tuple[str, str]] = []
-    if references_out is None:
-        return (lambda source_ref, reference: collected.append((source_ref, reference))), collected
-    writer = csv.writer(references_out)
-    writer.writerow(["source_ref", "reference"])
-    return (lambda source_ref, reference: writer.writerow((source_ref, reference))), collected
-
-
 def apply_import(
     plan: ImportPlan,
     *,
@@ -507,7 +495,18 @@ def apply_import(
     result, which then grows with the file.
     """
     now = timezone.now()
-    on_reference, collected = reference_sink(references_out)
+    collected: list[tuple[str, str]] = []
+    if references_out is not None:
+        writer = csv.writer(references_out)
+        writer.writerow(["source_ref", "reference"])
+
+        def on_reference(source_ref: str, reference: str) -> None:
+            writer.writerow((source_ref, reference))
+    else:
+
+        def on_reference(source_ref: str, reference: str) -> None:
+            collected.append((source_ref, reference))
+
     try:
         with transaction.atomic(), ExitStack():
             # One import at a time per organisation, so that two cannot both add the same source_ref.
@@ -529,4 +528,4 @@ def apply_import(
         # moment, an intermediary deleted): the transaction is rolled back as a whole.
         message = _("Another change clashed with this import (%(error)s). Nothing was written: run it again.")
         raise ImportErrors([ImportProblem(plan.cases_file, None, None, message % {"error": exc})]) from exc
-    return ImportResult(cases=plan.case_count, events=plan.event_count, references=collected, details=plan.detail_count)
+    return ImportResult(cases=plan.case_count, events=plan.event_count, references=collected)

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import ngettext
 
 from accounts.models import Organisation
-from casework.importing import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, import_files, plan_import
+from casework.importing import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, apply_import, plan_import
 
 
 class _Discard:
@@ -99,13 +99,13 @@ class Command(BaseCommand):
         self, options: dict[str, Any], organisation: Organisation, progress: Any, references: IO[str] | None
     ) -> None:
         try:
+            plan = plan_import(
+                cases_file=options["cases_file"],
+                events_file=options["events"],
+                organisation=organisation,
+                progress=progress,
+            )
             if options["dry_run"]:
-                plan = plan_import(
-                    cases_file=options["cases_file"],
-                    events_file=options["events"],
-                    organisation=organisation,
-                    progress=progress,
-                )
                 self.stdout.write(
                     f"Checked: {self._summary(plan.case_count, plan.event_count, organisation)}. "
                     "Nothing was written (--dry-run)."
@@ -113,13 +113,7 @@ class Command(BaseCommand):
                 return
             # The organisation's own values are written back as they were given (they are its own file's),
             # a row at a time as the cases are written; the file is deleted if the import fails.
-            result = import_files(
-                cases_file=options["cases_file"],
-                events_file=options["events"],
-                organisation=organisation,
-                progress=progress,
-                references_out=references or _Discard(),
-            )
+            result = apply_import(plan, progress=progress, references_out=references or _Discard())
         except ImportErrors as exc:
             for error in exc.errors:
                 self.stderr.write(str(error))
