@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,14 +119,83 @@ class Chain:
             for name in FIELDS[self.model]
             if name not in fields and name != "note_digest"
         }
+        # The same links as ``link``, made faster for many rows: the encoder built once, and the values that
+        # repeat (dates, the write's time, notes' digests) made canonical once (bounded caches).
+        names = FIELDS[self.model]
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        sha256 = hashlib.sha256
+        plain = (int, str, bool, type(None))
+        canonical: dict[Any, Any] = {}
+        digests: dict[str, str] = {}
+        history = self.model is StatusChange
         for row in rows:
             values = dict(defaults)
             values.update(zip(fields, row, strict=True))
-            chain_hash = self.seal_values(values)
-            if self.model is StatusChange:
-                yield (*row, values["note_digest"], chain_hash)
+            if history:
+                note = values.get("note") or ""
+                digest = digests.get(note)
+                if digest is None:
+                    if len(digests) > 10_000:
+                        digests.clear()
+                    digest = digests[note] = note_digest(note)
+                values["note_digest"] = digest
+            content = []
+            for name in names:
+                value = values[name]
+                if type(value) not in plain:
+                    found = canonical.get(value)
+                    if found is None:
+                        if len(canonical) > 10_000:
+                            canonical.clear()
+                        found = canonical[value] = _canonical(value)
+                    value = found
+                content.append(value)
+            self.last = sha256(f"{self.last}|{encode(content)}".encode()).hexdigest()
+            if history:
+                yield (*row, values["note_digest"], self.last)
             else:
-                yield (*row, chain_hash)
+                yield (*row, self.last)
+
+    def history_sealer(self, *, recorded_at: dt.datetime, recorded_via: str) -> Callable[..., str]:
+        """Links of history rows with no user and no token (an import's), from values already in their canonical
+        form (ids, status codes, checked ISO dates, hex digests: nothing to escape in JSON): the same links as
+        ``link``, without building a row's dict or calling the encoder.
+
+        ``seal(case_id, from_status, to_status, occurred_on, via_id, duplicate_of_id, note_digest, is_correction,
+        version)`` returns the row's chain hash.
+        """
+        assert self.model is StatusChange
+        assert FIELDS[StatusChange] == (
+            "case_id", "from_status", "to_status", "occurred_on", "recorded_at", "recorded_by_id",
+            "recorded_by_token_id", "recorded_via", "via_id", "duplicate_of_id", "note_digest", "is_correction",
+            "version",
+        )  # fmt: skip
+        sha256 = hashlib.sha256
+        # The JSON of the values ``link`` encodes, written directly: ids are ints, the codes, ISO dates and hex
+        # digests need no escaping (checked once here against the encoder, for the constant part).
+        at = _canonical(recorded_at)
+        middle = json.dumps([at, None, None, recorded_via], separators=(",", ":"))[1:-1]
+
+        def seal(
+            case_id: int,
+            from_status: str,
+            to_status: str,
+            occurred_on: str,
+            via_id: int | None,
+            duplicate_of_id: int | None,
+            digest: str,
+            is_correction: bool,
+            version: int,
+        ) -> str:
+            content = (
+                f'[{case_id},"{from_status}","{to_status}","{occurred_on}",{middle},'
+                f"{'null' if via_id is None else via_id},{'null' if duplicate_of_id is None else duplicate_of_id},"
+                f'"{digest}",{"true" if is_correction else "false"},{version}]'
+            )
+            self.last = sha256(f"{self.last}|{content}".encode()).hexdigest()
+            return self.last
+
+        return seal
 
 
 def sealed_fields(model: type[models.Model], fields: Sequence[str]) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -119,7 +119,7 @@ def parse_birth_date(text: str, *, today: dt.date, iso_only: bool = False) -> Pa
 # --- receivers ---------------------------------------------------------------------
 
 CaseReceiver = Callable[["Case", IdentifyingDetails], None]
-ImportReceiver = Callable[[int, Sequence[tuple[int, IdentifyingDetails]]], None]
+ImportReceiver = Callable[[int, Iterable[tuple[int, IdentifyingDetails]]], None]
 
 _ON_CASE: dict[str, CaseReceiver] = {}
 _ON_IMPORT: dict[str, ImportReceiver] = {}
@@ -141,9 +141,12 @@ def deliver(*, case: Case, details: IdentifyingDetails) -> None:
             receiver(case, details)
 
 
-def deliver_import(*, organisation_id: int, details: Sequence[tuple[int, IdentifyingDetails]]) -> None:
-    """``details``: (case id, details) for each imported case that has some."""
-    given = [(case_id, found) for case_id, found in details if found]
-    if given:
-        for receiver in _ON_IMPORT.values():
-            receiver(organisation_id, given)
+def deliver_import(*, organisation_id: int, details: Iterable[tuple[int, IdentifyingDetails]]) -> None:
+    """``details``: (case id, details) for each imported case that has some; an iterator is consumed once,
+    so with more than one receiver it is read into a list first (the import has a single one, linkage)."""
+    given: Iterable[tuple[int, IdentifyingDetails]] = ((case_id, found) for case_id, found in details if found)
+    receivers = list(_ON_IMPORT.values())
+    if len(receivers) > 1:
+        given = list(given)
+    for receiver in receivers:
+        receiver(organisation_id, given)

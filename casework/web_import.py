@@ -28,10 +28,11 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -343,15 +344,20 @@ def _convert(job: ImportJob) -> None:
             convert(path=_upload_path(job, sheet), fmt=fmt, name=name, mapping=job.mapping.get(sheet, {}), out=out)
 
 
+@contextmanager
+def _files(job: ImportJob) -> Iterator[tuple[IO[bytes], IO[bytes] | None]]:
+    """The converted files, open while the import checks them and, later, writes them."""
+    with ExitStack() as stack:
+        cases = stack.enter_context(open_named(_converted_path(job, "cases"), job.cases_name))
+        events = None
+        if job.events_name:
+            events = stack.enter_context(open_named(_converted_path(job, "events"), job.events_name))
+        yield cases, events
+
+
 def _plan(job: ImportJob, progress: JobProgress) -> Any:
-    cases = open_named(_converted_path(job, "cases"), job.cases_name)
-    events = open_named(_converted_path(job, "events"), job.events_name) if job.events_name else None
-    try:
+    with _files(job) as (cases, events):
         return plan_import(cases_file=cases, events_file=events, organisation=job.organisation, progress=progress)
-    finally:
-        cases.close()
-        if events is not None:
-            events.close()
 
 
 def _fail(job: ImportJob, *, state: str, problems: Sequence[str]) -> None:
@@ -380,9 +386,9 @@ def check(job_id: int) -> None:
     finally:
         progress.close()
     job.state = ImportJob.State.READY
-    job.case_count = len(plan.cases)
-    job.event_count = len(plan.events)
-    job.detail_count = sum(1 for case in plan.cases if case.details)
+    job.case_count = plan.case_count
+    job.event_count = plan.event_count
+    job.detail_count = plan.detail_count
     job.problems = ""
     job.problem_count = 0
     job.save(
@@ -442,11 +448,12 @@ def run(job_id: int) -> None:
         ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE, finished_at=timezone.now())
 
     try:
-        plan = _plan(job, progress)
-        job.case_count = len(plan.cases)
-        job.event_count = len(plan.events)
-        job.detail_count = sum(1 for case in plan.cases if case.details)
-        result = apply_import(plan, progress=progress, after_write=in_the_transaction)
+        with _files(job) as (cases, events), _references_file(job) as references:
+            plan = plan_import(cases_file=cases, events_file=events, organisation=job.organisation, progress=progress)
+            job.case_count = plan.case_count
+            job.event_count = plan.event_count
+            job.detail_count = plan.detail_count
+            result = apply_import(plan, progress=progress, after_write=in_the_transaction, references_out=references)
     except SourceProblem as refused:
         delete_files(job)
         _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, [refused.problem]))
@@ -461,7 +468,6 @@ def run(job_id: int) -> None:
         raise
     finally:
         progress.close()
-    _write_references(job, result.references)
     delete_files(job, keep_references=True)
     ImportJob.objects.filter(pk=job.pk).update(
         done=progress.total,
@@ -474,14 +480,12 @@ def run(job_id: int) -> None:
     )
 
 
-def _write_references(job: ImportJob, references: Sequence[tuple[str, str]]) -> None:
-    import csv
-
+@contextmanager
+def _references_file(job: ImportJob) -> Iterator[IO[str]]:
+    """The references file, written as the cases are (deleted with the other files if the import fails)."""
     descriptor = os.open(references_path(job), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(descriptor, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["source_ref", "reference"])
-        writer.writerows(references)
+        yield out
 
 
 def cancel(*, job: ImportJob) -> bool:

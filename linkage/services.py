@@ -121,14 +121,38 @@ def match_after_commit(case_id: int) -> None:
         logger.error("linkage: candidates of case %s not looked for (%s); left to the sweep", case_id, type(error))
 
 
-@sensitive_variables("details")
-def receive_import_details(organisation_id: int, details: Sequence[tuple[int, IdentifyingDetails]]) -> None:
+# Cases encoded and written per round by an import's receiver: memory holds one round, whatever the import.
+IMPORT_CHUNK = 2000
+
+
+@sensitive_variables("details", "chunk")
+def receive_import_details(organisation_id: int, details: Iterable[tuple[int, IdentifyingDetails]]) -> None:
     """casework.identifying's receiver for an import: encode every case (new cases, so nothing to merge),
-    write the encodings and keys in bulk, and queue a job that looks for their candidates."""
+    write the encodings and keys in bulk, a chunk at a time as the import streams them, and queue a job
+    that looks for their candidates."""
     encoder = default_encoder()
+    total = 0
+    chunk: list[tuple[int, IdentifyingDetails]] = []
+    for item in details:
+        chunk.append(item)
+        if len(chunk) >= IMPORT_CHUNK:
+            total += _store_import_chunk(encoder, chunk)
+            chunk = []
+    if chunk:
+        total += _store_import_chunk(encoder, chunk)
+    del chunk
+    if not total:
+        return
+    job = MatchJob.objects.create(organisation_id=organisation_id, total=total)
+    from linkage import tasks  # the task module imports this one
+
+    transaction.on_commit(partial(tasks.queue_job, job.pk))
+
+
+@sensitive_variables("details")
+def _store_import_chunk(encoder: Any, details: Sequence[tuple[int, IdentifyingDetails]]) -> int:
     case_ids = [case_id for case_id, _details in details]
     encodings = list(encoder.encode_many(one for _case_id, one in details))
-    del details
     now = timezone.now()
     if connection.vendor == "postgresql":
         layout = bulk.Layout.of(CaseEncoding, ("case_id", *ENCODED_FIELDS, "encoded_at"), now)
@@ -159,10 +183,7 @@ def receive_import_details(organisation_id: int, details: Sequence[tuple[int, Id
             ],
             batch_size=2000,
         )
-    job = MatchJob.objects.create(organisation_id=organisation_id, total=len(case_ids))
-    from linkage import tasks  # the task module imports this one
-
-    transaction.on_commit(partial(tasks.queue_job, job.pk))
+    return len(case_ids)
 
 
 # --- finding candidates ------------------------------------------------------------

@@ -5,17 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import IO, Protocol, runtime_checkable
 
 from accounts.models import Organisation
 from casework.identifying import DETAIL_FIELDS, IdentifyingDetails
+from casework.importing.compact import CaseStates
 from casework.models import Placement, Source, Status
-
-if TYPE_CHECKING:
-    pass
-
 
 # A path, or an open binary file (e.g. an uploaded file) whose ``name`` names it in messages.
 ImportSource = str | os.PathLike[str] | IO[bytes]
@@ -114,30 +112,43 @@ class PlannedCase:
     version: int = 1
 
 
-class PlannedEvent(NamedTuple):  # a tuple: tens of thousands are made, and quickly
-    line: int
-    case_index: int  # into ImportPlan.cases
-    from_status: str
-    to_status: str
-    occurred_on: dt.date
-    via_id: int | None
-    # The surviving case of a duplicate: a case of this file (an index) or one imported earlier (an id).
-    duplicate_of_index: int | None
-    duplicate_of_id: int | None
-    note: str
-    is_correction: bool
-    version: int
-
-
-@dataclass(frozen=True)
+@dataclass
 class ImportPlan:
-    """Checked files, ready for ``apply_import``."""
+    """Checked files, ready for ``apply_import``: what was learnt of them, not their rows.
+
+    The rows are read again from the files when they are written (a file changed in between is
+    refused); what the checks learnt is kept in a few arrays (``compact.CaseStates``) and small maps.
+    """
 
     organisation: Organisation
     cases_file: str
     events_file: str | None
-    cases: list[PlannedCase]
-    events: list[PlannedEvent]
+    cases_source: ImportSource
+    events_source: ImportSource | None
+    case_count: int
+    event_count: int
+    detail_count: int
+    today: dt.date
+    planned_at: dt.datetime
+    fingerprints: tuple[str, str]
+    states: CaseStates
+    # Per status change, in file order: 1 if the service called it a correction.
+    corrections: bytearray
+    # Per status change, in file order: its case's ordinal; its surviving case (0: none; ordinal + 1; -id).
+    event_cases: array[int]
+    event_survivors: array[int]
+    institutions: dict[str, int]
+    organisations: dict[str, int]
+    # Surviving cases imported earlier (duplicate_of): digest -> id, and (line, id) to check them again.
+    survivors: dict[str, int]
+    survivor_lines: list[tuple[int, int]]
+
+    @property
+    def cases(self) -> list[PlannedCase]:
+        """The planned cases, read from the file again (to inspect a small plan; a pass over the file)."""
+        from casework.importing.writing import planned_cases
+
+        return list(planned_cases(self))
 
 
 @dataclass(frozen=True)

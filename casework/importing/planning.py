@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from functools import partial
+from typing import TYPE_CHECKING, Never
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -12,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organisation
 from casework.identifying import (
+    DETAIL_FIELDS,
     EARLIEST_BIRTH_YEAR,
     MAX_LENGTH,
     IdentifyingDetails,
@@ -26,35 +30,34 @@ from casework.importing.common import (
     EVENT_COLUMNS,
     EVENT_REQUIRED,
     MOVE_FIELD_COLUMNS,
-    PROGRESS_STEP,
     SOURCE_REF_KIND,
     STATUSES,
     YEAR_RE,
     ImportErrors,
     ImportPlan,
     ImportSource,
-    PlannedCase,
-    PlannedEvent,
     ProgressHook,
 )
+from casework.importing.compact import CODE_OF, STATUS_CODES, CaseStates
 from casework.importing.reading import (
     Earlier,
     Problems,
-    Table,
+    TableReader,
+    count_lines,
     display_name,
     earlier_imports,
     parse_day,
     parse_displaced,
     progress_bar,
-    read_table,
     with_codes,
 )
 from casework.models import Institution, Status
-from casework.screening import linkage_digest
+from casework.screening import linkage_digester
 from casework.services import Move, check_move, validate_case_values
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
+    from tqdm import tqdm
 
 
 # --- planning ------------------------------------------------------------------
@@ -71,22 +74,46 @@ BIRTH_DATE_PROBLEMS = {
 }
 
 
-@dataclass(slots=True)
-class _CaseState:
-    """A case of the file while its events are replayed.
+# Rows checked together: their lookups (earlier imports, institutions, intermediaries) are made in one
+# query per batch, and the batch is all that is held of the file at a time.
+BATCH = 2000
 
-    Kept for refused rows too, so that their events are still checked and one
-    mistake gives one error rather than a cascade of "unknown case".
-    """
 
-    line: int
-    digest: str
-    reported_on: dt.date | None = None
-    planned: PlannedCase | None = None
-    index: int | None = None  # into the plan's cases, when the row is valid
-    status: str = Status.REPORTED.value
-    version: int = 1
-    last_occurred_on: dt.date | None = None
+def batches(
+    rows: Iterable[tuple[int, dict[str, str]]], size: int = BATCH
+) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    batch: list[tuple[int, dict[str, str]]] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parse_details(row: dict[str, str], *, today: dt.date, errors: dict[str, str]) -> IdentifyingDetails | None:
+    """The row's identifying details; a problem is reported by column, never with the value."""
+    names: dict[str, str] = {}
+    for column in ("given_name", "family_name", "patronymic", "birth_place"):
+        value = " ".join(row[column].split())
+        if len(value) > MAX_LENGTH:
+            errors[column] = _("At most %(count)s characters.") % {"count": MAX_LENGTH}
+        elif value and not any(char.isalpha() for char in value):
+            errors[column] = _("Letters only: this does not look like a name.")
+        names[column] = value
+    born: PartialDate | None = None
+    if row["birth_date"]:
+        try:
+            born = parse_birth_date(row["birth_date"], today=today, iso_only=True)
+        except NotADate as refusal:
+            errors["birth_date"] = BIRTH_DATE_PROBLEMS[refusal.reason]()
+    details = IdentifyingDetails(birth_date=born, **names)
+    return details or None
+
+
+def _day(ordinal: int) -> dt.date | None:
+    return dt.date.fromordinal(ordinal) if ordinal else None
 
 
 class _Planner:
@@ -95,51 +122,99 @@ class _Planner:
         self.today = today
         self.case_problems = cases
         self.event_problems = events
-        self.states: dict[str, _CaseState] = {}
-        self.cases: list[PlannedCase] = []
-        self.events: list[PlannedEvent] = []
+        self.states = CaseStates()
+        self.case_count = 0
+        self.event_count = 0
+        self.detail_count = 0
+        self.corrections = bytearray()
+        # Per status change, in file order: its case (ordinal) and its surviving case (0: none; an ordinal + 1;
+        # minus the id of a case imported earlier), so that writing needs no digest and no lookup.
+        self.event_cases = array("I")
+        self.event_survivors = array("q")
+        self._hash = linkage_digester(kind=SOURCE_REF_KIND)
+        # Whether the cases file has any column of identifying details (most files have none).
+        self.with_details = True
+        self.survivors: dict[str, int] = {}
+        self.survivor_lines: list[tuple[int, int]] = []
+        # The rows of the batch being checked: source_ref -> digest.
         self._digests: dict[str, str] = {}
+        # Earlier imports found (a case's source_ref imported before: a problem; a surviving case).
         self._earlier: dict[str, Earlier] = {}
-        self._institutions: dict[str, int] = {}
+        self._not_earlier: set[str] = set()
+        self.institutions: dict[str, int] = {}
+        self._no_institution: set[str] = set()
         self._organisations: dict[str, Organisation] = {}
+        self._no_organisation: set[str] = set()
 
     def digest(self, source_ref: str) -> str:
-        # The events repeat the cases' source_refs: hash each value once.
+        # The rows of a batch (and the events) repeat source_refs: hash each value once per batch.
         digest = self._digests.get(source_ref)
         if digest is None:
-            digest = self._digests[source_ref] = linkage_digest(source_ref, kind=SOURCE_REF_KIND)
+            digest = self._digests[source_ref] = self._hash(source_ref)
         return digest
 
-    def look_up(self, cases: Table, events: Table | None) -> None:
-        """Everything the rows refer to, in a few bulk queries."""
-        hashes = {self.digest(row["source_ref"]) for _line, row in cases.rows if row["source_ref"]}
-        codes = {row["institution"] for _line, row in cases.rows if row["institution"]}
-        slugs: set[str] = set()
-        if events is not None:
-            hashes |= {self.digest(row["duplicate_of"]) for _line, row in events.rows if row["duplicate_of"]}
-            slugs = {row["via"] for _line, row in events.rows if row["via"]}
-        self._earlier = earlier_imports(self.organisation, hashes)
+    def _look_up_earlier(self, hashes: set[str]) -> None:
+        hashes -= self._not_earlier
+        hashes -= self._earlier.keys()
+        if hashes:
+            found = earlier_imports(self.organisation, hashes)
+            self._earlier.update(found)
+            self._not_earlier |= hashes - found.keys()
+
+    def look_up_cases(self, batch: list[tuple[int, dict[str, str]]]) -> None:
+        """What a batch of case rows refers to, in a query or two."""
+        self._digests.clear()
+        hashes = {self.digest(row["source_ref"]) for _line, row in batch if row["source_ref"]}
+        earlier = earlier_imports(self.organisation, hashes) if hashes else {}
+        self._earlier.update(earlier)
+        codes = {row["institution"] for _line, row in batch if row["institution"]}
+        codes -= self.institutions.keys() | self._no_institution
         if codes:
-            self._institutions = dict(Institution.objects.filter(code__in=codes).values_list("code", "id"))
+            found = dict(Institution.objects.filter(code__in=codes).values_list("code", "id"))
+            self.institutions.update(found)
+            self._no_institution |= codes - found.keys()
+
+    def look_up_events(self, batch: list[tuple[int, dict[str, str]]]) -> None:
+        self._digests.clear()
+        hashes = {
+            digest
+            for _line, row in batch
+            if row["duplicate_of"] and self.states.find(digest := self.digest(row["duplicate_of"])) is None
+        }
+        self._look_up_earlier(hashes)
+        slugs = {row["via"] for _line, row in batch if row["via"]}
+        slugs -= self._organisations.keys() | self._no_organisation
         if slugs:
-            self._organisations = {org.slug: org for org in Organisation.objects.filter(slug__in=slugs)}
+            found = {org.slug: org for org in Organisation.objects.filter(slug__in=slugs)}
+            self._organisations.update(found)
+            self._no_organisation |= slugs - found.keys()
+
+    def _record(self, ordinal: int, is_correction: bool, *, survivor: int | None, earlier: Earlier | None) -> None:
+        self.corrections.append(1 if is_correction else 0)
+        self.event_cases.append(ordinal)
+        if survivor is not None:
+            self.event_survivors.append(survivor + 1)
+        else:
+            self.event_survivors.append(-earlier.id if earlier is not None else 0)
 
     def check_case(self, line: int, row: dict[str, str]) -> None:
         errors: dict[str, str] = {}  # a column's own problem; the service's rules are not asked about it again
+        states = self.states
+        self.case_count += 1
 
-        state: _CaseState | None = None
+        ordinal: int | None = None
         if not row["source_ref"]:
             errors["source_ref"] = _("Give the case's reference in your organisation's own records.")
         else:
             digest = self.digest(row["source_ref"])
-            first = self.states.get(digest)
+            first = states.find(digest)
             earlier = self._earlier.get(digest)
             if first is not None:
                 errors["source_ref"] = _(
                     "The same source_ref as line %(line)s (letter case and spacing are ignored)."
-                ) % {"line": first.line}
+                ) % {"line": states.line[first]}
             else:
-                state = self.states[digest] = _CaseState(line=line, digest=digest)
+                ordinal = states.add(digest, line=line)
                 if earlier is not None:
                     errors["source_ref"] = _(
                         "%(organisation)s imported this source_ref before (case %(reference)s)."
@@ -162,13 +237,11 @@ class _Planner:
                 displaced_on, precision = parse_displaced(row["displaced_on"])
             except ValueError as exc:
                 errors["displaced_on"] = str(exc)
-        institution_id = None
-        if row["institution"]:
-            institution_id = self._institutions.get(row["institution"])
-            if institution_id is None:
-                errors["institution"] = _("No institution has the code “%(code)s”.") % {"code": row["institution"]}
+        if row["institution"] and row["institution"] not in self.institutions:
+            errors["institution"] = _("No institution has the code “%(code)s”.") % {"code": row["institution"]}
 
-        details = self.details(row, errors)
+        if self.with_details and parse_details(row, today=self.today, errors=errors) is not None:
+            self.detail_count += 1
 
         values = {
             "sex": row["sex"],
@@ -188,58 +261,20 @@ class _Planner:
             if column not in errors:
                 for message in messages:
                     self.case_problems.add(line, column, with_codes(column, message))
-
-        if state is None:
-            return
-        state.reported_on = reported_on
-        if errors or rules or reported_on is None:
-            return
-        state.index = len(self.cases)
-        state.planned = PlannedCase(
-            line=line,
-            source_ref_hash=state.digest,
-            sex=row["sex"],
-            birth_year=birth_year,
-            oblast=row["oblast"],
-            reported_on=reported_on,
-            displaced_on=displaced_on,
-            displaced_precision=precision,
-            placement=row["placement"],
-            institution_id=institution_id,
-            source=row["source"],
-            source_ref=row["source_ref"],
-            details=details,
-        )
-        self.cases.append(state.planned)
-
-    def details(self, row: dict[str, str], errors: dict[str, str]) -> IdentifyingDetails | None:
-        """The row's identifying details; a problem is reported by column, never with the value."""
-        names: dict[str, str] = {}
-        for column in ("given_name", "family_name", "patronymic", "birth_place"):
-            value = " ".join(row[column].split())
-            if len(value) > MAX_LENGTH:
-                errors[column] = _("At most %(count)s characters.") % {"count": MAX_LENGTH}
-            elif value and not any(char.isalpha() for char in value):
-                errors[column] = _("Letters only: this does not look like a name.")
-            names[column] = value
-        born: PartialDate | None = None
-        if row["birth_date"]:
-            try:
-                born = parse_birth_date(row["birth_date"], today=self.today, iso_only=True)
-            except NotADate as refusal:
-                errors["birth_date"] = BIRTH_DATE_PROBLEMS[refusal.reason]()
-        details = IdentifyingDetails(birth_date=born, **names)
-        return details or None
+        if ordinal is not None and reported_on is not None:
+            states.reported_on[ordinal] = reported_on.toordinal()
 
     def check_event(self, line: int, row: dict[str, str], *, cases_file: str) -> None:
         errors: dict[str, str] = {}  # a column's own problem; the service's rules are not asked about it again
+        states = self.states
+        self.event_count += 1
 
-        state = None
+        ordinal = None
         if not row["source_ref"]:
             errors["source_ref"] = _("Give the source_ref of the case this change is for.")
         else:
-            state = self.states.get(self.digest(row["source_ref"]))
-            if state is None:
+            ordinal = states.find(self.digest(row["source_ref"]))
+            if ordinal is None:
                 errors["source_ref"] = _("No case with this source_ref in %(file)s.") % {"file": cases_file}
 
         to_status = row["status"]
@@ -254,35 +289,46 @@ class _Planner:
             via = self._organisations.get(row["via"])
             if via is None:
                 errors["via"] = _("No organisation has the slug “%(slug)s”.") % {"slug": row["via"]}
-        survivor: _CaseState | Earlier | None = None
+        survivor: int | None = None  # a case of this file, by ordinal
+        earlier: Earlier | None = None
         if row["duplicate_of"] and to_status == Status.DUPLICATE:
             digest = self.digest(row["duplicate_of"])
-            survivor = self.states.get(digest) or self._earlier.get(digest)
+            survivor = states.find(digest)
             if survivor is None:
-                errors["duplicate_of"] = _(
-                    "No case with this source_ref in %(file)s or imported earlier by %(organisation)s."
-                ) % {"file": cases_file, "organisation": self.organisation.slug}
+                earlier = self._earlier.get(digest)
+                if earlier is None:
+                    errors["duplicate_of"] = _(
+                        "No case with this source_ref in %(file)s or imported earlier by %(organisation)s."
+                    ) % {"file": cases_file, "organisation": self.organisation.slug}
+                else:
+                    self.survivors[digest] = earlier.id
+                    self.survivor_lines.append((line, earlier.id))
 
-        if state is None:
+        if ordinal is None:
             # Without its case the change cannot be replayed; say what can be said of the row itself.
             if to_status not in STATUSES:
                 errors["status"] = _("“%(status)s” is not a status.") % {"status": to_status}
             for column, message in errors.items():
                 self.event_problems.add(line, column, message)
+            self._record(0, False, survivor=None, earlier=None)
             return
 
+        if survivor is not None:
+            survivor_status: str | None = STATUS_CODES[states.status[survivor]]
+        else:
+            survivor_status = earlier.status if earlier is not None else None
         move = Move(
-            current=state.status,
+            current=STATUS_CODES[states.status[ordinal]],
             to=to_status,
             occurred_on=occurred_on,
             # A missing report date is its case row's problem; it must not give a second error here.
-            reported_on=state.reported_on or dt.date.min,
-            last_occurred_on=state.last_occurred_on,
+            reported_on=_day(states.reported_on[ordinal]) or dt.date.min,
+            last_occurred_on=_day(states.last_on[ordinal]),
             via=via,
             note=row["note"],
             duplicate_of_given=bool(row["duplicate_of"]),
-            duplicate_of_is_self=survivor is state,
-            duplicate_of_status=survivor.status if survivor is not None else None,
+            duplicate_of_is_self=survivor == ordinal,
+            duplicate_of_status=survivor_status,
             duplicate_of_same_organisation=True,  # only this organisation's cases are looked up
         )
         is_correction = False
@@ -298,36 +344,29 @@ class _Planner:
             if column not in errors:
                 for message in messages:
                     self.event_problems.add(line, column, message)
-
-        if not errors and not rules and occurred_on is not None and state.index is not None:
-            self.events.append(
-                PlannedEvent(
-                    line=line,
-                    case_index=state.index,
-                    from_status=state.status,
-                    to_status=to_status,
-                    occurred_on=occurred_on,
-                    via_id=via.pk if via is not None else None,
-                    duplicate_of_index=survivor.index if isinstance(survivor, _CaseState) else None,
-                    duplicate_of_id=survivor.id if isinstance(survivor, Earlier) else None,
-                    note=row["note"],
-                    is_correction=is_correction,
-                    version=state.version + 1,
-                )
-            )
+        self._record(ordinal, is_correction, survivor=survivor, earlier=earlier)
         # Move on to the state the file meant even when the row is refused, so that the next row is
         # judged on its own merits: one mistake gives one error, not a cascade.
         if to_status in STATUSES:
-            state.status = to_status
-            state.version += 1
-        if occurred_on is not None and (state.last_occurred_on is None or occurred_on > state.last_occurred_on):
-            state.last_occurred_on = occurred_on
+            states.status[ordinal] = CODE_OF[to_status]
+            states.version[ordinal] += 1
+        if occurred_on is not None:
+            day = occurred_on.toordinal()
+            if day > states.last_on[ordinal]:
+                states.last_on[ordinal] = day
 
-    def finish(self) -> None:
-        for state in self.states.values():
-            if state.planned is not None:
-                state.planned.status = state.status
-                state.planned.version = state.version
+
+def _check_file(
+    reader: TableReader,
+    check: Callable[[int, dict[str, str]], None],
+    look_up: Callable[[list[tuple[int, dict[str, str]]]], None],
+    bar: tqdm[Never],
+) -> None:
+    for batch in batches(reader):
+        look_up(batch)
+        for line, row in batch:
+            check(line, row)
+        bar.update(len(batch))
 
 
 def plan_import(
@@ -340,44 +379,64 @@ def plan_import(
 ) -> ImportPlan:
     """Read and check the files; raise ``ImportErrors`` listing every problem, or return what to write.
 
-    ``progress``: a stream (usually ``sys.stderr``) for a progress bar, shown only if it is a terminal.
+    The files are read a row at a time, in batches: memory holds a batch and a few numbers per case
+    (``compact.CaseStates``), whatever the size of the files. An open file must stay open and seekable
+    until ``apply_import``, which reads it again. ``progress``: a stream (usually
+    ``sys.stderr``) for a progress bar, shown only if it is a terminal, or a ``ProgressHook``.
     """
     today = today or timezone.localdate()
+    planned_at = timezone.now()
     cases_name = display_name(cases_file, "cases.csv")
     events_name = display_name(events_file, "events.csv") if events_file is not None else None
     case_problems = Problems(cases_name, CASE_COLUMNS)
     event_problems = Problems(events_name or "events.csv", EVENT_COLUMNS)
-
-    cases = read_table(cases_file, problems=case_problems, columns=CASE_COLUMNS, required=CASE_REQUIRED)
-    events = None
-    if events_file is not None:
-        events = read_table(events_file, problems=event_problems, columns=EVENT_COLUMNS, required=EVENT_REQUIRED)
-    if cases is not None and not cases.rows:
-        case_problems.add(None, None, _("The file has a header but no cases."))
-    if cases is None or not cases.rows:
-        # A file that cannot be read, or whose columns are wrong, says nothing reliable about its rows.
-        raise ImportErrors(case_problems.sorted() + event_problems.sorted())
-
     planner = _Planner(organisation=organisation, today=today, cases=case_problems, events=event_problems)
-    planner.look_up(cases, events)
-    event_rows = events.rows if events is not None else []
-    with progress_bar(progress, total=len(cases.rows) + len(event_rows), desc=_("Checking")) as bar:
-        for done, (line, row) in enumerate(cases.rows, start=1):
-            planner.check_case(line, row)
-            if done % PROGRESS_STEP == 0:
-                bar.update(PROGRESS_STEP)
-        bar.update(len(cases.rows) % PROGRESS_STEP)
-        for done, (line, row) in enumerate(event_rows, start=1):
-            planner.check_event(line, row, cases_file=cases_name)
-            if done % PROGRESS_STEP == 0:
-                bar.update(PROGRESS_STEP)
-    if case_problems or event_problems or (events_file is not None and events is None):
+    # Counted first: an open file's position is shared with its reader.
+    total = count_lines(cases_file) + (count_lines(events_file) if events_file is not None else 0)
+
+    with ExitStack() as stack:
+        cases = stack.enter_context(
+            TableReader(cases_file, problems=case_problems, columns=CASE_COLUMNS, required=CASE_REQUIRED)
+        )
+        events = None
+        if events_file is not None:
+            events = stack.enter_context(
+                TableReader(events_file, problems=event_problems, columns=EVENT_COLUMNS, required=EVENT_REQUIRED)
+            )
+        cases_usable = cases.open()
+        events_usable = events.open() if events is not None else True
+        if not cases_usable:
+            # A file that cannot be read, or whose columns are wrong, says nothing reliable about its rows.
+            raise ImportErrors(case_problems.sorted() + event_problems.sorted())
+        planner.with_details = bool(cases.columns_given & set(DETAIL_FIELDS))
+        with progress_bar(progress, total=max(1, total), desc=_("Checking")) as bar:
+            _check_file(cases, planner.check_case, planner.look_up_cases, bar)
+            if not planner.case_count and not case_problems:
+                case_problems.add(None, None, _("The file has a header but no cases."))
+                raise ImportErrors(case_problems.sorted() + event_problems.sorted())
+            if events is not None and events_usable:
+                check_event = partial(planner.check_event, cases_file=cases_name)
+                _check_file(events, check_event, planner.look_up_events, bar)
+    if case_problems or event_problems:
         raise ImportErrors(case_problems.sorted() + event_problems.sorted())
-    planner.finish()
     return ImportPlan(
         organisation=organisation,
         cases_file=cases_name,
         events_file=events_name,
-        cases=planner.cases,
-        events=planner.events,
+        cases_source=cases_file,
+        events_source=events_file,
+        case_count=planner.case_count,
+        event_count=planner.event_count,
+        detail_count=planner.detail_count,
+        today=today,
+        planned_at=planned_at,
+        fingerprints=(cases.fingerprint, events.fingerprint if events is not None else ""),
+        states=planner.states,
+        corrections=planner.corrections,
+        event_cases=planner.event_cases,
+        event_survivors=planner.event_survivors,
+        institutions=planner.institutions,
+        organisations={slug: org.pk for slug, org in planner._organisations.items()},
+        survivors=planner.survivors,
+        survivor_lines=planner.survivor_lines,
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import os
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Never
+from typing import IO, TYPE_CHECKING, Any, Never
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -48,13 +50,6 @@ class Problems:
         return [problem for *_key, problem in sorted(self._found, key=lambda found: found[:3])]
 
 
-@dataclass
-class Table:
-    """A CSV file's data rows as ``(line, {column: stripped value})``; the header is line 1."""
-
-    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-
-
 def display_name(source: ImportSource, default: str) -> str:
     if isinstance(source, str | os.PathLike):
         return Path(source).name
@@ -62,92 +57,186 @@ def display_name(source: ImportSource, default: str) -> str:
     return Path(name).name if isinstance(name, str) and name else default
 
 
-def read_text(source: ImportSource, problems: Problems) -> str | None:
+class _Hashing(io.RawIOBase):
+    """A binary file read through, its bytes hashed on the way (to tell a file changed between two reads)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self.hash = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        self.hash.update(data)
+        return size
+
+
+@contextmanager
+def open_binary(source: ImportSource) -> Iterator[IO[bytes]]:
+    """The file from its start; a path is opened and closed here, an open file is left open (its owner's)."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as handle:
+            yield handle
+        return
+    if source.seekable():
+        source.seek(0)
+    yield source
+
+
+def count_lines(source: ImportSource) -> int:
+    """About how many rows a file has (its line breaks), read in blocks: a progress bar's total.
+
+    An open file that cannot be read again (not seekable) is not counted: 0."""
+    if not isinstance(source, str | os.PathLike) and not source.seekable():
+        return 0
     try:
-        data = Path(source).read_bytes() if isinstance(source, str | os.PathLike) else source.read()
-    except OSError as exc:
-        problems.add(None, None, _("Cannot read the file: %(error)s.") % {"error": exc.strerror or exc})
-        return None
-    try:
+        with open_binary(source) as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def _undecodable_line(source: ImportSource) -> int:
+    """The first line that is not UTF-8."""
+    with open_binary(source) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _not_utf8() -> str:
+    return _("The file is not UTF-8 text (invalid bytes on this line). Save it as “CSV UTF-8” and try again.")
+
+
+def _malformed(error: csv.Error) -> str:
+    return _("Malformed CSV from this line on (%(error)s); the rest of the file was not read.") % {"error": error}
+
+
+class TableReader:
+    """A CSV file read a row at a time: ``(line, {column: stripped value})``; the header is line 1.
+
+    ``open`` reads the header and says whether the file can be used (its problems added otherwise);
+    iterating gives the data rows one by one, so memory does not grow with the file. Once every row
+    was read, ``fingerprint`` is the SHA-256 of the file's bytes.
+    """
+
+    def __init__(
+        self, source: ImportSource, *, problems: Problems, columns: Sequence[str], required: frozenset[str]
+    ) -> None:
+        self.source = source
+        self.problems = problems
+        self.columns = columns
+        self.required = required
+        self.fingerprint = ""
+        self.columns_given: frozenset[str] = frozenset()
+        self._stack = ExitStack()
+        self._hashing: _Hashing | None = None
+        self._reader: Any = None
+        self._header: list[str] = []
+        self._absent: dict[str, str] = {}
+
+    def __enter__(self) -> TableReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def open(self) -> bool:
+        problems = self.problems
+        try:
+            raw = self._stack.enter_context(open_binary(self.source))
+        except OSError as exc:
+            problems.add(None, None, _("Cannot read the file: %(error)s.") % {"error": exc.strerror or exc})
+            return False
+        self._hashing = _Hashing(raw)
         # utf-8-sig: spreadsheet programs often start "CSV UTF-8" files with a byte order mark.
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.add(
-            data[: exc.start].count(b"\n") + 1,
-            None,
-            _("The file is not UTF-8 text (invalid bytes on this line). Save it as “CSV UTF-8” and try again."),
-        )
-        return None
-
-
-def read_table(
-    source: ImportSource, *, problems: Problems, columns: Sequence[str], required: frozenset[str]
-) -> Table | None:
-    """Read a CSV file; report problems with the file and its header and return None if it cannot be used."""
-    text = read_text(source, problems)
-    if text is None:
-        return None
-    listing = ", ".join(columns)
-    if not text.strip():
-        problems.add(
-            None,
-            None,
-            _("The file is empty: its first line must name the columns (%(columns)s).") % {"columns": listing},
-        )
-        return None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    previous = 0  # a quoted value may span lines: a row starts after the previous one ends
-    try:
-        header = [name.strip().lower() for name in next(reader)]
-        if not set(header) & set(columns):
+        text = io.TextIOWrapper(io.BufferedReader(self._hashing, 1 << 16), encoding="utf-8-sig", newline="")
+        self._reader = reader = csv.reader(text, strict=True)
+        listing = ", ".join(self.columns)
+        header: list[str] | None = None
+        try:
+            for cells in reader:
+                if header is None:
+                    header = [name.strip().lower() for name in cells]
+                if any(cell.strip() for cell in cells):
+                    break
+            else:
+                header = None  # nothing but blank lines
+        except UnicodeDecodeError:
+            problems.add(_undecodable_line(self.source), None, _not_utf8())
+            return False
+        except csv.Error as exc:
+            problems.add(1, None, _malformed(exc))
+            return False
+        if header is None:
+            problems.add(
+                None,
+                None,
+                _("The file is empty: its first line must name the columns (%(columns)s).") % {"columns": listing},
+            )
+            return False
+        if not set(header) & set(self.columns):
             problems.add(
                 1, None, _("The first line must name the columns (%(columns)s); it does not.") % {"columns": listing}
             )
-            return None
+            return False
         seen: set[str] = set()
         for position, name in enumerate(header, start=1):
             if not name:
                 problems.add(1, None, _("Column %(position)s has no name.") % {"position": position})
             elif name in seen:
                 problems.add(1, name, _("This column appears more than once."))
-            elif name not in columns:
+            elif name not in self.columns:
                 problems.add(1, name, _("Unknown column. The columns are: %(columns)s.") % {"columns": listing})
             seen.add(name)
-        for name in columns:
-            if name in required and name not in seen:
+        for name in self.columns:
+            if name in self.required and name not in seen:
                 problems.add(1, name, _("Missing column."))
         if problems:
-            return None
-        absent = {name: "" for name in columns if name not in seen}
+            return False
+        self._header = header
+        self.columns_given = frozenset(header)
+        self._absent = {name: "" for name in self.columns if name not in seen}
+        return True
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        reader, header, absent, problems = self._reader, self._header, self._absent, self.problems
         width = len(header)
-        table = Table()
-        previous = reader.line_num
-        rows = table.rows
-        for cells in reader:
-            line, previous = previous + 1, reader.line_num
-            values = list(map(str.strip, cells))
-            if not any(values):
-                continue  # a blank line
-            if len(values) != width:
-                problems.add(
-                    line,
-                    None,
-                    _("This line has %(found)s fields; the header has %(expected)s.")
-                    % {"found": len(values), "expected": width},
-                )
-                continue
-            row = dict(zip(header, values, strict=True))
-            if absent:
-                row.update(absent)
-            rows.append((line, row))
-    except csv.Error as exc:
-        problems.add(
-            previous + 1,
-            None,
-            _("Malformed CSV from this line on (%(error)s); the rest of the file was not read.") % {"error": exc},
-        )
-        return None
-    return table
+        previous = reader.line_num  # a quoted value may span lines: a row starts after the previous one ends
+        strip = str.strip
+        try:
+            for cells in reader:
+                line, previous = previous + 1, reader.line_num
+                values = list(map(strip, cells))
+                if not any(values):
+                    continue  # a blank line
+                if len(values) != width:
+                    problems.add(
+                        line,
+                        None,
+                        _("This line has %(found)s fields; the header has %(expected)s.")
+                        % {"found": len(values), "expected": width},
+                    )
+                    continue
+                row = dict(zip(header, values, strict=True))
+                if absent:
+                    row.update(absent)
+                yield line, row
+        except UnicodeDecodeError:
+            problems.add(_undecodable_line(self.source), None, _not_utf8())
+        except csv.Error as exc:
+            problems.add(previous + 1, None, _malformed(exc))
+        else:
+            assert self._hashing is not None
+            self.fingerprint = self._hashing.hash.hexdigest()
 
 
 # --- parsing values ------------------------------------------------------------

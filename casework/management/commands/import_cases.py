@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from contextlib import suppress
@@ -14,6 +13,13 @@ from django.utils.translation import ngettext
 
 from accounts.models import Organisation
 from casework.importing import CASE_COLUMNS, EVENT_COLUMNS, ImportErrors, apply_import, plan_import
+
+
+class _Discard:
+    """Where the references go when no file was asked for (keeping them would grow with the file)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 class Command(BaseCommand):
@@ -101,11 +107,13 @@ class Command(BaseCommand):
             )
             if options["dry_run"]:
                 self.stdout.write(
-                    f"Checked: {self._summary(len(plan.cases), len(plan.events), organisation)}. "
+                    f"Checked: {self._summary(plan.case_count, plan.event_count, organisation)}. "
                     "Nothing was written (--dry-run)."
                 )
                 return
-            result = apply_import(plan, progress=progress)
+            # The organisation's own values are written back as they were given (they are its own file's),
+            # a row at a time as the cases are written; the file is deleted if the import fails.
+            result = apply_import(plan, progress=progress, references_out=references or _Discard())
         except ImportErrors as exc:
             for error in exc.errors:
                 self.stderr.write(str(error))
@@ -115,11 +123,6 @@ class Command(BaseCommand):
                 % {"count": count}
             ) from None
         self.stdout.write(self.style.SUCCESS(f"Imported {self._summary(result.cases, result.events, organisation)}."))
-        if references is not None:
-            # The organisation's own values, written back as they were given (they are its own file's).
-            writer = csv.writer(references)
-            writer.writerow(["source_ref", "reference"])
-            writer.writerows(result.references)
 
     @staticmethod
     def _summary(cases: int, events: int, organisation: Organisation) -> str:
