@@ -184,14 +184,21 @@ def _intermediaries_present(request) -> None:
 
 
 @pytest.fixture
-def tasks_in_process() -> Any:
+def tasks_in_process(settings: Any) -> None:
     """Celery tasks run here, in the test's transaction, even where CI runs a real worker (REDIS_URL set):
-    a task queued to that worker would read another database and never finish within the test."""
-    from config.celery_app import app
+    a task queued to that worker would read another database and never finish within the test.
 
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = before
+    Through the setting (Celery reads it from Django's settings each time), never by assigning
+    ``app.conf``: an assignment would stay in Celery's own layer and shadow the setting in later tests.
+    """
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test() -> Any:
+    """A request in Ukrainian leaves Ukrainian active in the thread after its response (the middleware sets it,
+    nothing resets it): the next test, a command's output say, would read Ukrainian."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

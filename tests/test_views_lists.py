@@ -15,7 +15,7 @@ from partners.models import CaseList, ListAnswer, ListItem, ListState, Share
 from tests.factories import CaseFactory, UserFactory
 from tests.list_helpers import answer, sent_list
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tasks_in_process")]
+pytestmark = pytest.mark.django_db
 
 
 def page_queries(queries) -> list[str]:
