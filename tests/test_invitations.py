@@ -194,3 +194,12 @@ def test_deactivation_asks_first_then_ends_the_sessions(admin_client, org_admin,
     assert theirs.get("/").status_code == 302  # signed out
     assert AuthEvent.objects.filter(kind=AuthEvent.Kind.DEACTIVATED, user=caseworker, by=org_admin).exists()
     assert admin_client.post(f"{PEOPLE}{org_admin.pk}/deactivate/", {"confirmed": "1"}).status_code == 403
+
+
+def test_the_people_page_has_one_invitation_form_and_a_plain_title(admin_client):
+    import re
+
+    page = admin_client.get("/organisation/people/").content.decode()
+    [title] = re.findall(r"<title>(.*?)</title>", page, flags=re.S)
+    assert "<" not in title and title.startswith("People")
+    assert page.count('action="/organisation/people/invite/"') == 1
