@@ -152,15 +152,8 @@ def test_local_development_may_register_a_loopback_receiver(partner, settings):
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process():
-    from config.celery_app import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = before
+def _tasks_in_process(tasks_in_process):
+    """With REDIS_URL set (CI) tasks would go to the broker; these tests follow them in-process."""
 
 
 @pytest.fixture

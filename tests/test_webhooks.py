@@ -20,16 +20,8 @@ from tests.webhook_helpers import PUBLIC_V4, Receiver, fake_dns
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process():
-    # With REDIS_URL set (CI) tasks would go to the broker; these tests follow them in-process.
-    from config.celery_app import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = before
+def _tasks_in_process(tasks_in_process):
+    """With REDIS_URL set (CI) tasks would go to the broker; these tests follow them in-process."""
 
 
 @pytest.fixture
