@@ -421,6 +421,32 @@ class AccessLogAdmin(OrganisationScopedAdmin):
 # filters are each person's own and are not in the admin; nor are the uploaded files or their problems.
 
 
+class CaseReadsLogged:
+    """For an admin of rows that name a case: every case its list or page shows is in the access log.
+
+    ``case_id_of`` gives a row's case (its ``case_id`` by default).
+    """
+
+    def case_id_of(self, obj: Any) -> int:
+        return int(obj.case_id)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
+        if changelist is not None:
+            _log(request, AccessLog.Action.LIST, sorted({self.case_id_of(obj) for obj in changelist.result_list}))
+        return response  # type: ignore[no-any-return]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        original = getattr(response, "context_data", {}).get("original") if response.status_code == 200 else None
+        if original is not None:
+            _log(request, AccessLog.Action.VIEW, [self.case_id_of(original)])
+        return response  # type: ignore[no-any-return]
+
+
 class _ReadOnlyAdmin(OrganisationScopedAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -442,7 +468,7 @@ class FollowUpRuleAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(_ReadOnlyAdmin):
+class TaskAdmin(CaseReadsLogged, _ReadOnlyAdmin):
     organisation_path = "case__organisation"
     list_display = ["case_reference", "kind", "due_on", "state", "assigned_to"]
     list_filter = ["state", "kind"]
@@ -469,22 +495,6 @@ class TaskAdmin(_ReadOnlyAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         return super().get_search_results(request, queryset, normalise_reference(search_term))
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> HttpResponse:
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
-        if changelist is not None:
-            _log(request, AccessLog.Action.LIST, sorted({task.case_id for task in changelist.result_list}))
-        return response
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        original = getattr(response, "context_data", {}).get("original") if response.status_code == 200 else None
-        if original is not None:
-            _log(request, AccessLog.Action.VIEW, [original.case_id])
-        return response
 
 
 @admin.register(ImportJob)

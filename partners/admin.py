@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scoping import OrganisationScopedAdmin
+from casework.admin import CaseReadsLogged
 from partners.models import CaseList, ListAnswer
 
 
@@ -38,13 +39,16 @@ class CaseListAdmin(ReadOnlyMixin, OrganisationScopedAdmin):
 
 
 @admin.register(ListAnswer)
-class ListAnswerAdmin(ReadOnlyMixin, OrganisationScopedAdmin):
+class ListAnswerAdmin(CaseReadsLogged, ReadOnlyMixin, OrganisationScopedAdmin):
     organisation_path = "item__case_list__organisation"
     list_display = ["id", "case_reference", "list_id", "answer", "answered_on", "recorded_at"]
     list_filter = ["answer"]
     list_select_related = ["item__case", "item__case_list"]
     fields = ("case_reference", "list_id", "answer", "answered_on", "note", "recorded_at", "status_change")
     readonly_fields = fields
+
+    def case_id_of(self, obj: ListAnswer) -> int:
+        return obj.item.case_id
 
     @admin.display(description=_("case"))
     def case_reference(self, obj: ListAnswer) -> str:

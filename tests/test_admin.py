@@ -232,3 +232,22 @@ def test_follow_ups_are_read_only_in_the_admin_and_every_case_shown_is_logged(ad
     assert admin_client.get(reverse("admin:casework_task_add")).status_code == 403
     tasks[0].refresh_from_db()
     assert tasks[0].note == ""
+
+
+def test_list_answers_in_the_admin_log_the_cases_they_name(admin_client, ngo_a):
+    from accounts.models import Organisation
+    from casework.models import AccessLog
+    from partners.models import ListAnswer
+    from tests.list_helpers import answer, sent_list
+
+    cases = CaseFactory.create_batch(2, organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
+    made = sent_list(ngo_a, Organisation.objects.get(slug="qatar"), cases)
+    for case in cases:
+        answer(made, case, "received", dt.date(2024, 3, 5))
+    before = AccessLog.objects.count()
+    assert admin_client.get(reverse("admin:partners_listanswer_changelist")).status_code == 200
+    listed = AccessLog.objects.order_by("id")[before:]
+    assert {(row.action, row.door, row.case_id) for row in listed} == {("list", "admin", case.pk) for case in cases}
+    first = ListAnswer.objects.order_by("id").first()
+    assert admin_client.get(reverse("admin:partners_listanswer_change", args=[first.pk])).status_code == 200
+    assert AccessLog.objects.filter(action="view", door="admin", case=first.item.case).exists()
