@@ -88,7 +88,9 @@ def _append_in_two_round_trips(common: dict[str, Any], case_ids: list[int | None
     connection.ensure_connection()
     raw = connection.connection
     started = time.monotonic()
-    with raw.pipeline(), raw.transaction(), raw.cursor() as cursor:
+    # Django's wrapper around the raw connection's errors: a failure is a django.db error, and a broken
+    # connection is marked so that Django discards it instead of handing it to the next request.
+    with connection.wrap_database_errors, raw.pipeline(), raw.transaction(), raw.cursor() as cursor:
         cursor.execute(_LOCK_HEAD, [AccessLog._meta.db_table])
         head = cursor.fetchone()
         if head is None:

@@ -380,3 +380,22 @@ def test_a_request_outside_any_transaction_logs_in_two_round_trips_on_the_chain(
     assert logged[6] == (cases[0].pk, "view", caseworker.pk, "127.0.0.1")
     report = audit_chain.verify(AccessLog)
     assert report.intact and report.rows == 7, report
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_in_the_two_round_trips_is_djangos_error_and_writes_nothing(caseworker, ngo_a):
+    from django.db import DatabaseError
+
+    from casework import audit, audit_chain
+    from casework.audit import log_access
+
+    case = CaseFactory(organisation=ngo_a)
+    log_access(action="view", door="web", organisation_id=ngo_a.pk, case_ids=[case.pk], user=caseworker)
+    rows = AccessLog.objects.count()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit, "_INSERT", audit._INSERT.replace("casework_accesslog", "casework_no_such_table"))
+        with pytest.raises(DatabaseError):  # Django's, not psycopg's: the connection is judged as Django's are
+            log_access(action="view", door="web", organisation_id=ngo_a.pk, case_ids=[case.pk], user=caseworker)
+    assert AccessLog.objects.count() == rows
+    assert audit_chain.verify(AccessLog).intact
