@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ from casework.importing.sources import (
 from casework.models import AccessLog
 
 logger = logging.getLogger(__name__)
+CHECKING = ImportJob.State.CHECKING
+RUNNING = ImportJob.State.RUNNING
 
 SHEETS = ("cases", "events")
 REQUIRED: dict[str, frozenset[str]] = {"cases": CASE_REQUIRED, "events": EVENT_REQUIRED}
@@ -360,12 +363,21 @@ def _plan(job: ImportJob, progress: JobProgress) -> Any:
         return plan_import(cases_file=cases, events_file=events, organisation=job.organisation, progress=progress)
 
 
-def _fail(job: ImportJob, *, state: str, problems: Sequence[str]) -> None:
-    job.state = state
-    job.problems = "\n".join(problems)
-    job.problem_count = len(problems)
-    job.finished_at = timezone.now() if state == ImportJob.State.FAILED else None
-    job.save(update_fields=["state", "problems", "problem_count", "finished_at", "updated_at"])
+def _fail(job: ImportJob, *, state: str, problems: Sequence[str], expected: str) -> bool:
+    """The job refused or failed, if it is still in the ``expected`` state (a task delivered twice, or the
+    sweep, may have moved it on: then nothing is changed). True when it was marked."""
+    marked = ImportJob.objects.filter(pk=job.pk, state=expected).update(
+        state=state,
+        problems="\n".join(problems),
+        problem_count=len(problems),
+        finished_at=timezone.now() if state == ImportJob.State.FAILED else None,
+        updated_at=timezone.now(),
+    )
+    return bool(marked)
+
+
+class _AlreadyDone(Exception):
+    """Another delivery of the task imported the files first: this one writes nothing."""
 
 
 def check(job_id: int) -> None:
@@ -378,21 +390,30 @@ def check(job_id: int) -> None:
         _convert(job)
         plan = _plan(job, progress)
     except SourceProblem as refused:
-        _fail(job, state=ImportJob.State.INVALID, problems=_as_shown(job, [refused.problem]))
+        _fail(job, state=ImportJob.State.INVALID, problems=_as_shown(job, [refused.problem]), expected=CHECKING)
         return
     except ImportErrors as errors:
-        _fail(job, state=ImportJob.State.INVALID, problems=_as_shown(job, errors.errors))
+        _fail(job, state=ImportJob.State.INVALID, problems=_as_shown(job, errors.errors), expected=CHECKING)
+        return
+    except Exception:
+        logger.exception("Web import %s: the check stopped on an unexpected error", job.pk)
+        _fail(
+            job,
+            state=ImportJob.State.INVALID,
+            problems=[_("The files could not be checked (an unexpected error). Save them again and upload them.")],
+            expected=CHECKING,
+        )
         return
     finally:
         progress.close()
-    job.state = ImportJob.State.READY
-    job.case_count = plan.case_count
-    job.event_count = plan.event_count
-    job.detail_count = plan.detail_count
-    job.problems = ""
-    job.problem_count = 0
-    job.save(
-        update_fields=["state", "case_count", "event_count", "detail_count", "problems", "problem_count", "updated_at"]
+    ImportJob.objects.filter(pk=job.pk, state=CHECKING).update(
+        state=ImportJob.State.READY,
+        case_count=plan.case_count,
+        event_count=plan.event_count,
+        detail_count=plan.detail_count,
+        problems="",
+        problem_count=0,
+        updated_at=timezone.now(),
     )
 
 
@@ -445,7 +466,10 @@ def run(job_id: int) -> None:
             organisation_id=job.organisation_id,
             user=job.created_by,
         )
-        ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE, finished_at=timezone.now())
+        if not ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.RUNNING).update(
+            state=ImportJob.State.DONE, finished_at=timezone.now()
+        ):
+            raise _AlreadyDone  # rolls this delivery's writing back
 
     try:
         with _files(job) as (cases, events), _references_file(job) as references:
@@ -454,17 +478,20 @@ def run(job_id: int) -> None:
             job.event_count = plan.event_count
             job.detail_count = plan.detail_count
             result = apply_import(plan, progress=progress, after_write=in_the_transaction, references_out=references)
+    except _AlreadyDone:
+        return
     except SourceProblem as refused:
-        delete_files(job)
-        _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, [refused.problem]))
+        if _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, [refused.problem]), expected=RUNNING):
+            delete_files(job)
         return
     except ImportErrors as errors:
-        delete_files(job)
-        _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, errors.errors))
+        if _fail(job, state=ImportJob.State.FAILED, problems=_as_shown(job, errors.errors), expected=RUNNING):
+            delete_files(job)
         return
     except BaseException:
-        delete_files(job)
-        _fail(job, state=ImportJob.State.FAILED, problems=[_("The import stopped on an error. Nothing was written.")])
+        failed = [_("The import stopped on an error. Nothing was written.")]
+        if _fail(job, state=ImportJob.State.FAILED, problems=failed, expected=RUNNING):
+            delete_files(job)
         raise
     finally:
         progress.close()
@@ -482,10 +509,16 @@ def run(job_id: int) -> None:
 
 @contextmanager
 def _references_file(job: ImportJob) -> Iterator[IO[str]]:
-    """The references file, written as the cases are (deleted with the other files if the import fails)."""
-    descriptor = os.open(references_path(job), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "w", encoding="utf-8", newline="") as out:
-        yield out
+    """The references file, written as the cases are: into a file of this delivery's own, put in place when the
+    import has committed (a second delivery of the task never empties the first one's), removed otherwise."""
+    part = references_path(job).with_name(f"references-{uuid.uuid4().hex}.part")
+    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with open(descriptor, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(part, references_path(job))
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def cancel(*, job: ImportJob) -> bool:
@@ -540,11 +573,14 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         state__in=ImportJob.ACTIVE_STATES - {ImportJob.State.RUNNING}, updated_at__lt=stale
     ) | ImportJob.objects.filter(state=ImportJob.State.RUNNING, updated_at__lt=stale - dt.timedelta(hours=24))
     expired = 0
-    for job in abandoned.only("pk", "key"):
-        delete_files(job)
-        expired += ImportJob.objects.filter(pk=job.pk).update(
+    for job in abandoned.only("pk", "key", "state", "updated_at"):
+        # Only if nothing moved it meanwhile (a confirmation at that moment): then its files go.
+        marked = ImportJob.objects.filter(pk=job.pk, state=job.state, updated_at=job.updated_at).update(
             state=ImportJob.State.EXPIRED, finished_at=now, updated_at=now
         )
+        if marked:
+            delete_files(job)
+        expired += marked
     references_deleted = 0
     for job in ImportJob.objects.filter(references_until__lt=now).only("pk", "key"):
         delete_files(job)

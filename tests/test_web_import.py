@@ -6,9 +6,11 @@ Every file here is synthetic; the names and source_refs are invented.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -562,3 +564,94 @@ def test_the_upload_page_costs_the_same_queries_with_more_imports(client, superv
 def test_the_sweep_is_a_scheduled_task(settings):
     assert "casework.tasks.sweep_imports" in {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert Path(settings.IMPORT_PRIVATE_DIR).name == "imports"
+
+
+def _rewritten(data: bytes, part: str, change) -> bytes:
+    """The workbook with one of its parts changed by ``change`` (bytes -> bytes)."""
+    import zipfile
+
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            body = source.read(info.filename)
+            target.writestr(info.filename, change(body) if info.filename == part else body)
+    return out.getvalue()
+
+
+def test_a_damaged_workbook_is_a_problem_never_a_stuck_check(
+    client, supervisor, django_capture_on_commit_callbacks, private_dir
+):
+    client.force_login(supervisor)
+    # The sheet's XML cut off after its first rows: openpyxl opens the workbook, then fails on a later row.
+    cut = _rewritten(kobo_xlsx(), "xl/worksheets/sheet1.xml", lambda body: body[: body.index(b'<row r="3"') + 20])
+    upload(client, ("cut.xlsx", cut))
+    job = the_job()
+    submit_suggested(client, job, django_capture_on_commit_callbacks)
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.INVALID
+    assert "cut.xlsx:3: The workbook is damaged from this row on" in job.problems
+    assert not Case.objects.filter(organisation=supervisor.organisation).exists()
+
+
+def test_a_workbook_that_unpacks_to_far_more_than_its_size_is_refused(client, supervisor, private_dir):
+    client.force_login(supervisor)
+    # A part of 5 MB of one repeated byte: it packs into a few kB (a "zip bomb" in small).
+    bomb = _rewritten(kobo_xlsx(), "docProps/app.xml", lambda body: body + b" " * 5_000_000)
+    assert len(bomb) < 100_000
+    response = upload(client, ("bomb.xlsx", bomb))
+    assert response.status_code == 400
+    assert "unpacks to far more than its size" in response.text
+    assert not ImportJob.objects.exists()
+
+
+def test_a_sheet_that_claims_to_be_huge_is_read_as_the_rows_it_holds(
+    client, supervisor, django_capture_on_commit_callbacks, private_dir
+):
+    client.force_login(supervisor)
+    claimed = _rewritten(
+        kobo_xlsx(),
+        "xl/worksheets/sheet1.xml",
+        lambda body: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', body),
+    )
+    upload(client, ("claimed.xlsx", claimed))
+    job = the_job()
+    submit_suggested(client, job, django_capture_on_commit_callbacks)
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.READY, job.problems
+    assert job.case_count == 3
+
+
+def test_an_import_delivered_twice_stays_done_with_its_references(
+    client, supervisor, ngo_a, private_dir, django_capture_on_commit_callbacks, monkeypatch
+):
+    from casework.importing import ImportErrors, ImportProblem
+
+    client.force_login(supervisor)
+    upload(client, ("kobo.xlsx", kobo_xlsx()))
+    job = the_job()
+    submit_suggested(client, job, django_capture_on_commit_callbacks)
+    confirm(client, job, django_capture_on_commit_callbacks)
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.DONE
+    cases = Case.objects.count()
+    references = web_import.references_path(job).read_text()
+
+    # A second delivery read the job as running just before the first committed; by the time it plans, the
+    # cases are in the register, so its plan is refused.
+    ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.RUNNING)
+
+    def refused_meanwhile(**kwargs):
+        ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE)  # the first delivery's commit
+        raise ImportErrors([ImportProblem("cases.csv", 2, "source_ref", "imported already")])
+
+    @contextlib.contextmanager
+    def files_still_there(_job):
+        yield None, None
+
+    monkeypatch.setattr(web_import, "_files", files_still_there)
+    monkeypatch.setattr(web_import, "plan_import", refused_meanwhile)
+    web_import.run(job.pk)
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.DONE and job.problem_count == 0
+    assert Case.objects.count() == cases
+    assert web_import.references_path(job).read_text() == references

@@ -255,9 +255,37 @@ def _csv_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
             ) from None
 
 
+# A workbook's parts, unpacked, may be at most this many times the upload's limit, and no part may unpack to
+# more than this many times its packed size: past either it is a "zip bomb", not a spreadsheet.
+XLSX_UNPACKED_FACTOR = 20
+XLSX_MAX_RATIO = 200
+# A row wider than this is not a case register's sheet (and would cost memory to read).
+MAX_COLUMNS = 500
+
+
+def _xlsx_refusal(path: Path) -> str | None:
+    """Why the workbook is not even opened: its parts unpack to far more than any real sheet would."""
+    from django.conf import settings
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return None  # openpyxl says it is not a workbook
+    unpacked = sum(part.file_size for part in parts)
+    if unpacked > XLSX_UNPACKED_FACTOR * settings.IMPORT_MAX_UPLOAD_BYTES or any(
+        part.file_size > XLSX_MAX_RATIO * max(part.compress_size, 1) and part.file_size > 1024 * 1024 for part in parts
+    ):
+        return _("This workbook unpacks to far more than its size: it cannot be read. Save it again as XLSX.")
+    return None
+
+
 def _xlsx_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
     from openpyxl import load_workbook
 
+    refusal = _xlsx_refusal(path)
+    if refusal is not None:
+        raise SourceProblem(ImportProblem(name, None, None, refusal))
     file = path.open("rb")  # a file, not a path: openpyxl judges a path by its extension
     try:
         # read_only: rows are parsed as they are asked for, whatever the size of the sheet.
@@ -267,9 +295,44 @@ def _xlsx_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
         raise SourceProblem(
             ImportProblem(name, None, None, _("This is not an XLSX workbook that can be read. Save it again as XLSX."))
         ) from None
+    line = 0
     try:
-        sheet = workbook.worksheets[0]
-        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        try:
+            sheet = workbook.worksheets[0]
+            # The rows as the file holds them, not padded to the size the sheet claims.
+            sheet.reset_dimensions()
+            found = iter(sheet.iter_rows(values_only=True))
+        except Exception:
+            raise SourceProblem(
+                ImportProblem(
+                    name, None, None, _("This workbook has no sheet that can be read. Save it again as XLSX.")
+                )
+            ) from None
+        while True:
+            try:
+                values = next(found)
+            except StopIteration:
+                return
+            except Exception:  # a damaged part: XML cut off, a bad checksum
+                raise SourceProblem(
+                    ImportProblem(
+                        name,
+                        line + 1,
+                        None,
+                        _("The workbook is damaged from this row on; the rest was not read. Save it again as XLSX."),
+                    )
+                ) from None
+            line += 1
+            if len(values) > MAX_COLUMNS:
+                raise SourceProblem(
+                    ImportProblem(
+                        name,
+                        line,
+                        None,
+                        _("This row has more than %(count)s columns: it is not a sheet of cases.")
+                        % {"count": MAX_COLUMNS},
+                    )
+                )
             yield line, 1, [_cell(value) for value in values]
     finally:
         workbook.close()
