@@ -96,7 +96,7 @@ def _append_in_two_round_trips(common: dict[str, Any], case_ids: list[int | None
         if head is None:
             return False  # the first row ever: audit_chain.appending makes the head
         chain = audit_chain.Chain(AccessLog, AuditChainHead(pk=head[0], last_hash=head[1]))
-        hashes = [chain.seal_values({**common, "case_id": case_id}) for case_id in case_ids]
+        hashes = chain.seal_many(common, "case_id", case_ids)
         columns = [[common[name]] * len(case_ids) if name in common else None for name in _COLUMNS]
         columns[_COLUMNS.index("case_id")] = case_ids
         columns[_COLUMNS.index("chain_hash")] = hashes

@@ -461,6 +461,11 @@ class AccessLog(models.Model):
         IMPORT_REFERENCES = "import_refs", _("Downloaded an import's references")
 
     at = models.DateTimeField(_("at"), db_index=True)
+    # No foreign key constraints in the database (db_constraint=False), and deletion still PROTECTed by Django:
+    # each constraint was checked at COMMIT for every row written, locking the case, the user and the
+    # organisation FOR KEY SHARE while the chain's head was held, so that every page's log write made
+    # concurrent readers of one organisation share locks on its row (multixacts). The rows are written
+    # only by casework.audit with ids the request has just read; the log outlives nothing it names.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
@@ -468,6 +473,7 @@ class AccessLog(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_constraint=False,
     )
     token = models.ForeignKey(
         "accounts.ApiToken",
@@ -476,12 +482,25 @@ class AccessLog(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_constraint=False,
     )
     organisation = models.ForeignKey(
-        "accounts.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+        "accounts.Organisation",
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
+    # Indexed by accesslog_case_at (case, -at), which serves every lookup by case: no index of its own.
     case = models.ForeignKey(
-        Case, verbose_name=_("case"), on_delete=models.PROTECT, null=True, blank=True, related_name="access_log"
+        Case,
+        verbose_name=_("case"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_log",
+        db_constraint=False,
+        db_index=False,
     )
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     door = models.CharField(_("door"), max_length=10, choices=Door.choices)

@@ -65,6 +65,31 @@ def test_a_chained_hash_depends_on_every_field_and_on_the_row_before():
         assert audit_chain.link(audit_chain.GENESIS, AccessLog, changed) != base, name
 
 
+def test_rows_sealed_many_at_once_get_the_hashes_sealed_one_by_one():
+    common = {
+        "at": dt.datetime(2025, 1, 1, 12, 30, 5, 123456, tzinfo=dt.UTC),
+        "user_id": 3,
+        "token_id": None,
+        "organisation_id": 1,
+        "action": "list",
+        "door": "web",
+        "ip_address": "::ffff:127.0.0.1",
+    }
+    head = AuditChainHead(table="casework_accesslog", last_hash="a" * 64)
+    case_ids = [7, None, 123456789012, 8]
+    one_by_one = audit_chain.Chain(AccessLog, head)
+    expected = [one_by_one.seal_values({**common, "case_id": case_id}) for case_id in case_ids]
+    many = audit_chain.Chain(AccessLog, head)
+    assert many.seal_many(common, "case_id", case_ids) == expected
+    assert many.last == one_by_one.last == expected[-1]
+    # Any other field may vary too, text included.
+    doors = audit_chain.Chain(AccessLog, head)
+    by_door = [audit_chain.Chain(AccessLog, head).seal_values({**common, "case_id": 7, "door": "ap\"i"})]
+    assert doors.seal_many({**common, "case_id": 7}, "door", ['ap"i']) == by_door
+    with pytest.raises(ValueError):
+        audit_chain.Chain(StatusChange, head).seal_many({}, "case_id", [1])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_edit_made_around_the_application_is_found(ngo_a, supervisor):
     case = CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10))
