@@ -84,7 +84,7 @@ def test_rows_sealed_many_at_once_get_the_hashes_sealed_one_by_one():
     assert many.last == one_by_one.last == expected[-1]
     # Any other field may vary too, text included.
     doors = audit_chain.Chain(AccessLog, head)
-    by_door = [audit_chain.Chain(AccessLog, head).seal_values({**common, "case_id": 7, "door": "ap\"i"})]
+    by_door = [audit_chain.Chain(AccessLog, head).seal_values({**common, "case_id": 7, "door": 'ap"i'})]
     assert doors.seal_many({**common, "case_id": 7}, "door", ['ap"i']) == by_door
     with pytest.raises(ValueError):
         audit_chain.Chain(StatusChange, head).seal_many({}, "case_id", [1])
