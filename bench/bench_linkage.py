@@ -28,7 +28,6 @@ import hmac
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
-from bench.common import Row, ratio
+from bench.common import Row, peak_rss_mb, ratio
 from devdata.people import People, Report
 from linkage.columns import BATCH, COLUMNS, Columns, KeyIndex, candidates, neighbour_pairs
 from linkage.encoding import DATE_EXTRAS, FIELDS, default_encoder
@@ -244,7 +243,7 @@ def measure_speed(path: str, register: int, new: int) -> dict[str, float]:
         "floor": floor,
         "single_ms": statistics.median(singles) * 1000,
         "single_max_ms": max(singles) * 1000,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_rss_mb(),
     }
 
 
@@ -451,7 +450,7 @@ def measure_job(first: int, last: int) -> dict[str, float]:
     done = services.run_job(job.pk)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     loading.load = real_load
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     assert done is not None and done.state == MatchJob.State.DONE, done
     with connection.cursor() as cursor:
         cursor.execute(

@@ -25,6 +25,18 @@ class Row:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB: its own address space's high-water mark (VmHWM).
+
+    Not ``getrusage``'s ru_maxrss where /proc is there: Linux keeps that figure across exec, so a step run
+    in a child process started by a large benchmark process reported its parent's peak (the import's
+    children said 198 MB at every size after the figures had run in the parent)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
