@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.requests import client_address
 from casework import audit_chain
-from casework.models import AccessLog, AuditChainHead
+from casework.models import AccessLog
 
 if TYPE_CHECKING:
     from accounts.models import ApiToken, User
@@ -44,7 +44,7 @@ def log_access(
         "door": door,
         "ip_address": audit_chain.normal_address(address),
     }
-    if _append_in_two_round_trips(common, case_ids):
+    if _append_in_one_statement(common, case_ids):
         return
     rows = [
         AccessLog(
@@ -66,45 +66,64 @@ def log_access(
         AccessLog.objects.bulk_create(rows)
 
 
-_COLUMNS = ("at", "user_id", "token_id", "organisation_id", "case_id", "action", "door", "ip_address", "chain_hash")
-_LOCK_HEAD = 'SELECT id, last_hash FROM casework_auditchainhead WHERE "table" = %s FOR UPDATE'
-_INSERT = (
-    "INSERT INTO casework_accesslog (at, user_id, token_id, organisation_id, case_id, action, door, ip_address, "
-    "chain_hash) "
-    "SELECT * FROM unnest(%s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
-    "%s::varchar[], %s::varchar[], %s::inet[], %s::varchar[])"
+# The page's rows chained, inserted and the chain's head moved on in one statement (issue 16): the head is
+# locked, the hashes made by PostgreSQL's sha256 from the same canonical content as audit_chain.link (the
+# text around the case's id given by audit_chain.content_around), the rows inserted in chain order and the
+# head moved on to the last hash. Sent on its own, it commits as it ends: the head's lock is held from the
+# statement's start to its commit and never while the application works or waits for its turn to run.
+# Nothing is written when the chain has no head yet.
+_APPEND = """
+WITH RECURSIVE
+head AS (SELECT id, last_hash FROM casework_auditchainhead WHERE "table" = %(table)s FOR UPDATE),
+given AS (SELECT case_id, ord FROM unnest(%(case_ids)s::bigint[]) WITH ORDINALITY AS given (case_id, ord)),
+chain (ord, case_id, hash) AS (
+    SELECT 0::bigint, NULL::bigint, (SELECT last_hash FROM head)::text
+    UNION ALL
+    SELECT given.ord, given.case_id, encode(sha256(convert_to(
+        chain.hash || '|' || %(before)s::text || coalesce(given.case_id::text, 'null') || %(after)s::text, 'UTF8'
+    )), 'hex')
+    FROM chain JOIN given ON given.ord = chain.ord + 1
+),
+written AS (
+    INSERT INTO casework_accesslog
+        (at, user_id, token_id, organisation_id, case_id, action, door, ip_address, chain_hash)
+    SELECT %(at)s::timestamptz, %(user_id)s::bigint, %(token_id)s::bigint, %(organisation_id)s::bigint,
+        case_id, %(action)s::varchar, %(door)s::varchar, %(ip_address)s::inet, hash
+    FROM chain WHERE ord > 0 AND hash IS NOT NULL ORDER BY ord
+    RETURNING 1
+),
+moved AS (
+    UPDATE casework_auditchainhead SET last_hash = (SELECT hash FROM chain ORDER BY ord DESC LIMIT 1)
+    WHERE id = (SELECT id FROM head) AND EXISTS (SELECT 1 FROM given)
+    RETURNING 1
 )
-_MOVE_HEAD = "UPDATE casework_auditchainhead SET last_hash = %s WHERE id = %s"
+SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM moved)
+"""
 
 
-def _append_in_two_round_trips(common: dict[str, Any], case_ids: list[int | None]) -> bool:
-    """The same rows, chained and committed as ``audit_chain.appending`` does, in two round trips instead of
-    five (issue 16): BEGIN and the head's lock together, then the insert, the head moved on and COMMIT
-    together (psycopg's pipeline). Nothing changes but the waiting: the same lock, the same transaction, the
-    rows durable before the page is answered. Only on PostgreSQL outside any transaction of Django's (a
-    request; not the tests, which run inside one); False otherwise, and when the chain has no head yet."""
+def _append_in_one_statement(common: dict[str, Any], case_ids: list[int | None]) -> bool:
+    """The same rows, chained and committed as ``audit_chain.appending`` does, in one statement (``_APPEND``)
+    instead of five (issue 16). Before, the head was locked, then the application made the hashes and sent
+    the rows: under load its thread waited for its turn to run Python (the GIL) while holding the lock, and
+    every page of every reader queued behind it. The same lock, the same hashes, the rows durable before
+    the page is answered. Only on PostgreSQL outside any transaction of Django's (a request; not the tests,
+    which run inside one); False otherwise, and when the chain has no head yet (nothing is written then)."""
     if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
         return False
+    before, after = audit_chain.content_around(AccessLog, common, "case_id")
+    params = {**common, "table": AccessLog._meta.db_table, "case_ids": case_ids, "before": before, "after": after}
     connection.ensure_connection()
-    raw = connection.connection
     started = time.monotonic()
     # Django's wrapper around the raw connection's errors: a failure is a django.db error, and a broken
     # connection is marked so that Django discards it instead of handing it to the next request.
-    with connection.wrap_database_errors, raw.pipeline(), raw.transaction(), raw.cursor() as cursor:
-        cursor.execute(_LOCK_HEAD, [AccessLog._meta.db_table])
-        head = cursor.fetchone()
-        if head is None:
-            return False  # the first row ever: audit_chain.appending makes the head
-        chain = audit_chain.Chain(AccessLog, AuditChainHead(pk=head[0], last_hash=head[1]))
-        hashes = chain.seal_many(common, "case_id", case_ids)
-        columns = [[common[name]] * len(case_ids) if name in common else None for name in _COLUMNS]
-        columns[_COLUMNS.index("case_id")] = case_ids
-        columns[_COLUMNS.index("chain_hash")] = hashes
-        cursor.execute(_INSERT, columns)
-        cursor.execute(_MOVE_HEAD, [chain.last, head[0]])
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        cursor.execute(_APPEND, params)
+        written, moved = cursor.fetchone()
     if connection.queries_logged:
-        # Past Django's cursor: written into its query log as its own statements would be (debug, query counts).
-        took = f"{time.monotonic() - started:.3f}"
-        for sql in ("BEGIN", _LOCK_HEAD, _INSERT, _MOVE_HEAD, "COMMIT"):
-            connection.queries_log.append({"sql": sql, "time": took if sql == "COMMIT" else "0.000"})
+        # Past Django's cursor: written into its query log as its own statements are (debug, query counts).
+        connection.queries_log.append({"sql": _APPEND.strip(), "time": f"{time.monotonic() - started:.3f}"})
+    if written != len(case_ids) or moved != 1:
+        if written == 0 and moved == 0:
+            return False  # the first row ever: audit_chain.appending makes the head
+        raise RuntimeError(f"the access log's append wrote {written} of {len(case_ids)} rows, moved {moved} heads")
     return True

@@ -81,6 +81,19 @@ def link(previous: str, model: type[models.Model], values: Mapping[str, Any]) ->
     return hashlib.sha256(f"{previous}|{content}".encode()).hexdigest()
 
 
+def content_around(model: type[models.Model], common: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """The canonical content (as ``link`` hashes it) of rows that differ only in ``name``, as the text before
+    and after that field's value: a row's content is ``before + value + after``, the value in JSON (``null``,
+    a number, a quoted string). Not for the history, whose rows each have a note's digest of their own."""
+    if model is StatusChange:
+        raise ValueError("the history's rows are sealed one by one (seal_values)")
+    fields = FIELDS[model]
+    at = fields.index(name)
+    before = "".join(json.dumps(_canonical(common[field])) + "," for field in fields[:at])
+    after = "".join("," + json.dumps(_canonical(common[field])) for field in fields[at + 1 :])
+    return "[" + before, after + "]"
+
+
 def _table(model: type[models.Model]) -> str:
     return model._meta.db_table
 
@@ -114,14 +127,7 @@ class Chain:
         rows' common content is written out once and only ``name``'s value put in per row (a page's access
         log: the same reader, door and time for every case on it). The history's rows have a note's digest
         of their own: not for them."""
-        if self.model is StatusChange:
-            raise ValueError("the history's rows are sealed one by one (seal_values)")
-        fields = FIELDS[self.model]
-        at = fields.index(name)
-        before = [json.dumps(_canonical(common[field])) for field in fields[:at]]
-        after = [json.dumps(_canonical(common[field])) for field in fields[at + 1 :]]
-        prefix = "[" + "".join(part + "," for part in before)
-        suffix = "".join("," + part for part in after) + "]"
+        prefix, suffix = content_around(self.model, common, name)
         hashes = []
         last = self.last
         for value in values:

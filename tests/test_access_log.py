@@ -351,29 +351,29 @@ def test_it_lists_the_access_log_in_the_admin_with_a_constant_number_of_queries(
 
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_request_outside_any_transaction_logs_in_two_round_trips_on_the_chain(client, caseworker, ngo_a):
-    # A real request runs in no transaction of Django's: the log's rows go in psycopg's pipeline (casework.audit),
-    # chained and committed as audit_chain.appending would, before the page is answered (issue 16).
+def test_a_request_outside_any_transaction_logs_in_one_statement_on_the_chain(client, caseworker, ngo_a):
+    # A real request runs in no transaction of Django's: the log's rows go in one statement (casework.audit),
+    # chained by PostgreSQL and committed as audit_chain.appending would, before the page is answered (issue 16).
     from casework import audit, audit_chain
 
     cases = CaseFactory.create_batch(3, organisation=ngo_a)
     client.force_login(caseworker)
     client.get("/cases/")  # the chain's head, made by the usual path when it has none
     calls = []
-    original = audit._append_in_two_round_trips
+    original = audit._append_in_one_statement
 
     def spy(*args):
         calls.append(original(*args))
         return calls[-1]
 
     with pytest.MonkeyPatch.context() as patch, CaptureQueriesContext(connection) as queries:
-        patch.setattr(audit, "_append_in_two_round_trips", spy)
+        patch.setattr(audit, "_append_in_one_statement", spy)
         assert client.get("/cases/").status_code == 200
         assert client.get(f"/cases/{cases[0].reference}/").status_code == 200
     assert calls == [True, True]
     # Still in Django's query log, as the usual path's statements are: one insert for the page's rows.
     logged_sql = [q["sql"] for q in queries.captured_queries]
-    assert sum(sql.startswith("INSERT INTO casework_accesslog") for sql in logged_sql) == 2, logged_sql
+    assert sum("INSERT INTO casework_accesslog" in sql for sql in logged_sql) == 2, logged_sql
     logged = list(AccessLog.objects.order_by("id").values_list("case_id", "action", "user_id", "ip_address"))
     listed = sorted((case.pk, "list", caseworker.pk, "127.0.0.1") for case in cases)
     assert sorted(logged[3:6]) == listed
@@ -384,7 +384,7 @@ def test_a_request_outside_any_transaction_logs_in_two_round_trips_on_the_chain(
 
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_failure_in_the_two_round_trips_is_djangos_error_and_writes_nothing(caseworker, ngo_a):
+def test_a_failure_in_the_one_statement_is_djangos_error_and_writes_nothing(caseworker, ngo_a):
     from django.db import DatabaseError
 
     from casework import audit, audit_chain
@@ -394,8 +394,65 @@ def test_a_failure_in_the_two_round_trips_is_djangos_error_and_writes_nothing(ca
     log_access(action="view", door="web", organisation_id=ngo_a.pk, case_ids=[case.pk], user=caseworker)
     rows = AccessLog.objects.count()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(audit, "_INSERT", audit._INSERT.replace("casework_accesslog", "casework_no_such_table"))
+        patch.setattr(audit, "_APPEND", audit._APPEND.replace("INTO casework_accesslog", "INTO casework_no_such_table"))
         with pytest.raises(DatabaseError):  # Django's, not psycopg's: the connection is judged as Django's are
             log_access(action="view", door="web", organisation_id=ngo_a.pk, case_ids=[case.pk], user=caseworker)
     assert AccessLog.objects.count() == rows
     assert audit_chain.verify(AccessLog).intact
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_pages_logged_at_once_from_many_threads_make_one_unbroken_chain(caseworker, ngo_a):
+    # Readers on several threads (gunicorn's), each page's rows chained by PostgreSQL in one statement: the
+    # hashes are audit_chain.link's (an IPv6 address, a row without a case, a token-less reader included),
+    # and the chain follows the rows' ids whatever order the pages come in.
+    import threading
+
+    from django.db import connections
+
+    from casework import audit, audit_chain
+    from casework.audit import log_access
+
+    cases = CaseFactory.create_batch(5, organisation=ngo_a)
+    ids = [case.pk for case in cases]
+    log_access(action="view", door="web", organisation_id=ngo_a.pk, case_ids=[ids[0]], user=caseworker)
+    statements = []
+    original = audit._append_in_one_statement
+
+    def counted(*args):
+        statements.append(original(*args))
+        return statements[-1]
+
+    class Request:
+        def __init__(self, address: str) -> None:
+            self.META = {"REMOTE_ADDR": address}
+
+    def reader(number: int) -> None:
+        try:
+            for page in range(6):
+                log_access(
+                    action="list",
+                    door="web",
+                    organisation_id=ngo_a.pk,
+                    case_ids=[*ids[: 1 + (number + page) % 5], None] if page % 3 == 0 else ids,
+                    user=caseworker,
+                    request=Request("2001:db8::1" if number % 2 else "127.0.0.1"),
+                )
+        finally:
+            connections.close_all()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit, "_append_in_one_statement", counted)
+        threads = [threading.Thread(target=reader, args=(number,)) for number in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statements == [True] * 24
+    report = audit_chain.verify(AccessLog)
+    assert report.intact, report
+    written = sum(2 + (number + page) % 5 if page % 3 == 0 else len(ids) for number in range(4) for page in range(6))
+    assert report.rows == AccessLog.objects.count() == 1 + written
+    assert AccessLog.objects.filter(case__isnull=True).count() == 8
+    assert AccessLog.objects.filter(ip_address="2001:db8::1").exists()
