@@ -1,7 +1,8 @@
 """The pages and the API under load (issue 16), each beside its floor: the sign-in page, same server, same load.
 
-gunicorn (2 sync workers, production settings: DEBUG off, the hashed static files of collectstatic) serves
-127.0.0.1 only; ``wrk`` (Debian package) sends 8 connections at one URL at a time. Measured in rounds, each
+gunicorn (4 workers of 2 threads, as the Procfile runs them; production settings: DEBUG off, the hashed
+static files of collectstatic) serves 127.0.0.1 only; ``wrk`` (Debian package) sends 8 connections at one
+URL at a time. Measured in rounds, each
 round the floor first and then every page, so that whatever else runs on the machine weighs on the floor as
 on the pages; a page's figure adds up its rounds, and so does the floor's.
 
@@ -42,8 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "8"))
 CONNECTIONS = 8
-WORKERS = 2
-THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "4"))
+WORKERS = int(os.environ.get("BENCH_LOAD_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "2"))
 MIN_THROUGHPUT = 1 / 3
 MAX_P99 = 3.0
 
