@@ -272,7 +272,9 @@ def _page_two_plan(client: APIClient) -> str:
     url = client.get("/api/v1/cases/?page_size=50").json()["next"]
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
-    [sql] = [q["sql"] for q in queries.captured_queries if 'ORDER BY "casework_case"."updated_at"' in q["sql"]]
+    # The page's query: the one with the cursor's row comparison (its ORDER BY names the columns by position).
+    cursor_condition = '("casework_case"."updated_at", "casework_case"."id") >='
+    [sql] = [q["sql"] for q in queries.captured_queries if cursor_condition in q["sql"]]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {sql}")
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -317,3 +319,34 @@ def test_a_cursor_at_the_largest_id_continues_with_later_instants_only(owner, pa
     cursor = base64.urlsafe_b64encode(f"{stamp.isoformat()}|{MAX_ID}".encode()).decode()
     body = partner_client.get("/api/v1/cases/", {"cursor": cursor}).json()
     assert [item["reference"] for item in body["results"]] == [later.reference]
+
+
+def test_a_listed_case_reads_as_the_same_case_alone(owner, partner, partner_client):
+    # The list reads values (PARTNER_CASE_VALUES), a case alone reads the case: the same fields, the same way.
+    institution = InstitutionFactory()
+    cases = [
+        CaseFactory(organisation=owner, institution=institution, birth_year=2012, risk_adoption=True),
+        CaseFactory(
+            organisation=owner,
+            birth_year=None,
+            displaced_on=dt.date(2022, 4, 1),
+            displaced_precision="month",
+            risk_military=True,
+            risk_medical=True,
+        ),
+        CaseFactory(organisation=owner, displaced_on=dt.date(2022, 3, 15), displaced_precision="day"),
+    ]
+    share(cases[0], partner, "read")
+    share(cases[1], partner, "update")
+    share(cases[2], partner, "read")
+    listed = partner_client.get("/api/v1/cases/").json()["results"]
+    assert len(listed) == 3
+    for row in listed:
+        alone = partner_client.get(f"/api/v1/cases/{row['reference']}/").json()
+        assert {key: value for key, value in alone.items() if key != "history"} == row
+    by_reference = {row["reference"]: row for row in listed}
+    first, second, third = (by_reference[case.reference] for case in cases)
+    assert first["institution"]["code"] == institution.code and first["risk_flags"] == ["adoption"]
+    assert (second["displaced_on"], second["age_band"], second["access"]) == ("2022-04", "unknown", "update")
+    assert second["risk_flags"] == ["military", "medical"] and second["institution"] is None
+    assert (third["displaced_on"], third["access"]) == ("2022-03-15", "read")

@@ -35,6 +35,7 @@ from partners.api.authentication import BearerTokenAuthentication
 from partners.api.errors import error_response
 from partners.api.preconditions import Problem, etag
 from partners.api.serializers import (
+    PARTNER_CASE_VALUES,
     ErrorSerializer,
     IntermediarySerializer,
     PartnerCaseDetailSerializer,
@@ -42,6 +43,7 @@ from partners.api.serializers import (
     PartnerStatusChangeSerializer,
     StatusChangeInputSerializer,
     StatusChangeResultSerializer,
+    partner_case_row,
 )
 from partners.api.throttling import TokenRateThrottle
 from partners.models import ShareScope
@@ -179,8 +181,8 @@ class CaseKeysetPagination(BasePagination):
     def _next_link(self) -> str | None:
         if not self.has_next or not self.page:
             return None
-        last = self.page[-1]
-        token = f"{last.updated_at.astimezone(dt.UTC).isoformat()}|{last.pk}"
+        last = self.page[-1]  # the values of a case (PARTNER_CASE_VALUES)
+        token = f"{last['updated_at'].astimezone(dt.UTC).isoformat()}|{last['id']}"
         cursor = base64.urlsafe_b64encode(token.encode()).decode()
         return replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
 
@@ -236,10 +238,11 @@ class CaseListView(PartnerView, generics.ListAPIView[Case]):
         return api_cases(self.token.organisation_id)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
+        # Read as values, not as cases (PARTNER_CASE_VALUES): the same allowlisted fields, a third of the cost.
+        queryset = self.filter_queryset(self.get_queryset()).values(*PARTNER_CASE_VALUES)
         page = self.paginate_queryset(queryset) or []
-        self.log(AccessLog.Action.LIST, [case.pk for case in page])
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        self.log(AccessLog.Action.LIST, [row["id"] for row in page])
+        return self.get_paginated_response([partner_case_row(row) for row in page])
 
 
 def _visible_case(view: PartnerView, reference: str) -> Case:
