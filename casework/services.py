@@ -223,8 +223,9 @@ def check_move(move: Move, *, can_correct: bool, today: dt.date) -> bool:
             raise NotPermitted(_("Only a supervisor may move a case backwards (a correction)."))
         raise NotPermitted(_("Only a supervisor may mark a case as “%(status)s”.") % {"status": Status(move.to).label})
 
+    # `is`, not a set of kinds: an import checks every change here, and an enum's hash is Python code.
     is_correction = kind is MoveKind.CORRECTION or (
-        kind in {MoveKind.DUPLICATE, MoveKind.WITHDRAW} and move.current in SIDE_STATUSES
+        (kind is MoveKind.DUPLICATE or kind is MoveKind.WITHDRAW) and move.current in SIDE_STATUSES
     )
     note = (move.note or "").strip()
     if kind is MoveKind.CORRECTION and not note:

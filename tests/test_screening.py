@@ -65,3 +65,16 @@ def test_it_hashes_identifiers_with_a_key_and_normalises_them(settings):
     assert digest != linkage_digest("ab-2024-0001", kind="partner_reference")
     settings.LINKAGE_HMAC_KEY = "another-key-another-key-another-key"
     assert digest != linkage_digest("ab-2024-0001", kind="register_number")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["  AB-2024-0001 ", "ab\t2024\n0001", "MiXeD Case", "Київ-17", "ＡＢ－２０２４", "Straße 5", "ǅ-7", ""],
+)
+def test_an_ascii_reference_is_folded_as_any_other(value):
+    # normalise_identifier takes a shorter way for ASCII; every value must come out as NFKC + casefold gives it.
+    import unicodedata
+
+    from casework.screening import normalise_identifier
+
+    assert normalise_identifier(value) == " ".join(unicodedata.normalize("NFKC", value).casefold().split())
