@@ -20,7 +20,7 @@ from django_otp.plugins.otp_static.models import StaticDevice  # type: ignore[im
 from django_otp.plugins.otp_totp.models import TOTPDevice  # type: ignore[import-untyped, unused-ignore]
 
 from accounts import enrolment, permissions, services
-from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser
+from accounts.admin_scoping import OrganisationScopedAdmin, ReadOnlyAdmin, SuperuserOnlyAdmin, is_superuser
 from accounts.models import AuthenticatorApp, AuthEvent, BackupCodes, EnrolmentCode, Invitation, Organisation, User
 from accounts.sessions import end_sessions
 
@@ -218,7 +218,7 @@ class BackupCodesAdmin(AuthenticatorAppAdmin):
 
 
 @admin.register(EnrolmentCode)
-class EnrolmentCodeAdmin(OrganisationScopedAdmin):
+class EnrolmentCodeAdmin(ReadOnlyAdmin, OrganisationScopedAdmin):
     """Read-only: who was given a code, by whom, and whether it was used. The code itself is only hashed."""
 
     organisation_path = "user__organisation"
@@ -227,15 +227,6 @@ class EnrolmentCodeAdmin(OrganisationScopedAdmin):
     search_fields = ["^user__username"]
     fields = ["user", "issued_by", "issued_at", "expires_at", "used_at", "withdrawn_at"]
     readonly_fields = ["user", "issued_by", "issued_at", "expires_at", "used_at", "withdrawn_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Invitation)

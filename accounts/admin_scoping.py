@@ -117,6 +117,20 @@ class OrganisationScopedAdmin(admin.ModelAdmin[Any]):
         return [item for item in filters if item not in {"organisation", "organisation__slug", "user__organisation"}]
 
 
+class ReadOnlyAdmin:
+    """Put first among an admin's (or an inline's) bases: nothing it shows can be added, changed or deleted
+    from the admin, whoever asks. What may be seen is the other bases' to say."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class SuperuserOnlyAdmin(admin.ModelAdmin[Any]):
     """Data of every organisation, or about all of them: for superusers only (read-only to other staff
     when ``staff_may_read``)."""

@@ -17,7 +17,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_scoping import OrganisationScopedAdmin, SuperuserOnlyAdmin, is_superuser, organisation_of
+from accounts.admin_scoping import (
+    OrganisationScopedAdmin,
+    ReadOnlyAdmin,
+    SuperuserOnlyAdmin,
+    is_superuser,
+    organisation_of,
+)
 from accounts.models import User
 from casework import services
 from casework.audit import log_access
@@ -52,7 +58,7 @@ class InstitutionAdmin(SuperuserOnlyAdmin):
     search_fields = ["code", "name"]
 
 
-class StatusChangeInline(admin.TabularInline[StatusChange, Case]):
+class StatusChangeInline(ReadOnlyAdmin, admin.TabularInline[StatusChange, Case]):
     """The history, shown read-only: nothing here can add, edit or delete a row."""
 
     model = StatusChange
@@ -74,15 +80,6 @@ class StatusChangeInline(admin.TabularInline[StatusChange, Case]):
         "version",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StatusChange]:
         return super().get_queryset(request).select_related("via", "duplicate_of", "recorded_by")
@@ -447,19 +444,8 @@ class CaseReadsLogged:
         return response  # type: ignore[no-any-return]
 
 
-class _ReadOnlyAdmin(OrganisationScopedAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(FollowUpRule)
-class FollowUpRuleAdmin(_ReadOnlyAdmin):
+class FollowUpRuleAdmin(ReadOnlyAdmin, OrganisationScopedAdmin):
     list_display = ["kind", "days", "is_active", "organisation"]
     list_filter = ["kind", "is_active", "organisation"]
     list_select_related = ["organisation"]
@@ -468,7 +454,7 @@ class FollowUpRuleAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(CaseReadsLogged, _ReadOnlyAdmin):
+class TaskAdmin(CaseReadsLogged, ReadOnlyAdmin, OrganisationScopedAdmin):
     organisation_path = "case__organisation"
     list_display = ["case_reference", "kind", "due_on", "state", "assigned_to"]
     list_filter = ["state", "kind"]
@@ -498,7 +484,7 @@ class TaskAdmin(CaseReadsLogged, _ReadOnlyAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(_ReadOnlyAdmin):
+class ImportJobAdmin(ReadOnlyAdmin, OrganisationScopedAdmin):
     list_display = ["cases_name", "state", "organisation", "created_by", "created_at", "case_count", "problem_count"]
     list_filter = ["state", "organisation"]
     list_select_related = ["organisation", "created_by"]
@@ -521,7 +507,7 @@ class ImportJobAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ImportMapping)
-class ImportMappingAdmin(_ReadOnlyAdmin):
+class ImportMappingAdmin(ReadOnlyAdmin, OrganisationScopedAdmin):
     list_display = ["header", "column", "sheet", "organisation", "updated_at"]
     list_filter = ["sheet", "organisation"]
     list_select_related = ["organisation"]

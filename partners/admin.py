@@ -7,30 +7,16 @@ answer trail is append-only everywhere.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_scoping import OrganisationScopedAdmin
+from accounts.admin_scoping import OrganisationScopedAdmin, ReadOnlyAdmin
 from casework.admin import CaseReadsLogged
 from partners.models import CaseList, ListAnswer
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(CaseList)
-class CaseListAdmin(ReadOnlyMixin, OrganisationScopedAdmin):
+class CaseListAdmin(ReadOnlyAdmin, OrganisationScopedAdmin):
     list_display = ["id", "intermediary", "organisation", "state", "sent_on", "created_at"]
     list_filter = ["state", "organisation"]
     list_select_related = ["intermediary", "organisation"]
@@ -39,7 +25,7 @@ class CaseListAdmin(ReadOnlyMixin, OrganisationScopedAdmin):
 
 
 @admin.register(ListAnswer)
-class ListAnswerAdmin(CaseReadsLogged, ReadOnlyMixin, OrganisationScopedAdmin):
+class ListAnswerAdmin(CaseReadsLogged, ReadOnlyAdmin, OrganisationScopedAdmin):
     organisation_path = "item__case_list__organisation"
     list_display = ["id", "case_reference", "list_id", "answer", "answered_on", "recorded_at"]
     list_filter = ["answer"]

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_scoping import SuperuserOnlyAdmin
+from accounts.admin_scoping import ReadOnlyAdmin, SuperuserOnlyAdmin
 from reports.models import Release, ReleaseApproval, Snapshot
 
 
@@ -54,21 +54,12 @@ class SnapshotAdmin(SuperuserOnlyAdmin):
         return False
 
 
-class ReleaseApprovalInline(admin.TabularInline[ReleaseApproval, Release]):
+class ReleaseApprovalInline(ReadOnlyAdmin, admin.TabularInline[ReleaseApproval, Release]):
     model = ReleaseApproval
     fields = ("approver", "approved_through", "at")
     readonly_fields = ("approver", "approved_through", "at")
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Release)
