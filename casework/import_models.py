@@ -79,6 +79,10 @@ class ImportJob(models.Model):
     def percent(self) -> int:
         return min(100, self.done * 100 // self.total) if self.total else 0
 
+    @property
+    def working(self) -> bool:
+        return self.state in self.WORKING_STATES
+
 
 class ImportMapping(models.Model):
     """An organisation's answer to "which column is this header?", remembered for its next files."""

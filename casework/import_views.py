@@ -12,7 +12,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,13 +23,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import permissions
 from accounts.pages import forbidden, not_found
 from accounts.requests import signed_in_user
-from casework import web_import
+from casework import jobs, web_import
 from casework.import_models import ImportJob
 from casework.importing.common import CASE_REQUIRED, EVENT_REQUIRED
 from casework.importing.sources import SHEET_COLUMNS
 from casework.views import View, case_reader_required
 
-PROBLEMS_PER_PAGE = 200
 RECENT_IMPORTS = 10
 _user = signed_in_user
 
@@ -187,14 +185,13 @@ def import_job(request: HttpRequest, key: UUID) -> HttpResponseBase:
     context: dict[str, Any] = {
         "nav": "cases",
         "job": job,
-        "working": job.state in ImportJob.WORKING_STATES,
+        "working": job.working,
         "is_importer": job.created_by_id == user.pk,
         "can_change": job.state in {ImportJob.State.MAPPING, ImportJob.State.INVALID, ImportJob.State.READY},
         **_limits(),
     }
     if job.problem_count:
-        paginator = Paginator(job.problems.splitlines(), PROBLEMS_PER_PAGE)
-        context["problems"] = paginator.get_page(request.GET.get("page"))
+        context["problems"] = jobs.problems_page(job, request)
     return render(request, "casework/import_job.html", context)
 
 
@@ -206,19 +203,7 @@ def import_progress(request: HttpRequest, key: UUID) -> HttpResponseBase:
     job = _own_job(request, key)
     if job is None:
         return JsonResponse({"error": "not found"}, status=404)
-    return JsonResponse(
-        {
-            "state": job.state,
-            "state_label": job.get_state_display(),
-            "done": job.done,
-            "total": job.total,
-            "percent": job.percent,
-            "working": job.state in ImportJob.WORKING_STATES,
-            "problems": job.problem_count,
-            "cases": job.case_count,
-            "status_changes": job.event_count,
-        }
-    )
+    return jobs.progress_response(job, cases=job.case_count, status_changes=job.event_count)
 
 
 @importer_required

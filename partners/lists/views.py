@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import permissions
 from accounts.pages import confirm_page, confirmed, forbidden, not_found
 from accounts.requests import safe_next_url, signed_in_user
+from casework import jobs
 from casework import selectors as case_selectors
 from casework import services as case_services
 from casework.audit import log_access
@@ -466,7 +467,6 @@ def list_add_cases(request: HttpRequest) -> HttpResponseBase:
 # --- the sheet: export for sending, an answered sheet uploaded back ---------------------------
 
 RECENT_SHEETS = 5
-PROBLEMS_PER_PAGE = 200
 
 
 @case_reader_required
@@ -570,7 +570,7 @@ def list_sheet_job(request: HttpRequest, list_id: int, key: UUID) -> HttpRespons
         "can_cancel": job.state in AnswerSheetJob.CANCELLABLE_STATES,
     }
     if job.problem_count:
-        context["problems"] = Paginator(job.problems.splitlines(), PROBLEMS_PER_PAGE).get_page(request.GET.get("page"))
+        context["problems"] = jobs.problems_page(job, request)
     return render(request, "partners/lists/sheet_job.html", context)
 
 
@@ -582,17 +582,7 @@ def list_sheet_progress(request: HttpRequest, list_id: int, key: UUID) -> HttpRe
     job, _refused = _own_job(request, list_id, key)
     if job is None:
         return JsonResponse({"error": "not found"}, status=404)
-    return JsonResponse(
-        {
-            "state": job.state,
-            "state_label": job.get_state_display(),
-            "done": job.done,
-            "total": job.total,
-            "percent": job.percent,
-            "working": job.working,
-            "problems": job.problem_count,
-        }
-    )
+    return jobs.progress_response(job)
 
 
 @case_reader_required
