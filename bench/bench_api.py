@@ -1,4 +1,4 @@
-"""The partner API's case list at scale: in-process latency, then gunicorn under wrk.
+"""The partner API's case list at scale, in process, beside the sign-in page in process (under load: bench_load).
 
 A partner organisation ``bench-partner`` has 100,000 of the 1,000,000 cases of
 ``bench-large`` shared with it (the data of bench_generate).
@@ -6,26 +6,17 @@ A partner organisation ``bench-partner`` has 100,000 of the 1,000,000 cases of
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bench.common import Row
+from bench.common import Row, ratio
 
 LARGE = "bench-large"
 PARTNER = "bench-partner"
 SHARED = 100_000
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prepare() -> tuple[str, int] | None:
@@ -84,77 +75,15 @@ def _in_process(plain: str) -> tuple[float, float, dict[int, int]]:
     return statistics.median(timings), max(timings), queries
 
 
-def _wrk(plain: str) -> Row | None:
-    if not shutil.which("wrk") or connection.vendor != "postgresql":
-        return None
-    port = 8765
-    env = {
-        **os.environ,
-        "API_THROTTLE_RATE": "100000000/minute",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_DEBUG": "0",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/schema/", timeout=1)
-                break
-            except Exception:
-                time.sleep(0.2)
-        result = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                "-c8",
-                "-d30s",
-                "--latency",
-                "-H",
-                f"Authorization: Bearer {plain}",
-                f"http://127.0.0.1:{port}/api/v1/cases/?page_size=100",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    out = result.stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
-    p99 = re.search(r"\s99%\s+([\d.]+\w+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    figure = (
-        f"{rps.group(1) if rps else '?'} req/s, p50 {p50.group(1) if p50 else '?'}, "
-        f"p99 {p99.group(1) if p99 else '?'}, non-2xx {non2xx.group(1) if non2xx else 0}"
-    )
-    return Row("API list under wrk 30 s (gunicorn -w 2, 8 conns)", "100k shared / 1M", figure)
-
-
 def run() -> list[Row]:
     prepared = _prepare()
     if prepared is None:
         return [Row("API case list", "-", f"skipped: no {LARGE} data (run bench_generate first)")]
     plain, total = prepared
+    from bench.bench_case_list import sign_in_floor
+
     median_ms, worst_ms, queries = _in_process(plain)
+    floor = sign_in_floor()
     rows = [
         Row(
             "API case list, page of 100, in-process",
@@ -162,6 +91,8 @@ def run() -> list[Row]:
             f"median {median_ms:.1f} ms (max {worst_ms:.1f} ms)",
             "< 30 ms",
             median_ms < 30,
+            floor=f"{floor:.1f} ms, sign-in page in-process",
+            ratio=ratio(median_ms, floor),
         ),
         Row(
             "API case list, queries per request",
@@ -171,7 +102,5 @@ def run() -> list[Row]:
             queries[10] == queries[100],
         ),
     ]
-    wrk_row = _wrk(plain)
-    if wrk_row is not None:
-        rows.append(wrk_row)
+    # Under load, beside the sign-in page on the same server: bench_load.
     return rows
