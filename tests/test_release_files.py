@@ -113,9 +113,17 @@ def test_figures_prints_a_release_as_csv_that_says_what_is_exact_and_what_is_pro
     )
     cells = [row for row in rows if row["breakdown"] not in ("method", "total")]
     assert cells and {row["protection"] for row in cells} == {"protected"}
-    # A cell under k is empty and named, never a small number.
-    no_case = next(row for row in rows if row["breakdown"] == "oblast" and row["adm1_code"] == "UA-05")
-    assert no_case["reported"] == "" and no_case["fewer_than_k"] == "reported repatriated"
+    # A cell under k is empty and named, never a small number. Which oblasts fall under k is the noise's
+    # choice (an oblast with no case may be published as 5): the 60 children fitted over 27 oblasts leave
+    # at least 15 of them under k, and each is the one the release's JSON holds as None.
+    by_oblast = release.figures["by_oblast"]
+    hidden = sorted(code for code, cell in by_oblast.items() if cell["reported"] is None)
+    assert len(hidden) >= len(by_oblast) - 60 // 5
+    oblast_rows = {row["adm1_code"]: row for row in rows if row["breakdown"] == "oblast"}
+    assert set(oblast_rows) == set(by_oblast)
+    for code in hidden:
+        assert oblast_rows[code]["reported"] == "" and oblast_rows[code]["repatriated"] == ""
+        assert oblast_rows[code]["fewer_than_k"] == "reported repatriated"
     for row in cells:
         for measure in exports.RELEASE_MEASURES:
             if row[measure] != "" and measure != "median_days_to_return":
