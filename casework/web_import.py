@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.models import User
-from casework import followups
+from casework import followups, uploads
 from casework.audit import log_access
 from casework.import_models import ImportJob, ImportMapping
 from casework.importing import ImportErrors, ImportProblem, apply_import, plan_import
@@ -95,11 +95,6 @@ def _converted_path(job: ImportJob, sheet: str) -> Path:
 
 def references_path(job: ImportJob) -> Path:
     return job_dir(job) / "references.csv"
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
 
 
 def _save(upload: UploadedFile[bytes], path: Path) -> None:
@@ -156,8 +151,8 @@ def start(
     job = ImportJob(
         organisation_id=user.organisation_id, created_by=user, cases_name=cases_name, events_name=events_name
     )
-    _private_dir(Path(settings.IMPORT_PRIVATE_DIR))
-    _private_dir(job_dir(job))
+    uploads.private_dir(Path(settings.IMPORT_PRIVATE_DIR))
+    uploads.private_dir(job_dir(job))
     try:
         for sheet, upload, name in (("cases", cases, cases_name), ("events", events, events_name)):
             if upload is None:
@@ -565,7 +560,8 @@ def references(*, job: ImportJob, user: User, request: Any = None) -> References
 
 def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Delete what was left: imports abandoned for IMPORT_UPLOAD_HOURS (their files; state ``expired``),
-    references files past their time, and directories no job knows (a crash between two steps)."""
+    references files past their time, directories no job knows (a crash between two steps), and uploads
+    a killed worker left spooled (``casework.uploads``)."""
     now = now or timezone.now()
     stale = now - dt.timedelta(hours=settings.IMPORT_UPLOAD_HOURS)
     # A running import is left to its task (time-limited), unless it has run for far longer than any could.
@@ -585,6 +581,7 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     for job in ImportJob.objects.filter(references_until__lt=now).only("pk", "key"):
         delete_files(job)
         references_deleted += ImportJob.objects.filter(pk=job.pk).update(references_until=None)
+    spooled = uploads.sweep_stale(older_than=stale.timestamp())
     orphans = 0
     root = Path(settings.IMPORT_PRIVATE_DIR)
     if root.exists():
@@ -593,8 +590,9 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
             for key in ImportJob.objects.filter(state__in=ImportJob.ACTIVE_STATES).values_list("key", flat=True)
         }
         known |= {str(key) for key in ImportJob.objects.filter(references_until__gte=now).values_list("key", flat=True)}
+        known.add(uploads.UPLOADING)  # swept above, file by file: uploads in progress are in it
         for path in root.iterdir():
             if path.name not in known and path.stat().st_mtime < stale.timestamp():
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
                 orphans += 1
-    return {"expired": expired, "references_deleted": references_deleted, "orphans": orphans}
+    return {"expired": expired, "references_deleted": references_deleted, "orphans": orphans, "spooled": spooled}

@@ -500,6 +500,12 @@ LOGGING = {
 # beat after IMPORT_UPLOAD_HOURS when abandoned.
 IMPORT_PRIVATE_DIR = Path(env_str("IMPORT_PRIVATE_DIR", str(BASE_DIR / "var" / "imports")))
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_MB", 50, minimum=1) * 1024 * 1024
+# Any upload over FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB: a cases file, an answered sheet) is spooled for its
+# request in IMPORT_PRIVATE_DIR/.uploading, never the system's temporary directory (casework.uploads).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "casework.uploads.PrivateTemporaryFileUploadHandler",
+]
 IMPORT_UPLOAD_HOURS = env_int("IMPORT_UPLOAD_HOURS", 6, minimum=1)
 # The references file (source_ref,reference) of a finished import: its importer's only, for these hours.
 IMPORT_REFERENCES_HOURS = env_int("IMPORT_REFERENCES_HOURS", 24, minimum=1)

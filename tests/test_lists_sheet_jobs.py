@@ -372,3 +372,25 @@ def test_a_thousand_answers_go_through_the_tasks(client, supervisor, ngo_a, qata
     assert Case.objects.filter(status=Status.REPATRIATED).count() == 250
     print(f"1,000 answers: check {checked - started:.2f} s, recording {recorded - checked:.2f} s")
     assert recorded - started < THOUSAND_SECONDS
+
+
+def test_a_sheet_over_the_memory_limit_is_read_from_the_private_spool(
+    client, supervisor, world, settings, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.IMPORT_PRIVATE_DIR = tmp_path / "imports"
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1  # every sheet spooled, as one over 2.5 MB is
+    seen = []
+    start = sheet_jobs.start
+
+    def spy(**kwargs):
+        seen.append(sorted(path.name for path in (tmp_path / "imports" / ".uploading").iterdir()))
+        return start(**kwargs)
+
+    monkeypatch.setattr(sheet_jobs, "start", spy)
+    client.force_login(supervisor)
+    job = post_sheet(client, world, sheet(good_rows(world)), django_capture_on_commit_callbacks)
+    job.refresh_from_db()
+    assert job.state == State.READY and job.answer_count == 3
+    [[spooled]] = seen
+    assert spooled.startswith("upload-") and not spooled.endswith(".csv")
+    assert not list((tmp_path / "imports" / ".uploading").iterdir())
