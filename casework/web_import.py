@@ -59,6 +59,7 @@ from casework.importing.sources import (
     suggest,
 )
 from casework.models import AccessLog
+from config import broker
 
 logger = logging.getLogger(__name__)
 CHECKING = ImportJob.State.CHECKING
@@ -239,6 +240,8 @@ def submit_mapping(*, job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) 
     problems = check_mapping(job, mapping)
     if problems:
         raise Refused([message for messages in problems.values() for message in messages])
+    if not broker.queue_available():
+        raise Refused([_queue_unavailable()])
     updated = ImportJob.objects.filter(
         pk=job.pk, state__in=[ImportJob.State.MAPPING, ImportJob.State.INVALID, ImportJob.State.READY]
     ).update(
@@ -252,7 +255,28 @@ def submit_mapping(*, job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) 
     )
     if not updated:
         raise Refused([_("This import cannot be changed any more.")])
-    transaction.on_commit(lambda: tasks.check_import.delay(job.pk))
+    _send(tasks.check_import, job, queued=CHECKING, back_to=ImportJob.State.MAPPING)
+
+
+def _queue_unavailable() -> str:
+    return _(
+        "The job queue is unavailable, so the files cannot be checked or imported now. "
+        "Nothing was changed: try again in a few minutes."
+    )
+
+
+def _send(task: Any, job: ImportJob, *, queued: str, back_to: str) -> None:
+    """Queue the job's task after the commit; if the broker refuses it, the job goes back to ``back_to`` (where
+    it can be started again) and, when that happened at once (the page's own request), the page says why."""
+    lost: list[bool] = []
+
+    def put_back() -> None:
+        ImportJob.objects.filter(pk=job.pk, state=queued).update(state=back_to, updated_at=timezone.now())
+        lost.append(True)
+
+    broker.send_after_commit(task, job.pk, on_failure=put_back)
+    if lost:
+        raise Refused([_queue_unavailable()])
 
 
 class JobProgress:
@@ -433,6 +457,8 @@ def confirm(*, job: ImportJob, user: User, request: Any = None) -> None:
 
     if not permissions.can_import_cases(user, job.organisation_id):
         raise Refused([_("Your role cannot import cases.")])
+    if not broker.queue_available():
+        raise Refused([_queue_unavailable()])
     with transaction.atomic():
         updated = ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.READY).update(
             state=ImportJob.State.RUNNING, done=0, total=0, updated_at=timezone.now()
@@ -440,7 +466,7 @@ def confirm(*, job: ImportJob, user: User, request: Any = None) -> None:
         if not updated:
             raise Refused([_("This import is not ready: check the files first.")])
         remember_mapping(job)
-        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+    _send(tasks.run_import, job, queued=RUNNING, back_to=ImportJob.State.READY)
 
 
 def run(job_id: int) -> None:

@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import permissions
-from reports import broker
+from config import broker
 from reports.figures import (
     FiguresInconsistent,
     compute_figures_by_organisation,

@@ -28,7 +28,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from accounts.requests import signed_in_user
 from casework.models import Sex
-from reports import broker, exports, selectors, services
+from config import broker
+from reports import exports, selectors, services
 from reports.charts import fmt, oblast_name, page_charts
 from reports.figures import UNATTRIBUTED
 from reports.models import Snapshot

@@ -34,7 +34,8 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
-from reports import broker, services
+from config import broker
+from reports import services
 from reports.models import Snapshot
 from reports.tasks import sweep_stalled_snapshots_task
 from tests.factories import CaseFactory

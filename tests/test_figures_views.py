@@ -19,7 +19,8 @@ from openpyxl import load_workbook
 
 from accounts.models import Organisation
 from casework import services as case_services
-from reports import broker, services
+from config import broker
+from reports import services
 from reports.models import Snapshot
 from reports.tasks import compute_snapshot_task
 from tests.factories import CaseFactory, UserFactory

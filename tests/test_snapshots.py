@@ -13,7 +13,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from casework import services as case_services
-from reports import broker, services
+from config import broker
+from reports import services
 from reports.models import Snapshot
 from reports.tasks import compute_snapshot_task
 from tests.factories import CaseFactory, UserFactory

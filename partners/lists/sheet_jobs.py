@@ -19,6 +19,10 @@ The steps of an ``AnswerSheetJob``:
 
 The answers kept are deleted as soon as the job no longer needs them (invalid, done, failed, cancelled);
 ``sweep`` (beat, hourly) deletes the jobs older than ``ANSWER_SHEET_JOB_HOURS``.
+
+Steps 1 and 3 raise ``QueueUnavailable``, changing nothing, when the job queue does not answer; a message
+the broker refuses in the seconds between leaves the job ``invalid`` (1) or ``ready`` again (3), never
+waiting for a task that will not come (``config.broker.send_after_commit``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.permissions import can_record_answers
+from config import broker
 from partners.lists import services, sheets
 from partners.models import AnswerSheetJob, CaseList
 
@@ -44,6 +49,18 @@ logger = logging.getLogger(__name__)
 # Progress is written at most this often (a write per row would cost more than the row).
 PROGRESS_SECONDS = 0.5
 State = AnswerSheetJob.State
+
+
+class QueueUnavailable(Exception):
+    """The job queue does not answer: the sheet cannot be checked or recorded now (nothing was changed)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "The job queue is unavailable, so the sheet cannot be checked or recorded now. "
+                "Nothing was changed: try again in a few minutes."
+            )
+        )
 
 
 class JobProgress:
@@ -111,6 +128,8 @@ def start(*, case_list: CaseList, user: User, name: str, data: bytes) -> AnswerS
 
     if not can_record_answers(user, case_list.organisation_id):
         raise PermissionDenied(_("Your role cannot record answers."))
+    if not broker.queue_available():
+        raise QueueUnavailable
     job = AnswerSheetJob(case_list=case_list, uploaded_by=user, file_name=name[:120])
     try:
         answers = sheets.read_answers(name=name, data=data, case_list=case_list)
@@ -123,7 +142,18 @@ def start(*, case_list: CaseList, user: User, name: str, data: bytes) -> AnswerS
     job.answers = _stored(answers)
     job.total = len(answers)
     job.save()
-    transaction.on_commit(lambda: tasks.check_answer_sheet.delay(job.pk))
+    lost: list[bool] = []
+
+    def not_checked() -> None:
+        problem = f"{job.file_name}: " + _("The job queue was unavailable: the sheet was not checked. Upload it again.")
+        AnswerSheetJob.objects.filter(pk=job.pk, state=State.CHECKING).update(
+            state=State.INVALID, answers=[], problems=problem, problem_count=1, finished_at=timezone.now()
+        )
+        lost.append(True)
+
+    broker.send_after_commit(tasks.check_answer_sheet, job.pk, on_failure=not_checked)
+    if lost:
+        raise QueueUnavailable
     return job
 
 
@@ -184,6 +214,8 @@ def confirm(*, job: AnswerSheetJob, user: User) -> bool:
 
     if not can_record_answers(user, job.case_list.organisation_id):
         raise PermissionDenied(_("Your role cannot record answers."))
+    if not broker.queue_available():
+        raise QueueUnavailable
     with transaction.atomic():
         locked = AnswerSheetJob.objects.select_for_update().filter(pk=job.pk).first()
         if locked is None or locked.state != State.READY:
@@ -193,7 +225,17 @@ def confirm(*, job: AnswerSheetJob, user: User) -> bool:
         locked.confirmed_at = timezone.now()
         locked.confirmed_by = user
         locked.save()
-        transaction.on_commit(lambda: tasks.apply_answer_sheet.delay(locked.pk))
+    lost: list[bool] = []
+
+    def ready_again() -> None:
+        AnswerSheetJob.objects.filter(pk=job.pk, state=State.APPLYING).update(
+            state=State.READY, confirmed_at=None, confirmed_by=None
+        )
+        lost.append(True)
+
+    broker.send_after_commit(tasks.apply_answer_sheet, job.pk, on_failure=ready_again)
+    if lost:
+        raise QueueUnavailable
     return True
 
 

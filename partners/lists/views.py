@@ -525,7 +525,11 @@ def list_upload(request: HttpRequest, list_id: int) -> HttpResponseBase:
     if upload.size is not None and upload.size > sheets.MAX_UPLOAD_BYTES:
         problems = [f"{name}: " + _("The file is larger than 5 MB.")]
         return render(request, template, _upload_page(request, case_list, problems=problems), status=400)
-    job = sheet_jobs.start(case_list=case_list, user=user, name=name, data=upload.read(sheets.MAX_UPLOAD_BYTES + 1))
+    try:
+        job = sheet_jobs.start(case_list=case_list, user=user, name=name, data=upload.read(sheets.MAX_UPLOAD_BYTES + 1))
+    except sheet_jobs.QueueUnavailable as unavailable:
+        problems = [str(unavailable)]
+        return render(request, template, _upload_page(request, case_list, problems=problems), status=503)
     return redirect(_job_url(job))
 
 
@@ -592,8 +596,11 @@ def list_sheet_confirm(request: HttpRequest, list_id: int, key: UUID) -> HttpRes
     if job is None:
         assert refused is not None
         return refused
-    if not sheet_jobs.confirm(job=job, user=_user(request)):
-        messages.error(request, _("This sheet is not waiting for a confirmation: nothing more was recorded."))
+    try:
+        if not sheet_jobs.confirm(job=job, user=_user(request)):
+            messages.error(request, _("This sheet is not waiting for a confirmation: nothing more was recorded."))
+    except sheet_jobs.QueueUnavailable as unavailable:
+        messages.error(request, str(unavailable))
     return redirect(_job_url(job))
 
 
