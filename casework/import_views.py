@@ -166,8 +166,9 @@ def import_columns(request: HttpRequest, key: UUID) -> HttpResponseBase:
         try:
             web_import.submit_mapping(job=job, mapping=mapping)
         except web_import.Refused as refused:
-            context.update(problems=refused.messages, sheets=_sheets(job, mapping))
-            return render(request, "casework/import_columns.html", context, status=400)
+            unavailable = isinstance(refused, web_import.QueueUnavailable)
+            context.update(problems=refused.messages, unavailable=unavailable, sheets=_sheets(job, mapping))
+            return render(request, "casework/import_columns.html", context, status=503 if unavailable else 400)
         return redirect(_job_url(job))
     context["sheets"] = _sheets(job, mapping)
     return render(request, "casework/import_columns.html", context)

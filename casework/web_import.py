@@ -79,6 +79,20 @@ class Refused(Exception):
         self.messages = list(messages)
 
 
+class QueueUnavailable(Refused):
+    """The job queue does not answer: the files cannot be checked or imported now (nothing was changed)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                _(
+                    "The job queue is unavailable, so the files cannot be checked or imported now. "
+                    "Nothing was changed: try again in a few minutes."
+                )
+            ]
+        )
+
+
 # --- the job's private files ---------------------------------------------------------------------
 
 
@@ -241,7 +255,7 @@ def submit_mapping(*, job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) 
     if problems:
         raise Refused([message for messages in problems.values() for message in messages])
     if not broker.queue_available():
-        raise Refused([_queue_unavailable()])
+        raise QueueUnavailable
     updated = ImportJob.objects.filter(
         pk=job.pk, state__in=[ImportJob.State.MAPPING, ImportJob.State.INVALID, ImportJob.State.READY]
     ).update(
@@ -258,13 +272,6 @@ def submit_mapping(*, job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) 
     _send(tasks.check_import, job, queued=CHECKING, back_to=ImportJob.State.MAPPING)
 
 
-def _queue_unavailable() -> str:
-    return _(
-        "The job queue is unavailable, so the files cannot be checked or imported now. "
-        "Nothing was changed: try again in a few minutes."
-    )
-
-
 def _send(task: Any, job: ImportJob, *, queued: str, back_to: str) -> None:
     """Queue the job's task after the commit; if the broker refuses it, the job goes back to ``back_to`` (where
     it can be started again) and, when that happened at once (the page's own request), the page says why."""
@@ -276,7 +283,7 @@ def _send(task: Any, job: ImportJob, *, queued: str, back_to: str) -> None:
 
     broker.send_after_commit(task, job.pk, on_failure=put_back)
     if lost:
-        raise Refused([_queue_unavailable()])
+        raise QueueUnavailable
 
 
 class JobProgress:
@@ -458,7 +465,7 @@ def confirm(*, job: ImportJob, user: User, request: Any = None) -> None:
     if not permissions.can_import_cases(user, job.organisation_id):
         raise Refused([_("Your role cannot import cases.")])
     if not broker.queue_available():
-        raise Refused([_queue_unavailable()])
+        raise QueueUnavailable
     with transaction.atomic():
         updated = ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.READY).update(
             state=ImportJob.State.RUNNING, done=0, total=0, updated_at=timezone.now()

@@ -94,7 +94,8 @@ def test_the_columns_are_refused_at_once_when_the_queue_does_not_answer(client, 
     upload(client, ("kobo.xlsx", kobo_xlsx()))
     job = the_job()
     response = client.post(f"/imports/{job.key}/columns/", suggested(job))
-    assert response.status_code == 400 and UNAVAILABLE in response.text
+    assert response.status_code == 503 and UNAVAILABLE in response.text
+    assert "Correct the matching" not in response.text  # the matching was right
     job.refresh_from_db()
     assert job.state == ImportJob.State.MAPPING and job.mapping == {}
 
@@ -105,7 +106,8 @@ def test_a_check_the_broker_refuses_puts_the_job_back_to_its_columns(client, sup
     upload(client, ("kobo.xlsx", kobo_xlsx()))
     job = the_job()
     response = client.post(f"/imports/{job.key}/columns/", suggested(job))
-    assert response.status_code == 400 and UNAVAILABLE in response.text
+    assert response.status_code == 503 and UNAVAILABLE in response.text
+    assert "Correct the matching" not in response.text  # the matching was right
     assert refused.call_count == 1
     job.refresh_from_db()
     assert job.state == ImportJob.State.MAPPING
