@@ -24,7 +24,6 @@ import unicodedata
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -33,6 +32,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from accounts import rate_counters
 from accounts.events import record_event
 from accounts.lockout import release_account
 from accounts.models import AuthEvent, User
@@ -155,11 +155,9 @@ def _count(key: str) -> tuple[int, int]:
     now = int(time.time())
     window = now // WINDOW_SECONDS
     full_key = f"password-reset:{key}:{window}"
-    cache.add(full_key, 0, timeout=WINDOW_SECONDS + 60)
-    try:
-        count = int(cache.incr(full_key))
-    except ValueError:  # the entry expired in between
-        cache.set(full_key, 1, timeout=WINDOW_SECONDS + 60)
+    # In the shared cache, or in this process's memory while Redis does not answer (never an error page).
+    count = rate_counters.increment(full_key, timeout=WINDOW_SECONDS + 60)
+    if count is None:  # the cache kept nothing: count this one alone
         count = 1
     return count, (window + 1) * WINDOW_SECONDS - now
 

@@ -8,6 +8,7 @@ window so that a run never straddles two windows.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -16,12 +17,14 @@ import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from django.test.utils import override_settings
 from django.utils import timezone
 from rest_framework.test import APIRequestFactory
 
+from accounts import rate_counters
 from accounts.models import ApiToken, Organisation
 from partners.api.throttling import TokenRateThrottle
 from tests.api_helpers import make_token
@@ -169,3 +172,33 @@ def test_the_window_slides(settings, monkeypatch):
     assert attempt() is False
     now[0] += 29  # half of the previous window's count still weighs: five fit
     assert [attempt() for _ in range(6)] == [True] * 5 + [False]
+
+
+def dead_redis_cache() -> dict[str, dict[str, Any]]:
+    """Redis where nothing listens: every call of the cache fails."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+
+
+@pytest.mark.django_db
+def test_redis_down_the_api_still_answers_and_the_limit_still_holds(client, settings, rate, caplog):
+    """Counted in this process meanwhile: each process lets the limit through, never an error page."""
+    settings.CACHES = dead_redis_cache()
+    rate_counters.clear_local()
+    rate("3/minute")
+    partner = Organisation.objects.get(slug="qatar")
+    _token, plain = make_token(partner, last_used_at=timezone.now())
+    with caplog.at_level(logging.WARNING, logger="accounts.rate_counters"):
+        statuses = [
+            client.get("/api/v1/intermediaries/", HTTP_AUTHORIZATION=f"Bearer {plain}", secure=True).status_code
+            for _ in range(5)
+        ]
+    assert statuses == [200, 200, 200, 429, 429]
+    warnings = [record for record in caplog.records if "does not answer" in record.getMessage()]
+    assert len(warnings) <= 1  # once a minute, not once a request
+    rate_counters.clear_local()

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
 
+from accounts import rate_counters
 from accounts.models import AuthEvent, User
 from accounts.tasks import send_password_reset_mail
 from tests.factories import UserFactory
@@ -345,3 +346,25 @@ def test_without_a_mail_server_mail_is_logged_never_printed(caplog, capsys):
         assert send_mail("Subject", "a secret link", "from@ngo-a.example", ["to@ngo-a.example"]) == 0
     assert "EMAIL_URL is not set" in caplog.text and "a secret link" not in caplog.text
     assert "a secret link" not in capsys.readouterr().out
+
+
+def test_redis_down_the_reset_still_answers_and_one_address_is_still_held_up(inbox, worker, settings):
+    """The limits are counted in this process while the cache does not answer (accounts.rate_counters)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    rate_counters.clear_local()
+    try:
+        limit = settings.PASSWORD_RESET_REQUESTS_PER_ADDRESS
+        assert ask(ADDRESS).status_code == 302
+        assert len(inbox.messages) == 1
+        assert [ask(f"person{number}@nowhere.example").status_code for number in range(limit - 1)] == [302] * (
+            limit - 1
+        )
+        assert ask(ADDRESS).status_code == 429
+    finally:
+        rate_counters.clear_local()

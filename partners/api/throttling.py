@@ -8,6 +8,9 @@ without Redis (the demo, the SQLite tests) the local-memory cache's incr,
 which runs under the cache's lock: right for one process, which is what those
 are.
 
+Redis not answering does not stop the API: the counting goes on in each web process's memory meanwhile
+(accounts.rate_counters).
+
 The window slides: what counts is the current window's requests plus the
 previous window's, weighted by how much of the previous window is still
 within the last ``duration`` seconds. A fixed window would let twice the rate
@@ -16,27 +19,15 @@ through across its boundary.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
-from django.core.cache import BaseCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from accounts import rate_counters
 from accounts.models import ApiToken
 from accounts.requests import client_address
-
-
-def _increment(cache: BaseCache, key: str, timeout: int) -> int | None:
-    """Add one to a counter, creating it with its expiry; the new value, or None if the cache never kept it."""
-    for _attempt in range(3):
-        cache.add(key, 0, timeout)  # a new window's counter; nothing if it exists
-        try:
-            return cache.incr(key)
-        except ValueError:  # it expired between the two calls: create it again
-            continue
-    return None
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -72,16 +63,15 @@ class TokenRateThrottle(SimpleRateThrottle):
         window, position = divmod(self.now, duration)
         current_key, previous_key = f"{key}:{int(window)}", f"{key}:{int(window) - 1}"
         # This window's counter also serves as the previous one during the next window.
-        count = _increment(self.cache, current_key, timeout=2 * duration + 5)
-        previous = int(self.cache.get(previous_key, 0))
+        count = rate_counters.increment(current_key, timeout=2 * duration + 5, shared=self.cache)
+        previous = rate_counters.value(previous_key, shared=self.cache)
         self._elapsed = position / duration
         self._previous = previous
         if count is not None and previous * (1 - self._elapsed) + count <= limit:
             return True
         # Refused: take the request back out, so that only accepted requests count against the next ones.
         if count is not None:
-            with contextlib.suppress(ValueError):  # expired meanwhile: nothing to take back
-                self.cache.decr(current_key)
+            rate_counters.take_back(current_key, shared=self.cache)
         self._count = (count or limit + 1) - 1
         return self.throttle_failure()
 
