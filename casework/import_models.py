@@ -52,6 +52,9 @@ class ImportJob(models.Model):
     events_name = models.CharField(_("status changes file"), max_length=120, blank=True)
     events_format = models.CharField(max_length=4, blank=True)
     events_headers = models.JSONField(default=list)
+    # The sheet of the cases' workbook that holds the status changes, when they came in it rather than in a
+    # file of their own (that file is then the same workbook); "" for a file's first sheet.
+    events_sheet = models.CharField(max_length=31, blank=True)
     # {"cases": {header: column or ""}, "events": {...}}: "" means the column is ignored.
     mapping = models.JSONField(default=dict)
     # The progress of the check or the write (rows done out of total).

@@ -50,12 +50,14 @@ from casework.importing import ImportErrors, ImportProblem, apply_import, plan_i
 from casework.importing.common import CASE_REQUIRED, EVENT_REQUIRED
 from casework.importing.sources import (
     SHEET_COLUMNS,
+    XLSX,
     SourceProblem,
     convert,
     detect_format,
     header_key,
     open_named,
     read_headers,
+    status_sheet,
     suggest,
 )
 from casework.models import AccessLog
@@ -187,6 +189,8 @@ def start(
                 continue
             setattr(job, f"{sheet}_format", fmt)
             setattr(job, f"{sheet}_headers", headers)
+            if sheet == "cases" and events is None and fmt == XLSX:
+                _status_sheet(job, path)
         if problems:
             raise Refused(problems)
         job.save()
@@ -194,6 +198,25 @@ def start(
         delete_files(job)
         raise
     return job
+
+
+def _status_sheet(job: ImportJob, path: Path) -> None:
+    """A workbook of cases with a sheet of status changes (KoBoToolbox's repeat group, a second sheet kept in
+    Excel): that sheet becomes the job's status changes, named ``cases.xlsx [Status changes]`` in messages."""
+    try:
+        title = status_sheet(path, job.cases_name, remembered(job.organisation_id)["events"])
+        if title is None:
+            return
+        name = f"{job.cases_name[: 120 - len(title) - 3]} [{title}]"
+        headers = read_headers(path, XLSX, name, title)
+    except SourceProblem:
+        return  # the sheet cannot be read: the cases are imported without it, as from a workbook without one
+    events_path = _upload_path(job, "events")
+    try:
+        os.link(path, events_path)  # the same workbook, not a copy of it
+    except OSError:
+        shutil.copyfile(path, events_path)
+    job.events_name, job.events_format, job.events_headers, job.events_sheet = name, XLSX, headers, title
 
 
 # --- 2. the columns, and the check ------------------------------------------------------------------
@@ -370,7 +393,14 @@ def _convert(job: ImportJob) -> None:
         fmt = job.cases_format if sheet == "cases" else job.events_format
         descriptor = os.open(_converted_path(job, sheet), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(descriptor, "w", encoding="utf-8", newline="") as out:
-            convert(path=_upload_path(job, sheet), fmt=fmt, name=name, mapping=job.mapping.get(sheet, {}), out=out)
+            convert(
+                path=_upload_path(job, sheet),
+                fmt=fmt,
+                name=name,
+                mapping=job.mapping.get(sheet, {}),
+                out=out,
+                sheet=job.events_sheet if sheet == "events" else "",
+            )
 
 
 @contextmanager

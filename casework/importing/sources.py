@@ -23,6 +23,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,8 @@ from typing import IO, Any
 from django.utils.translation import gettext as _
 
 from casework.importing.common import CASE_COLUMNS, EVENT_COLUMNS, ImportProblem
+
+logger = logging.getLogger(__name__)
 
 CSV = "csv"
 XLSX = "xlsx"
@@ -280,7 +283,8 @@ def _xlsx_refusal(path: Path) -> str | None:
     return None
 
 
-def _xlsx_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
+def _open_workbook(path: Path, name: str) -> tuple[Any, IO[bytes]]:
+    """The workbook in read-only mode (rows parsed as they are asked for) and its open file."""
     from openpyxl import load_workbook
 
     refusal = _xlsx_refusal(path)
@@ -288,17 +292,71 @@ def _xlsx_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
         raise SourceProblem(ImportProblem(name, None, None, refusal))
     file = path.open("rb")  # a file, not a path: openpyxl judges a path by its extension
     try:
-        # read_only: rows are parsed as they are asked for, whatever the size of the sheet.
-        workbook = load_workbook(file, read_only=True, data_only=True)
+        return load_workbook(file, read_only=True, data_only=True), file
     except Exception:  # openpyxl raises many kinds for a damaged or foreign file
         file.close()
         raise SourceProblem(
             ImportProblem(name, None, None, _("This is not an XLSX workbook that can be read. Save it again as XLSX."))
         ) from None
+
+
+# The names a workbook's sheet of status changes goes by (compared as ``header_key`` does, "_" as a space).
+STATUS_SHEET_NAMES = frozenset(
+    {
+        "events",
+        "status changes",
+        "changes",
+        "status history",
+        "history",
+        "statuses",
+        "зміни статусу",
+        "зміни статусів",
+        "зміни",
+        "історія",
+        "історія статусів",
+        "статуси",
+    }
+)
+
+
+def status_sheet(path: Path, name: str, remembered: Mapping[str, str]) -> str | None:
+    """The title of the workbook's sheet of status changes, if it has one besides its first (the cases): a
+    sheet named as one (``STATUS_SHEET_NAMES``), else the first whose header row has the status changes'
+    required columns (known labels, or the organisation's ``remembered`` answers). None if there is none."""
+    from casework.importing.common import EVENT_REQUIRED
+
+    workbook, file = _open_workbook(path, name)
+    try:
+        others = workbook.worksheets[1:]
+        for sheet in others:
+            if _label(sheet.title) in STATUS_SHEET_NAMES:
+                return str(sheet.title)
+        for sheet in others:
+            headers = _first_row(sheet)
+            if headers is not None and set(suggest("events", headers, remembered).values()) >= EVENT_REQUIRED:
+                return str(sheet.title)
+        return None
+    finally:
+        workbook.close()
+        file.close()
+
+
+def _first_row(sheet: Any) -> list[str] | None:
+    """A sheet's header row, or None when it cannot be read (a damaged sheet is not the one looked for)."""
+    try:
+        first = next(iter(sheet.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS, values_only=True)), ())
+    except Exception:  # openpyxl raises many kinds for a damaged part
+        logger.info("A sheet of an uploaded workbook could not be read", exc_info=True)
+        return None
+    return [_cell(value).strip() for value in first]
+
+
+def _xlsx_rows(path: Path, name: str, sheet_title: str | None = None) -> Iterator[tuple[int, int, list[str]]]:
+    workbook, file = _open_workbook(path, name)
     line = 0
     try:
         try:
-            sheet = workbook.worksheets[0]
+            sheet = workbook[sheet_title] if sheet_title else workbook.worksheets[0]
             # The rows as the file holds them, not padded to the size the sheet claims.
             sheet.reset_dimensions()
             found = iter(sheet.iter_rows(values_only=True))
@@ -339,14 +397,15 @@ def _xlsx_rows(path: Path, name: str) -> Iterator[tuple[int, int, list[str]]]:
         file.close()
 
 
-def rows(path: Path, fmt: str, name: str) -> Iterator[tuple[int, int, list[str]]]:
-    """The file's rows as (line, lines spanned, values); raises ``SourceProblem`` when it cannot be read."""
-    return _xlsx_rows(path, name) if fmt == XLSX else _csv_rows(path, name)
+def rows(path: Path, fmt: str, name: str, sheet: str = "") -> Iterator[tuple[int, int, list[str]]]:
+    """The file's rows as (line, lines spanned, values); raises ``SourceProblem`` when it cannot be read.
+    ``sheet``: a workbook's sheet by its title (the first sheet without one)."""
+    return _xlsx_rows(path, name, sheet or None) if fmt == XLSX else _csv_rows(path, name)
 
 
-def read_headers(path: Path, fmt: str, name: str) -> list[str]:
+def read_headers(path: Path, fmt: str, name: str, sheet: str = "") -> list[str]:
     """The header row (line 1), without trailing empty cells; ``SourceProblem`` without one."""
-    for _line, _span, values in rows(path, fmt, name):
+    for _line, _span, values in rows(path, fmt, name, sheet):
         headers = [value.strip() for value in values]
         while headers and not headers[-1]:
             headers.pop()
@@ -358,12 +417,12 @@ def read_headers(path: Path, fmt: str, name: str) -> list[str]:
     )
 
 
-def convert(*, path: Path, fmt: str, name: str, mapping: Mapping[str, str], out: IO[str]) -> int:
+def convert(*, path: Path, fmt: str, name: str, mapping: Mapping[str, str], out: IO[str], sheet: str = "") -> int:
     """Write the file again with its mapped columns named as the importer's, line for line; returns the rows."""
     writer = csv.writer(out, lineterminator="\n")
     picked: list[tuple[int, str]] = []
     count = 0
-    for line, span, values in rows(path, fmt, name):
+    for line, span, values in rows(path, fmt, name, sheet):
         if line == 1:
             headers = [value.strip() for value in values]
             picked = [(position, mapping[header]) for position, header in enumerate(headers) if mapping.get(header)]
