@@ -132,3 +132,16 @@ def test_the_organisation_s_remembered_headers_find_the_sheet(client, supervisor
     changes = [["Case", "What now", "When"], ["WB-1", "verified", RECENT]]
     upload(client, ("register.xlsx", workbook({"Cases": CASES, "Sheet2": changes})))
     assert the_job().events_sheet == "Sheet2"
+
+
+def test_only_the_first_sheets_are_looked_at(client, supervisor, monkeypatch):
+    from casework.importing import sources
+
+    monkeypatch.setattr(sources, "MAX_SHEETS_LOOKED_AT", 2)
+    changes = [["source_ref", "status", "occurred_on"], ["WB-1", "verified", RECENT]]
+    client.force_login(supervisor)
+    sheets = {"Cases": CASES, "A": [["a"]], "B": [["b"]], "Status changes": changes}
+    upload(client, ("register.xlsx", workbook(sheets)))
+    assert the_job().events_sheet == ""
+    upload(client, ("register.xlsx", workbook({"Cases": CASES, "A": [["a"]], "Status changes": changes})))
+    assert the_job().events_sheet == "Status changes"

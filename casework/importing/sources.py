@@ -319,6 +319,10 @@ STATUS_SHEET_NAMES = frozenset(
 )
 
 
+# A workbook's sheets after the first looked at for the status changes (a form's repeat groups are a few).
+MAX_SHEETS_LOOKED_AT = 20
+
+
 def status_sheet(path: Path, name: str, remembered: Mapping[str, str]) -> str | None:
     """The title of the workbook's sheet of status changes, if it has one besides its first (the cases): a
     sheet named as one (``STATUS_SHEET_NAMES``), else the first whose header row has the status changes'
@@ -327,7 +331,7 @@ def status_sheet(path: Path, name: str, remembered: Mapping[str, str]) -> str | 
 
     workbook, file = _open_workbook(path, name)
     try:
-        others = workbook.worksheets[1:]
+        others = workbook.worksheets[1 : 1 + MAX_SHEETS_LOOKED_AT]
         for sheet in others:
             if _label(sheet.title) in STATUS_SHEET_NAMES:
                 return str(sheet.title)
