@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
@@ -44,7 +46,8 @@ def log_access(
         "door": door,
         "ip_address": audit_chain.normal_address(address),
     }
-    if _append_in_one_statement(common, case_ids):
+    kept = getattr(_deferred, "rows", None)
+    if kept is None and _append_in_one_statement(common, case_ids):
         return
     rows = [
         AccessLog(
@@ -59,11 +62,46 @@ def log_access(
         )
         for case_id in case_ids
     ]
+    if kept is not None:
+        kept.extend(rows)  # written when the deferring block ends (``deferred_access_log``)
+        return
+    _write(rows)
+
+
+def _write(rows: list[AccessLog]) -> None:
     # Chained (casework.audit_chain) in the transaction that writes them.
     with audit_chain.appending(AccessLog) as chain:
         for row in rows:
             chain.seal(row)
         AccessLog.objects.bulk_create(rows)
+
+
+_deferred = threading.local()
+
+
+@contextmanager
+def deferred_access_log() -> Iterator[None]:
+    """Inside a long transaction (an answered sheet recording thousands of answers), the access log's rows kept
+    until the block ends, then chained and written together, in the same transaction.
+
+    Every page view appends to the access log under its chain's one head, which a transaction locks from its
+    first append to its commit: a sheet logging as it goes held it for the whole recording (23 s for 1,000
+    answers), and every reader in the register waited. Deferred, the head is locked from the block's end to
+    the commit only. The rows are the same, in the same order, with the times they were logged at; none is
+    lost (they are written before the commit, or the transaction fails). A block that raises writes none of
+    them: use it where a refusal anywhere rolls the whole transaction back. Blocks nest (the outermost writes).
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("deferred_access_log() belongs inside the transaction that will write the rows")
+    outer = getattr(_deferred, "rows", None)
+    rows: list[AccessLog] = []
+    _deferred.rows = rows if outer is None else outer
+    try:
+        yield
+    finally:
+        _deferred.rows = outer
+    if outer is None and rows:
+        _write(rows)
 
 
 # The page's rows chained, inserted and the chain's head moved on in one statement (issue 16): the head is

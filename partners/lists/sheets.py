@@ -29,7 +29,7 @@ from openpyxl.styles import Font
 
 from accounts.models import User
 from accounts.permissions import can_record_answers
-from casework.audit import log_access
+from casework.audit import deferred_access_log, log_access
 from casework.importing.common import ImportProblem
 from casework.importing.reading import parse_day
 from casework.models import AccessLog, Case, Status, StatusChange
@@ -441,7 +441,9 @@ def apply_answers(
     problems: list[ImportProblem] = []
     made: list[ListAnswer] = []
     try:
-        with transaction.atomic():
+        # The access log's rows written at the end of the block: its chain's head, which every page view locks
+        # to append, is held from then to the commit only, not while thousands of answers are recorded.
+        with transaction.atomic(), deferred_access_log():
             ordered = sorted(answers, key=lambda row: (row.answered_on, row.line))
             for done, row in enumerate(ordered, start=1):
                 if progress is not None:
