@@ -87,9 +87,8 @@ def ready_import(client, supervisor, settings, django_capture_on_commit_callback
 # --- the web import -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-@pytest.mark.usefixtures("queue_down")
-def test_the_columns_are_refused_at_once_when_the_queue_does_not_answer(client, supervisor):
+def columns_refused(client, supervisor) -> ImportJob:
+    """A file uploaded and its columns posted as suggested: refused for the queue, and said so."""
     client.force_login(supervisor)
     upload(client, ("kobo.xlsx", kobo_xlsx()))
     job = the_job()
@@ -97,19 +96,20 @@ def test_the_columns_are_refused_at_once_when_the_queue_does_not_answer(client, 
     assert response.status_code == 503 and UNAVAILABLE in response.text
     assert "Correct the matching" not in response.text  # the matching was right
     job.refresh_from_db()
+    return job
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("queue_down")
+def test_the_columns_are_refused_at_once_when_the_queue_does_not_answer(client, supervisor):
+    job = columns_refused(client, supervisor)
     assert job.state == ImportJob.State.MAPPING and job.mapping == {}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_check_the_broker_refuses_puts_the_job_back_to_its_columns(client, supervisor, refused):
-    client.force_login(supervisor)
-    upload(client, ("kobo.xlsx", kobo_xlsx()))
-    job = the_job()
-    response = client.post(f"/imports/{job.key}/columns/", suggested(job))
-    assert response.status_code == 503 and UNAVAILABLE in response.text
-    assert "Correct the matching" not in response.text  # the matching was right
+    job = columns_refused(client, supervisor)
     assert refused.call_count == 1
-    job.refresh_from_db()
     assert job.state == ImportJob.State.MAPPING
     # Once the queue is back, the same page starts the check.
     assert client.get(f"/imports/{job.key}/columns/").status_code == 200
