@@ -298,14 +298,11 @@ def submit_mapping(*, job: ImportJob, mapping: Mapping[str, Mapping[str, str]]) 
 def _send(task: Any, job: ImportJob, *, queued: str, back_to: str) -> None:
     """Queue the job's task after the commit; if the broker refuses it, the job goes back to ``back_to`` (where
     it can be started again) and, when that happened at once (the page's own request), the page says why."""
-    lost: list[bool] = []
 
     def put_back() -> None:
         ImportJob.objects.filter(pk=job.pk, state=queued).update(state=back_to, updated_at=timezone.now())
-        lost.append(True)
 
-    broker.send_after_commit(task, job.pk, on_failure=put_back)
-    if lost:
+    if not broker.send_after_commit(task, job.pk, on_failure=put_back):
         raise QueueUnavailable
 
 

@@ -66,14 +66,17 @@ def _ping(url: str) -> bool:
         return False
 
 
-def send_after_commit(task: Any, *args: Any, on_failure: Callable[[], object]) -> None:
+def send_after_commit(task: Any, *args: Any, on_failure: Callable[[], object]) -> bool:
     """Queue ``task(*args)`` once the current transaction commits (at once outside one).
 
     The message is published once (no retries that would hold the request); if the broker refuses it,
     the failure is logged and ``on_failure`` runs instead (it puts the job back where it was, so that it
-    can be started again): the page that started the job shows the job, never an error. In process
-    (``CELERY_TASK_ALWAYS_EAGER``: the demo, the tests) the task runs here, and its own errors propagate.
+    can be started again): the page that started the job shows the job, never an error. False when the
+    broker refused it at once (outside a transaction: the caller's page can say so); True when it was
+    queued, or will be at the commit. In process (``CELERY_TASK_ALWAYS_EAGER``: the demo, the tests) the
+    task runs here, and its own errors propagate.
     """
+    refused: list[bool] = []
 
     def send() -> None:
         try:
@@ -84,5 +87,7 @@ def send_after_commit(task: Any, *args: Any, on_failure: Callable[[], object]) -
             logger.exception("Could not queue %s%r", getattr(task, "name", task), args)
             forget()
             on_failure()
+            refused.append(True)
 
     transaction.on_commit(send)
+    return not refused

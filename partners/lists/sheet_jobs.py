@@ -142,17 +142,14 @@ def start(*, case_list: CaseList, user: User, name: str, data: bytes) -> AnswerS
     job.answers = _stored(answers)
     job.total = len(answers)
     job.save()
-    lost: list[bool] = []
 
     def not_checked() -> None:
         problem = f"{job.file_name}: " + _("The job queue was unavailable: the sheet was not checked. Upload it again.")
         AnswerSheetJob.objects.filter(pk=job.pk, state=State.CHECKING).update(
             state=State.INVALID, answers=[], problems=problem, problem_count=1, finished_at=timezone.now()
         )
-        lost.append(True)
 
-    broker.send_after_commit(tasks.check_answer_sheet, job.pk, on_failure=not_checked)
-    if lost:
+    if not broker.send_after_commit(tasks.check_answer_sheet, job.pk, on_failure=not_checked):
         raise QueueUnavailable
     return job
 
@@ -225,16 +222,13 @@ def confirm(*, job: AnswerSheetJob, user: User) -> bool:
         locked.confirmed_at = timezone.now()
         locked.confirmed_by = user
         locked.save()
-    lost: list[bool] = []
 
     def ready_again() -> None:
         AnswerSheetJob.objects.filter(pk=job.pk, state=State.APPLYING).update(
             state=State.READY, confirmed_at=None, confirmed_by=None
         )
-        lost.append(True)
 
-    broker.send_after_commit(tasks.apply_answer_sheet, job.pk, on_failure=ready_again)
-    if lost:
+    if not broker.send_after_commit(tasks.apply_answer_sheet, job.pk, on_failure=ready_again):
         raise QueueUnavailable
     return True
 
