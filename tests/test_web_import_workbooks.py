@@ -145,3 +145,18 @@ def test_only_the_first_sheets_are_looked_at(client, supervisor, monkeypatch):
     assert the_job().events_sheet == ""
     upload(client, ("register.xlsx", workbook({"Cases": CASES, "A": [["a"]], "Status changes": changes})))
     assert the_job().events_sheet == "Status changes"
+
+
+def test_a_sheet_named_as_status_changes_without_their_columns_is_not_taken(client, supervisor):
+    """A "History" of notes would leave columns to match that the sheet does not have."""
+    client.force_login(supervisor)
+    notes = [["who", "what"], ["caseworker", "called twice"]]
+    upload(client, ("register.xlsx", workbook({"Cases": CASES, "History": notes})))
+    assert the_job().events_sheet == ""
+
+
+def test_a_sheet_named_as_status_changes_is_preferred_to_another_with_their_columns(client, supervisor):
+    client.force_login(supervisor)
+    changes = [["source_ref", "status", "occurred_on"], ["WB-1", "verified", RECENT]]
+    upload(client, ("register.xlsx", workbook({"Cases": CASES, "Copy": changes, "Зміни статусу": changes})))
+    assert the_job().events_sheet == "Зміни статусу"

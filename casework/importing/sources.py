@@ -324,22 +324,24 @@ MAX_SHEETS_LOOKED_AT = 20
 
 
 def status_sheet(path: Path, name: str, remembered: Mapping[str, str]) -> str | None:
-    """The title of the workbook's sheet of status changes, if it has one besides its first (the cases): a
-    sheet named as one (``STATUS_SHEET_NAMES``), else the first whose header row has the status changes'
-    required columns (known labels, or the organisation's ``remembered`` answers). None if there is none."""
+    """The title of the workbook's sheet of status changes, if it has one besides its first (the cases): among
+    the sheets whose header row has the status changes' required columns (known labels, or the organisation's
+    ``remembered`` answers), the first named as one (``STATUS_SHEET_NAMES``), else the first. A sheet without
+    those columns is never taken, whatever its name: a "History" of notes would leave the user with columns
+    to match that do not exist. None if there is none."""
     from casework.importing.common import EVENT_REQUIRED
 
     workbook, file = _open_workbook(path, name)
     try:
-        others = workbook.worksheets[1 : 1 + MAX_SHEETS_LOOKED_AT]
-        for sheet in others:
-            if _label(sheet.title) in STATUS_SHEET_NAMES:
-                return str(sheet.title)
-        for sheet in others:
-            headers = _first_row(sheet)
-            if headers is not None and set(suggest("events", headers, remembered).values()) >= EVENT_REQUIRED:
-                return str(sheet.title)
-        return None
+        candidates = [
+            sheet
+            for sheet in workbook.worksheets[1 : 1 + MAX_SHEETS_LOOKED_AT]
+            if (headers := _first_row(sheet)) is not None
+            and set(suggest("events", headers, remembered).values()) >= EVENT_REQUIRED
+        ]
+        named = [sheet for sheet in candidates if _label(sheet.title) in STATUS_SHEET_NAMES]
+        chosen = (named or candidates or [None])[0]
+        return None if chosen is None else str(chosen.title)
     finally:
         workbook.close()
         file.close()
