@@ -7,6 +7,7 @@ are kept only as keyed hashes (see ``casework.screening``).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -217,9 +218,7 @@ class Case(models.Model):
     @property
     def age_band(self) -> str:
         """The age band at the report (``unknown`` without a birth year)."""
-        if self.reported_on is None:
-            return UNKNOWN_AGE_BAND
-        return age_band_key(birth_year=self.birth_year, reported_year=self.reported_on.year)
+        return age_band_at_report(birth_year=self.birth_year, reported_on=self.reported_on)
 
     @property
     def risk_flags(self) -> list[str]:
@@ -237,6 +236,13 @@ AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
     (18, None, "18+"),
 )
 UNKNOWN_AGE_BAND = "unknown"
+
+
+def age_band_at_report(*, birth_year: int | None, reported_on: dt.date | None) -> str:
+    """A case's age band from its values (``Case.age_band``, and a page read as values)."""
+    if reported_on is None:
+        return UNKNOWN_AGE_BAND
+    return age_band_key(birth_year=birth_year, reported_year=reported_on.year)
 
 
 def age_band_key(*, birth_year: int | None, reported_year: int) -> str:

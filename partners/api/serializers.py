@@ -14,7 +14,6 @@ from rest_framework import serializers
 from accounts.models import Organisation
 from casework.models import (
     RISK_FLAGS,
-    UNKNOWN_AGE_BAND,
     Case,
     DisplacedPrecision,
     Institution,
@@ -23,7 +22,7 @@ from casework.models import (
     Sex,
     Status,
     StatusChange,
-    age_band_key,
+    age_band_at_report,
 )
 from casework.services import PARTNER_TARGETS
 from partners.selectors import intermediaries
@@ -105,9 +104,7 @@ def partner_case_row(values: Mapping[str, Any]) -> dict[str, Any]:
         "status": values["status"],
         "sex": values["sex"],
         "birth_year": values["birth_year"],
-        "age_band": UNKNOWN_AGE_BAND
-        if reported_on is None
-        else age_band_key(birth_year=values["birth_year"], reported_year=reported_on.year),
+        "age_band": age_band_at_report(birth_year=values["birth_year"], reported_on=reported_on),
         "oblast": values["oblast"],
         "reported_on": reported_on.isoformat(),
         "displaced_on": _displaced_on(values["displaced_on"], values["displaced_precision"]),
