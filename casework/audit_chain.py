@@ -122,22 +122,6 @@ class Chain:
         self.last = link(self.last, self.model, values)
         return self.last
 
-    def seal_many(self, common: Mapping[str, Any], name: str, values: Sequence[Any]) -> list[str]:
-        """The hashes ``seal_values`` gives rows that differ only in ``name`` (one per value, in order): the
-        rows' common content is written out once and only ``name``'s value put in per row (a page's access
-        log: the same reader, door and time for every case on it). The history's rows have a note's digest
-        of their own: not for them."""
-        prefix, suffix = content_around(self.model, common, name)
-        hashes = []
-        last = self.last
-        for value in values:
-            # json.dumps writes an int as str() does: the common case without the encoder.
-            shown = str(value) if type(value) is int else json.dumps(_canonical(value))
-            last = hashlib.sha256(f"{last}|{prefix}{shown}{suffix}".encode()).hexdigest()
-            hashes.append(last)
-        self.last = last
-        return hashes
-
     def seal_rows(self, fields: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         """Rows given as tuples of ``fields`` (bulk writers), each extended by ``sealed_fields(fields)``'s extra
         columns: the note's digest (the history) and the chain hash. Fields a row does not give are taken at
