@@ -170,6 +170,7 @@ def test_a_sheet_is_refused_at_once_when_the_queue_does_not_answer(client, super
     client.force_login(supervisor)
     response = post_sheet(client, case_list, content)
     assert response.status_code == 503 and UNAVAILABLE in response.text
+    assert "Correct every problem" not in response.text  # nothing is wrong with the file
     assert not AnswerSheetJob.objects.exists()
 
 

@@ -527,9 +527,9 @@ def list_upload(request: HttpRequest, list_id: int) -> HttpResponseBase:
         return render(request, template, _upload_page(request, case_list, problems=problems), status=400)
     try:
         job = sheet_jobs.start(case_list=case_list, user=user, name=name, data=upload.read(sheets.MAX_UPLOAD_BYTES + 1))
-    except sheet_jobs.QueueUnavailable as unavailable:
-        problems = [str(unavailable)]
-        return render(request, template, _upload_page(request, case_list, problems=problems), status=503)
+    except sheet_jobs.QueueUnavailable as refused:
+        # Not a problem of the file: said as it is, not under "correct every problem in the file".
+        return render(request, template, _upload_page(request, case_list, unavailable=str(refused)), status=503)
     return redirect(_job_url(job))
 
 
