@@ -101,6 +101,8 @@ def deferred_access_log() -> Iterator[None]:
     finally:
         _deferred.rows = outer
     if outer is None and rows:
+        # What the block wrote is checked before the head is locked, not by the commit while it is held.
+        audit_chain.check_deferred_constraints()
         _write(rows)
 
 

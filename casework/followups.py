@@ -345,7 +345,7 @@ def reassign_cases(*, actor: Actor, from_user: User, to_user: User, request: Any
     now = timezone.now()
     with transaction.atomic():
         locked = list(
-            Case.objects.select_for_update()
+            Case.objects.select_for_update(no_key=True)
             .filter(organisation_id=actor.organisation_id, assigned_to_id=from_user.pk)
             .exclude(status__in=CLOSED_STATUSES)
             .order_by("pk")

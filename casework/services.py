@@ -289,7 +289,7 @@ def check_move(move: Move, *, can_correct: bool, today: dt.date) -> bool:
 
 def _scoped_case_for_update(*, case_id: int, actor: Actor) -> Case:
     try:
-        case = Case.objects.select_for_update().get(pk=case_id)
+        case = Case.objects.select_for_update(no_key=True).get(pk=case_id)
     except Case.DoesNotExist:
         raise CaseNotFound from None
     if actor.is_superuser or case.organisation_id == actor.organisation_id:

@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 
 from accounts import permissions
 from accounts.models import User
-from casework import followups, uploads
+from casework import audit_chain, followups, uploads
 from casework.audit import log_access
 from casework.import_models import ImportJob, ImportMapping
 from casework.importing import ImportErrors, ImportProblem, apply_import, plan_import
@@ -515,6 +515,9 @@ def run(job_id: int) -> None:
         # The organisation's follow-up rules, for the cases written (set-based: a few queries in all), and
         # the job marked done with the data: a task delivered again finds it done.
         followups.backfill_rules(organisation_id=job.organisation_id, since=today, case_ids=list(case_ids))
+        # Every row written checked now: the access log's head, which every page view waits for, is then held
+        # for this row and the commit only, not for the commit's checks of every case, change and task.
+        audit_chain.check_deferred_constraints()
         log_access(
             action=AccessLog.Action.IMPORT,
             door=AccessLog.Door.WEB,

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organisation, User
 from accounts.permissions import can_share_cases
+from casework import audit_chain
 from casework.audit import log_access
 from casework.models import AccessLog, Case
 from partners.models import SHAREABLE_SCOPES, Share
@@ -67,6 +68,7 @@ def share_cases(
             for case in case_list
         )
         if shared_by is not None and case_list:
+            audit_chain.check_deferred_constraints()  # the shares checked before the access log's head is held
             log_access(
                 action=AccessLog.Action.SHARE,
                 door=AccessLog.Door.WEB,

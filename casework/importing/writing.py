@@ -438,6 +438,8 @@ def _write_postgresql(
         cursor = django_cursor.cursor
         _copy_cases(plan, cursor, case_ids, references, now, bar, on_reference)
         if plan.events_source is not None:
+            # The cases' foreign keys checked before the history's head is locked, not while it is held.
+            audit_chain.check_deferred_constraints()
             with audit_chain.appending(StatusChange) as chain:
                 _copy_changes(plan, cursor, case_ids, now, bar, chain)
     return case_ids
@@ -510,7 +512,9 @@ def apply_import(
     try:
         with transaction.atomic(), ExitStack():
             # One import at a time per organisation, so that two cannot both add the same source_ref.
-            list(Organisation.objects.select_for_update().filter(pk=plan.organisation.pk).values_list("pk"))
+            # FOR NO KEY UPDATE: another import waits; rows that refer to the organisation (its caseworkers' new
+            # cases, lists, shares) check their foreign key without waiting for the import to commit.
+            list(Organisation.objects.select_for_update(no_key=True).filter(pk=plan.organisation.pk).values_list("pk"))
             _recheck(plan)
             references = _draw_references(plan.case_count)
             with progress_bar(progress, total=plan.case_count + plan.event_count, desc=_("Writing")) as bar:

@@ -31,6 +31,7 @@ from accounts.permissions import (
     can_record_answers,
     token_can_record_answers,
 )
+from casework import audit_chain
 from casework import services as case_services
 from casework.audit import log_access
 from casework.models import MAIN_PATH, AccessLog, Case, Status, StatusChange
@@ -128,7 +129,11 @@ def _add(case_list: CaseList, cases: list[Case]) -> int:
 
 
 def _locked(case_list: CaseList) -> CaseList:
-    return CaseList.objects.select_for_update().select_related("intermediary", "organisation").get(pk=case_list.pk)
+    return (
+        CaseList.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("intermediary", "organisation")
+        .get(pk=case_list.pk)
+    )
 
 
 def add_cases(*, case_list: CaseList, cases: Iterable[Case], by: User | None) -> int:
@@ -189,6 +194,7 @@ def send_list(
         _share_for_answers(locked, case_ids)
         _announce(locked, ListEvent.Kind.SENT)
         if by is not None:
+            audit_chain.check_deferred_constraints()  # the shares checked before the access log's head is held
             log_access(
                 action=AccessLog.Action.SHARE,
                 door=AccessLog.Door.WEB if request is not None else AccessLog.Door.COMMAND,
@@ -370,7 +376,10 @@ def record_answer(
     assert answered_on is not None
     with transaction.atomic():
         locked_list = (
-            CaseList.objects.select_for_update().select_related("intermediary").filter(pk=case_list.pk).first()
+            CaseList.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("intermediary")
+            .filter(pk=case_list.pk)
+            .first()
         )
         if locked_list is None:
             raise ListNotFound
@@ -392,7 +401,7 @@ def record_answer(
                     ]
                 }
             )
-        locked_case = Case.objects.select_for_update().get(pk=case.pk)
+        locked_case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
         if answerer.token is not None and not (
             Share.objects.active().filter(case_id=case.pk, partner_id=locked_list.intermediary_id).exists()
         ):

@@ -261,7 +261,7 @@ def apply(job_id: int) -> None:
         with transaction.atomic():
             # The list's lock first (record_answer takes it too): a second delivery of this task waits
             # here, then finds the job done and records nothing.
-            CaseList.objects.select_for_update().filter(pk=job.case_list_id).first()
+            CaseList.objects.select_for_update(no_key=True).filter(pk=job.case_list_id).first()
             if not AnswerSheetJob.objects.filter(pk=job.pk, state=State.APPLYING).exists():
                 return
             made = sheets.apply_answers(
