@@ -4,14 +4,20 @@ config/urls.py names ``bad_request`` and ``server_error`` as Django's handler400
 handler500. ``MalformedRequestMiddleware`` refuses, before anything reads them, requests
 whose path, query, headers or form carry what no page or database column takes: a NUL
 character (PostgreSQL refuses it in text: the request would end in a 500), an unpaired
-surrogate, or an address longer than any the site makes.
+surrogate, or an address longer than any the site makes. ``BusyMiddleware`` answers a request that
+waited too long for a row another transaction holds (``settings.WEB_LOCK_TIMEOUT_SECONDS``) with "busy":
+a 503 saying nothing was changed, in the API's shape under /api/.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
+import psycopg
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 
 from partners.api.errors import MESSAGES, api_server_error, error_body
@@ -22,6 +28,10 @@ MAX_PATH_LENGTH = 2048
 MAX_QUERY_LENGTH = 8192
 NOT_ALLOWED = "Contains a character that is not allowed (NUL, or an unpaired surrogate)."
 TOO_LONG = "Too long."
+# Seconds a client is asked to wait before it tries again after "busy".
+BUSY_RETRY_AFTER = 60
+
+logger = logging.getLogger(__name__)
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -96,3 +106,32 @@ class MalformedRequestMiddleware:
             body = error_body(400, code="bad_request", message=MESSAGES[400], fields={where: [why]})
             return JsonResponse(body, status=400)
         return bad_request(request)
+
+
+def waited_too_long(error: BaseException) -> bool:
+    """PostgreSQL gave up waiting for a lock (lock_timeout): the transaction was rolled back, nothing changed."""
+    return isinstance(error, OperationalError) and isinstance(error.__cause__, psycopg.errors.LockNotAvailable)
+
+
+class BusyMiddleware:
+    """A view that waited longer than ``WEB_LOCK_TIMEOUT_SECONDS`` for a row another transaction holds (a large
+    import, a list's answers being recorded) answers 503 "busy" with Retry-After: its transaction was rolled
+    back, so nothing was changed, and the page or the API says so rather than a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not waited_too_long(exception):
+            return None
+        logger.warning("busy: %s %s waited too long for a lock and changed nothing", request.method, request.path)
+        response: HttpResponse
+        if _is_api(request):
+            response = JsonResponse(error_body(503, code="busy", message=MESSAGES[503]), status=503)
+        else:
+            response = render(request, "busy.html", status=503)
+        response["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response

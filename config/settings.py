@@ -116,6 +116,8 @@ MIDDLEWARE = [
     "config.security.PermissionsPolicyMiddleware",
     # A NUL character, an unpaired surrogate or an over-long address is a 400 before anything reads it.
     "config.errors.MalformedRequestMiddleware",
+    # A request that waited too long for a lock another transaction holds: "busy" (503), not a 500.
+    "config.errors.BusyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "partners.api.middleware.ApiGuardMiddleware",
@@ -160,6 +162,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite (the demo) ignores a covering index's INCLUDE columns; PostgreSQL uses them.
     # Nothing to act on there, so no warning on every start of the demo.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# A process that serves web requests (config/wsgi.py says so) waits at most this long for a row another
+# transaction holds: the history's chain head while a large import or a list's answers are written, a case
+# being moved. It then answers "busy" (503, nothing changed: config.errors.BusyMiddleware) instead of waiting
+# on towards gunicorn's 30 s timeout, which kills the worker and the requests of both its threads. Celery's
+# jobs and the commands wait as long as it takes. 0: no limit.
+WEB_LOCK_TIMEOUT_SECONDS = env_int("DJANGO_WEB_LOCK_TIMEOUT", 10, minimum=0)
+SERVES_REQUESTS = env_bool("DJANGO_SERVES_REQUESTS", False)
+if SERVES_REQUESTS and WEB_LOCK_TIMEOUT_SECONDS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c lock_timeout={WEB_LOCK_TIMEOUT_SECONDS * 1000}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Migrations may run as another role than the application's: the owner of the tables. The application
 # then connects (DATABASE_URL) as a role that owns nothing and may only insert into the audit tables

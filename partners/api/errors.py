@@ -25,6 +25,10 @@ MESSAGES = {
     428: "A required precondition header is missing.",
     429: "Too many requests: slow down.",
     500: "An internal error occurred.",
+    503: (
+        "The register is busy writing other changes to the same records (a large import, or a list's answers "
+        "being recorded). Nothing was changed: try again after Retry-After seconds."
+    ),
 }
 
 
