@@ -181,3 +181,21 @@ def test_a_web_import_checks_its_rows_before_it_logs_and_commits(
     # Nothing written between the check and the lock: the commit has nothing of the import's left to check.
     assert not [text for text in sql[checked + 1 : locked] if text.startswith(("INSERT", "UPDATE"))]
     assert audit_chain.verify(AccessLog).intact
+
+
+def test_a_list_sent_checks_its_shares_before_it_logs(ngo_a, qatar, supervisor):
+    """Sending a list shares each of its cases with the intermediary (thousands, for a large list), then logs:
+    the shares are checked before the access log's head is locked."""
+    if connection.vendor != "postgresql":
+        pytest.skip(NEEDS_POSTGRESQL)
+    from partners.lists import services as list_services
+
+    cases = [CaseFactory(organisation=ngo_a) for _n in range(3)]
+    made = list_services.create_list(organisation=ngo_a, intermediary=qatar, created_by=supervisor, cases=cases)
+    with CaptureQueriesContext(connection) as queries:
+        list_services.send_list(case_list=made, sent_on=dt.date(2024, 3, 1), by=supervisor)
+    sql = [query["sql"] for query in queries.captured_queries]
+    shared = max(n for n, text in enumerate(sql) if text.startswith('INSERT INTO "partners_share"'))
+    checked = next(n for n, text in enumerate(sql) if text.startswith("SET CONSTRAINTS ALL IMMEDIATE"))
+    locked = next(n for n, text in enumerate(sql) if "FOR UPDATE" in text and "'casework_accesslog'" in text)
+    assert shared < checked < locked
