@@ -152,6 +152,7 @@ def test_a_reader_is_not_held_up_by_a_long_transactions_commit_checks(ngo_a, cas
     assert audit_chain.verify(AccessLog).intact
 
 
+@pytest.mark.usefixtures("tasks_in_process")
 def test_a_web_import_checks_its_rows_before_it_logs_and_commits(
     client, supervisor, ngo_a, django_capture_on_commit_callbacks, settings, tmp_path
 ):
