@@ -18,6 +18,7 @@ from casework.audit import deferred_access_log, log_access
 from casework.models import AccessLog, Case
 from casework.task_models import Task, TaskKind
 from tests.factories import CaseFactory
+from tests.list_helpers import sent_list
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +201,53 @@ def test_a_list_sent_checks_its_shares_before_it_logs(ngo_a, qatar, supervisor):
     checked = next(n for n, text in enumerate(sql) if text.startswith("SET CONSTRAINTS ALL IMMEDIATE"))
     locked = next(n for n, text in enumerate(sql) if "FOR UPDATE" in text and "'casework_accesslog'" in text)
     assert shared < checked < locked
+
+
+def test_a_sheet_records_the_children_it_cannot_move_before_it_locks_the_history(ngo_a, qatar, supervisor):
+    """The status history's head is held from a sheet's first move to its commit, and every status change in
+    the register waits for it: the answers of children no answer of the sheet moves are recorded first, so
+    that a list answered mostly "not found" holds it for the few children it moves. Each child's answers keep
+    their date order."""
+    from partners.lists import services as list_services
+    from partners.lists import sheets
+    from partners.models import ListAnswer, ListItem
+
+    cases = [CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10)) for _n in range(6)]
+    case_list = sent_list(ngo_a, qatar, cases, by=supervisor, sent_on=dt.date(2024, 3, 1))
+    given = [
+        (0, "not_found", dt.date(2024, 6, 20)),
+        (1, "located", dt.date(2024, 5, 2)),
+        (2, "received", dt.date(2024, 6, 21)),
+        (3, "returned", dt.date(2024, 5, 3)),
+        (4, "refused", dt.date(2024, 6, 22)),
+        (5, "located", dt.date(2024, 6, 1)),
+        (5, "received", dt.date(2024, 5, 1)),
+    ]
+    answers = [
+        sheets.SheetAnswer(line=n + 2, reference=cases[at].reference, answer=kind, answered_on=on, note="")
+        for n, (at, kind, on) in enumerate(given)
+    ]
+    answerer = list_services.Answerer(user=supervisor, token=None, command=False)
+    with CaptureQueriesContext(connection) as queries:
+        sheets.apply_answers(name="answers.csv", case_list=case_list, answers=answers, answerer=answerer)
+    sql = [query["sql"] for query in queries.captured_queries]
+    locked = next(
+        n for n, text in enumerate(sql) if "casework_auditchainhead" in text and "'casework_statuschange'" in text
+    )
+    recorded = [n for n, text in enumerate(sql) if text.startswith('INSERT INTO "partners_listanswer"')]
+    assert len(recorded) == 7
+    items = dict(ListItem.objects.filter(case_list=case_list).values_list("case_id", "pk"))
+    unmoved = [items[cases[at].pk] for at in (0, 2, 4)]  # none of their answers moves them
+
+    def for_item(item_id: int, text: str) -> bool:
+        return f"VALUES ({item_id}, " in text
+
+    before = [text for n, text in enumerate(sql) if n in recorded and n < locked]
+    assert all(any(for_item(item_id, text) for text in before) for item_id in unmoved)
+    after = [text for n, text in enumerate(sql) if n in recorded and n > locked]
+    assert not any(for_item(item_id, text) for item_id in unmoved for text in after)
+    statuses = [Case.objects.get(pk=case.pk).status for case in cases]
+    assert statuses == ["reported", "located", "reported", "repatriated", "reported", "located"]
+    trail = list(ListAnswer.objects.filter(item__case=cases[5]).order_by("id").values_list("answer", flat=True))
+    assert trail == ["received", "located"]
+    assert ListItem.objects.get(case_list=case_list, case=cases[5]).latest_answer == "located"

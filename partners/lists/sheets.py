@@ -444,7 +444,12 @@ def apply_answers(
         # The access log's rows written at the end of the block: its chain's head, which every page view locks
         # to append, is held from then to the commit only, not while thousands of answers are recorded.
         with transaction.atomic(), deferred_access_log():
-            ordered = sorted(answers, key=lambda row: (row.answered_on, row.line))
+            # The answers of children no answer of the sheet can move (received, not found, refused...) first,
+            # then the others, each child's in date order: the status history's head, which every status change
+            # in the register waits for, is locked at the first move and held to the commit, so a sheet that
+            # moves a few children of thousands holds it for those few. Children are recorded independently.
+            moving = {row.reference for row in answers if row.answer in services.STATUS_OF_ANSWER}
+            ordered = sorted(answers, key=lambda row: (row.reference in moving, row.answered_on, row.line))
             for done, row in enumerate(ordered, start=1):
                 if progress is not None:
                     progress(done)
