@@ -424,7 +424,7 @@ def _copy_changes(
         bar.update(len(lines))
 
 
-def _write_postgresql(
+def _write_cases_postgresql(
     plan: ImportPlan,
     references: array[int],
     now: dt.datetime,
@@ -435,17 +435,20 @@ def _write_postgresql(
     case_ids = array("q", bulk.reserve_ids(Case, plan.case_count))
     # The driver's own cursor, which has copy(); wrap_database_errors still turns its errors into Django's.
     with connection.wrap_database_errors, connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor
-        _copy_cases(plan, cursor, case_ids, references, now, bar, on_reference)
-        if plan.events_source is not None:
-            # The cases' foreign keys checked before the history's head is locked, not while it is held.
-            audit_chain.check_deferred_constraints()
-            with audit_chain.appending(StatusChange) as chain:
-                _copy_changes(plan, cursor, case_ids, now, bar, chain)
+        _copy_cases(plan, django_cursor.cursor, case_ids, references, now, bar, on_reference)
     return case_ids
 
 
-def _write_bulk_create(
+def _write_changes_postgresql(plan: ImportPlan, case_ids: Sequence[int], now: dt.datetime, bar: tqdm[Never]) -> None:
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as django_cursor,
+        audit_chain.appending(StatusChange) as chain,
+    ):
+        _copy_changes(plan, django_cursor.cursor, case_ids, now, bar, chain)
+
+
+def _write_cases_bulk_create(
     plan: ImportPlan,
     references: array[int],
     now: dt.datetime,
@@ -463,18 +466,20 @@ def _write_bulk_create(
         for queryset in filter_in(Case.objects.all(), "reference", texts):
             found.update(queryset.values_list("reference", "id"))
         ids = [found[text] for text in texts]
-    case_ids = array("q", ids)
-    del ids
-    if plan.events_source is not None:
-        with audit_chain.appending(StatusChange) as chain:
-            bulk.insert_rows(
-                StatusChange,
-                audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS),
-                chain.seal_rows(_CHANGE_FIELDS, _change_rows(plan, case_ids, now)),
-                batch_size=batch_size,
-                progress=bar.update,
-            )
-    return case_ids
+    return array("q", ids)
+
+
+def _write_changes_bulk_create(
+    plan: ImportPlan, case_ids: Sequence[int], now: dt.datetime, bar: tqdm[Never], *, batch_size: int
+) -> None:
+    with audit_chain.appending(StatusChange) as chain:
+        bulk.insert_rows(
+            StatusChange,
+            audit_chain.sealed_fields(StatusChange, _CHANGE_FIELDS),
+            chain.seal_rows(_CHANGE_FIELDS, _change_rows(plan, case_ids, now)),
+            batch_size=batch_size,
+            progress=bar.update,
+        )
 
 
 def apply_import(
@@ -517,14 +522,24 @@ def apply_import(
             list(Organisation.objects.select_for_update(no_key=True).filter(pk=plan.organisation.pk).values_list("pk"))
             _recheck(plan)
             references = _draw_references(plan.case_count)
+            postgresql = connection.vendor == "postgresql"
             with progress_bar(progress, total=plan.case_count + plan.event_count, desc=_("Writing")) as bar:
-                if connection.vendor == "postgresql":
-                    case_ids = _write_postgresql(plan, references, now, bar, on_reference)
+                if postgresql:
+                    case_ids = _write_cases_postgresql(plan, references, now, bar, on_reference)
                 else:
-                    case_ids = _write_bulk_create(plan, references, now, bar, on_reference, batch_size=batch_size)
-            if plan.detail_count:
-                # Identifying details go to their receivers (encoded, then dropped) in this transaction.
-                identifying.deliver_import(organisation_id=plan.organisation.pk, details=_details(plan, case_ids))
+                    case_ids = _write_cases_bulk_create(plan, references, now, bar, on_reference, batch_size=batch_size)
+                if plan.detail_count:
+                    # Identifying details go to their receivers (encoded, then dropped) in this transaction,
+                    # before the history's rows: their encoding (seconds for thousands of cases) runs before
+                    # the history's head is locked, not while every status change in the register waits.
+                    identifying.deliver_import(organisation_id=plan.organisation.pk, details=_details(plan, case_ids))
+                if plan.events_source is not None:
+                    # What was written so far checked before the history's head is locked, not while it is held.
+                    audit_chain.check_deferred_constraints()
+                    if postgresql:
+                        _write_changes_postgresql(plan, case_ids, now, bar)
+                    else:
+                        _write_changes_bulk_create(plan, case_ids, now, bar, batch_size=batch_size)
             if after_write is not None:
                 after_write(case_ids)
     except IntegrityError as exc:
