@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Organisation
 from casework.models import Case
@@ -28,6 +29,17 @@ def share(case: Case, partner: Organisation, scope: str = "read", expires_at=Non
         owner=case.organisation, partner=partner, cases=[case], scope=scope, expires_at=expires_at, shared_by=None
     )
     return made
+
+
+def case_shared_for_update() -> tuple[Case, APIClient]:
+    """A case of an NGO shared for update with Qatar, and an API client holding a Qatar token of that scope."""
+    owner = OrganisationFactory(slug="ngo-owner")
+    partner = Organisation.objects.get(slug="qatar")
+    case = CaseFactory(organisation=owner, reported_on=dt.date(2023, 1, 10))
+    share(case, partner, "update")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(partner, 'update')[1]}")
+    return case, client
 
 
 def auth(plain: str) -> dict[str, str]:

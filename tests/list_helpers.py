@@ -6,8 +6,9 @@ import datetime as dt
 
 from accounts.models import Organisation, User
 from casework.models import Case
-from partners.lists import services
+from partners.lists import services, sheets
 from partners.models import CaseList
+from tests.factories import CaseFactory
 
 
 def sent_list(
@@ -25,3 +26,18 @@ def sent_list(
 def answer(case_list: CaseList, case: Case, kind: str, on: dt.date, *, user: User | None = None, token=None):
     answerer = services.Answerer(user=user, token=token, command=user is None and token is None)
     return services.record_answer(case_list=case_list, case=case, answer=kind, answered_on=on, answerer=answerer)
+
+
+def located_sheet(
+    organisation: Organisation, intermediary: Organisation, *, by: User, count: int
+) -> tuple[list[Case], CaseList, list[sheets.SheetAnswer]]:
+    """``count`` cases on a list sent to ``intermediary``, and an answered sheet saying each was located."""
+    cases = [CaseFactory(organisation=organisation, reported_on=dt.date(2023, 1, 10)) for _n in range(count)]
+    case_list = sent_list(organisation, intermediary, cases, by=by, sent_on=dt.date(2024, 3, 1))
+    answers = [
+        sheets.SheetAnswer(
+            line=n + 2, reference=case.reference, answer="located", answered_on=dt.date(2024, 6, 1), note=""
+        )
+        for n, case in enumerate(cases)
+    ]
+    return cases, case_list, answers

@@ -19,7 +19,7 @@ from casework.models import AccessLog, Case
 from partners.lists import services, sheets
 from partners.models import ListAnswer
 from tests.factories import CaseFactory
-from tests.list_helpers import sent_list
+from tests.list_helpers import located_sheet, sent_list
 
 pytestmark = pytest.mark.django_db
 
@@ -129,14 +129,7 @@ def test_a_reader_is_not_held_up_while_a_sheet_records(ngo_a, qatar, supervisor,
     access log does not wait for the sheet's transaction (before, it waited until the sheet committed)."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL's row locks between two connections: set DATABASE_URL (CI does)")
-    cases = [CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10)) for _n in range(5)]
-    case_list = sent_list(ngo_a, qatar, cases, by=supervisor, sent_on=dt.date(2024, 3, 1))
-    answers = [
-        sheets.SheetAnswer(
-            line=n + 2, reference=case.reference, answer="located", answered_on=dt.date(2024, 6, 1), note=""
-        )
-        for n, case in enumerate(cases)
-    ]
+    cases, case_list, answers = located_sheet(ngo_a, qatar, by=supervisor, count=5)
     read(cases[0], caseworker)  # the chain has a head
     halfway, go_on = threading.Event(), threading.Event()
     failures: list[BaseException] = []

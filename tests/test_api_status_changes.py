@@ -9,21 +9,15 @@ from rest_framework.test import APIClient
 
 from accounts.models import Organisation
 from casework.models import AccessLog, StatusChange
-from tests.api_helpers import make_token, share
-from tests.factories import CaseFactory, OrganisationFactory
+from tests.api_helpers import case_shared_for_update, make_token, share
+from tests.factories import CaseFactory
 
 TODAY = dt.date.today().isoformat()
 
 
 @pytest.fixture
 def world(db):
-    owner = OrganisationFactory(slug="ngo-owner")
-    partner = Organisation.objects.get(slug="qatar")
-    case = CaseFactory(organisation=owner, reported_on=dt.date(2023, 1, 10))
-    share(case, partner, "update")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(partner, 'update')[1]}")
-    return case, client
+    return case_shared_for_update()
 
 
 def post(client, case, body, *, version=1, key="key-1"):

@@ -14,13 +14,10 @@ from pathlib import Path
 
 import pytest
 from django.db import connection, connections, transaction
-from rest_framework.test import APIClient
 
-from accounts.models import Organisation
 from casework import audit_chain
 from casework.models import AuditChainHead, Case, StatusChange
-from tests.api_helpers import make_token, share
-from tests.factories import CaseFactory, OrganisationFactory
+from tests.api_helpers import case_shared_for_update
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,12 +104,7 @@ def test_a_status_change_that_waits_too_long_is_busy_and_changes_nothing(client,
 
 @pytest.mark.usefixtures("_postgresql")
 def test_an_api_status_change_that_waits_too_long_is_busy_in_the_apis_shape_and_can_be_sent_again():
-    owner = OrganisationFactory(slug="ngo-owner")
-    partner = Organisation.objects.get(slug="qatar")
-    case = CaseFactory(organisation=owner, reported_on=dt.date(2023, 1, 10))
-    share(case, partner, "update")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(partner, 'update')[1]}")
+    case, api = case_shared_for_update()
     body = {"status": "located", "occurred_on": dt.date.today().isoformat()}
     headers = {"HTTP_IF_MATCH": '"1"', "HTTP_IDEMPOTENCY_KEY": "busy-1"}
     url = f"/api/v1/cases/{case.reference}/status-changes/"

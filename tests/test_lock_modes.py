@@ -22,7 +22,7 @@ from casework.task_models import Task, TaskKind
 from partners.lists import services, sheets
 from partners.models import CaseList
 from tests.factories import CaseFactory
-from tests.list_helpers import sent_list
+from tests.list_helpers import located_sheet
 from tests.test_import_streaming import TODAY, write_files
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -123,14 +123,7 @@ def test_an_import_lets_its_organisation_add_cases_and_still_keeps_other_imports
 def test_a_sheet_being_recorded_holds_up_neither_other_lists_to_its_intermediary_nor_rows_on_its_cases(
     ngo_a: Organisation, ngo_b: Organisation, qatar: Organisation, supervisor
 ) -> None:
-    cases = [CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10)) for _n in range(4)]
-    case_list = sent_list(ngo_a, qatar, cases, by=supervisor, sent_on=dt.date(2024, 3, 1))
-    answers = [
-        sheets.SheetAnswer(
-            line=n + 2, reference=case.reference, answer="located", answered_on=dt.date(2024, 6, 1), note=""
-        )
-        for n, case in enumerate(cases)
-    ]
+    cases, case_list, answers = located_sheet(ngo_a, qatar, by=supervisor, count=4)
     other = CaseFactory(organisation=ngo_b, reported_on=dt.date(2023, 1, 10))
 
     def record(pause: Callable[[], None]) -> None:
