@@ -138,6 +138,7 @@ def revoke_shares(*, owner: Organisation, shares: Iterable[Share], revoked_by: U
             revoked_at=timezone.now(), revoked_by=revoked_by
         )
         if revoked_by is not None and revoked:
+            audit_chain.check_deferred_constraints()  # the revoked shares checked before the log's head is held
             log_access(
                 action=AccessLog.Action.REVOKE,
                 door=AccessLog.Door.WEB,

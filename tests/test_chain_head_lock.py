@@ -281,3 +281,19 @@ def test_an_import_encodes_identifying_details_before_it_locks_the_history(ngo_a
     assert CaseEncoding.objects.filter(case__organisation=ngo_a).count() == 4
     assert Case.objects.filter(organisation=ngo_a, status="verified").count() == 4
     assert audit_chain.verify(StatusChange).intact
+
+
+def test_a_list_closed_checks_the_shares_it_revoked_before_it_logs(ngo_a, qatar, supervisor):
+    """Closing a list ends its cases' answer shares (revoked_by, a foreign key), then logs the revocations."""
+    if connection.vendor != "postgresql":
+        pytest.skip(NEEDS_POSTGRESQL)
+    from partners.lists import services as list_services
+
+    case_list = sent_list(ngo_a, qatar, [CaseFactory(organisation=ngo_a) for _n in range(3)], by=supervisor)
+    with CaptureQueriesContext(connection) as queries:
+        list_services.close_list(case_list=case_list, by=supervisor)
+    sql = [query["sql"] for query in queries.captured_queries]
+    revoked = max(n for n, text in enumerate(sql) if text.startswith('UPDATE "partners_share"'))
+    checked = next(n for n, text in enumerate(sql) if text.startswith("SET CONSTRAINTS ALL IMMEDIATE"))
+    locked = next(n for n, text in enumerate(sql) if "FOR UPDATE" in text and "'casework_accesslog'" in text)
+    assert revoked < checked < locked

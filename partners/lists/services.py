@@ -258,6 +258,7 @@ def close_list(*, case_list: CaseList, by: User | None, request: Any = None) -> 
         ended = list(ending.values_list("case_id", flat=True))
         Share.objects.filter(pk__in=ending.values("pk")).update(revoked_at=locked.closed_at, revoked_by=by)
         if by is not None and ended:
+            audit_chain.check_deferred_constraints()  # the revoked shares checked before the log's head is held
             log_access(
                 action=AccessLog.Action.REVOKE,
                 door=AccessLog.Door.WEB if request is not None else AccessLog.Door.COMMAND,
