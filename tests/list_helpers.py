@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from accounts.models import Organisation, User
 from casework.models import Case
@@ -41,3 +42,22 @@ def located_sheet(
         for n, case in enumerate(cases)
     ]
     return cases, case_list, answers
+
+
+def recording_paused(
+    case_list: CaseList, answers: list[sheets.SheetAnswer], *, by: User, after: int
+) -> Callable[[Callable[[], None]], None]:
+    """A sheet's recording (for ``thread_helpers.Halfway``) that pauses, in its open transaction, once ``after``
+    answers are recorded."""
+
+    def record(pause: Callable[[], None]) -> None:
+        def progress(done: int) -> None:
+            if done == after + 1:
+                pause()
+
+        answerer = services.Answerer(user=by, token=None, command=False)
+        sheets.apply_answers(
+            name="answers.csv", case_list=case_list, answers=answers, answerer=answerer, progress=progress
+        )
+
+    return record

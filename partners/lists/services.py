@@ -67,7 +67,7 @@ def _screened(note: str, *, field: str = "note") -> str:
 
 def _announce(case_list: CaseList, kind: str, answer: ListAnswer | None = None) -> None:
     """The event for the intermediary's webhooks, in this transaction (the outbox); a worker is nudged after commit."""
-    ListEvent.objects.create(case_list=case_list, kind=kind, answer=answer)
+    case_services.insert_after_history(ListEvent(case_list=case_list, kind=kind, answer=answer))
     transaction.on_commit(_nudge)
 
 
@@ -347,7 +347,8 @@ def record_answer(
     Raises ``ListNotFound`` when the list (or the case on it) does not exist for the answerer,
     ``PermissionDenied`` when the answerer may not record answers, ``ValidationError`` when the answer
     breaks a rule, and the status service's refusals (``StaleVersion`` cannot happen: the case is locked).
-    Nothing is written unless everything is.
+    Nothing is written unless everything is. Inside ``deferred_history`` (an answered sheet) the answer may come
+    back unsaved: it is written, after the move it records, at the block's end.
     """
     if answerer.user is not None:
         if not can_record_answers(answerer.user, case_list.organisation_id):
@@ -420,7 +421,7 @@ def record_answer(
                 note=status_note(locked_list, answer),
             )
         now = timezone.now()
-        made = ListAnswer.objects.create(
+        made = ListAnswer(
             item=item,
             answer=answer,
             answered_on=answered_on,
@@ -430,12 +431,16 @@ def record_answer(
             recorded_by_token=answerer.token,
             status_change=change,
         )
+
+        # Inside a sheet's deferred_history the move is written at the block's end, and the answer, which names
+        # it, and its event after it; answers recorded while a move waits wait too, so the trail keeps its order.
+        case_services.insert_after_history(made)
+        _announce(locked_list, ListEvent.Kind.ANSWER, made)
         # The item's latest answer: the latest by date, the later recorded of one day.
         if item.latest_answered_on is None or answered_on >= item.latest_answered_on:
             ListItem.objects.filter(pk=item.pk).update(latest_answer=answer, latest_answered_on=answered_on)
         if answerer.token is not None:
             CaseList.objects.filter(pk=locked_list.pk).update(last_partner_answer_at=now)
-        _announce(locked_list, ListEvent.Kind.ANSWER, made)
         log_access(
             action=AccessLog.Action.EDIT if change is None else AccessLog.Action.STATUS_CHANGE,
             door=door,

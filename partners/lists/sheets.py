@@ -35,7 +35,7 @@ from casework.importing.reading import parse_day
 from casework.models import AccessLog, Case, Status, StatusChange
 from casework.references import normalise_reference
 from casework.screening import screen_text
-from casework.services import Move, NotPermitted, check_move
+from casework.services import Move, NotPermitted, check_move, deferred_history
 from partners.lists import services
 from partners.models import AnswerKind, CaseList, ListAnswer, ListItem, ListState
 
@@ -441,49 +441,53 @@ def apply_answers(
     problems: list[ImportProblem] = []
     made: list[ListAnswer] = []
     try:
-        # The access log's rows written at the end of the block: its chain's head, which every page view locks
-        # to append, is held from then to the commit only, not while thousands of answers are recorded.
-        with transaction.atomic(), deferred_access_log():
-            # The answers of children no answer of the sheet can move (received, not found, refused...) first,
-            # then the others, each child's in date order: the status history's head, which every status change
-            # in the register waits for, is locked at the first move and held to the commit, so a sheet that
-            # moves a few children of thousands holds it for those few. Children are recorded independently.
-            moving = {row.reference for row in answers if row.answer in services.STATUS_OF_ANSWER}
-            ordered = sorted(answers, key=lambda row: (row.reference in moving, row.answered_on, row.line))
-            for done, row in enumerate(ordered, start=1):
-                if progress is not None:
-                    progress(done)
-                if (row.reference, row.answer, row.answered_on, row.note) in recorded:
-                    continue
-                # record_answer writes in a transaction of its own (a savepoint here): a refused answer
-                # leaves nothing behind, and the sheet goes on to find every other problem.
-                try:
-                    made.append(
-                        services.record_answer(
-                            case_list=case_list,
-                            case=cases[row.reference],
-                            answer=row.answer,
-                            answered_on=row.answered_on,
-                            note=row.note,
-                            answerer=answerer,
-                            request=request,
+        with transaction.atomic():
+            # Both chains' rows written at the end of the block, the history's then the access log's: their
+            # heads, which every status change and every page view in the register lock to append, are held
+            # from then to the commit only, not while thousands of answers are recorded.
+            with deferred_access_log(), deferred_history():
+                # The answers of children no answer of the sheet can move (received, not found, refused...) first,
+                # then the others, each child's in date order. Children are recorded independently. The first
+                # are written as they go; from the first move on, the answers wait with the moves they record
+                # (after_history) and are written at the block's end, under the history's head: the fewer, the
+                # shorter it is held.
+                moving = {row.reference for row in answers if row.answer in services.STATUS_OF_ANSWER}
+                ordered = sorted(answers, key=lambda row: (row.reference in moving, row.answered_on, row.line))
+                for done, row in enumerate(ordered, start=1):
+                    if progress is not None:
+                        progress(done)
+                    if (row.reference, row.answer, row.answered_on, row.note) in recorded:
+                        continue
+                    # record_answer writes in a transaction of its own (a savepoint here): a refused answer
+                    # leaves nothing behind, and the sheet goes on to find every other problem.
+                    try:
+                        made.append(
+                            services.record_answer(
+                                case_list=case_list,
+                                case=cases[row.reference],
+                                answer=row.answer,
+                                answered_on=row.answered_on,
+                                note=row.note,
+                                answerer=answerer,
+                                request=request,
+                            )
                         )
-                    )
-                except ValidationError as refused:
-                    problems.extend(_refusal(name, row.line, refused))
-                except (services.ListNotFound, PermissionDenied) as refused:
-                    problems.append(
-                        ImportProblem(
-                            file=name,
-                            line=row.line,
-                            column=None,
-                            message=str(refused) or _("This case is not on the list, or the list is no longer open."),
+                    except ValidationError as refused:
+                        problems.extend(_refusal(name, row.line, refused))
+                    except (services.ListNotFound, PermissionDenied) as refused:
+                        problems.append(
+                            ImportProblem(
+                                file=name,
+                                line=row.line,
+                                column=None,
+                                message=str(refused)
+                                or _("This case is not on the list, or the list is no longer open."),
+                            )
                         )
-                    )
-            if problems:
-                raise SheetErrors(_in_order(problems))
+                if problems:
+                    raise SheetErrors(_in_order(problems))
             if dry_run:
-                raise _DryRun
+                raise _DryRun  # after the rows are written: the database checked them too
     except _DryRun:
         return made
     return made
