@@ -5,7 +5,6 @@ recording its answers is the one that needs it."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from types import SimpleNamespace
 
@@ -19,7 +18,8 @@ from casework.models import AccessLog, Case
 from partners.lists import services, sheets
 from partners.models import ListAnswer
 from tests.factories import CaseFactory
-from tests.list_helpers import located_sheet, sent_list
+from tests.list_helpers import located_sheet, recording_paused, sent_list
+from tests.thread_helpers import Halfway
 
 pytestmark = pytest.mark.django_db
 
@@ -131,36 +131,13 @@ def test_a_reader_is_not_held_up_while_a_sheet_records(ngo_a, qatar, supervisor,
         pytest.skip("needs PostgreSQL's row locks between two connections: set DATABASE_URL (CI does)")
     cases, case_list, answers = located_sheet(ngo_a, qatar, by=supervisor, count=5)
     read(cases[0], caseworker)  # the chain has a head
-    halfway, go_on = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
 
-    def progress(done: int) -> None:
-        if done == 4:  # three answers recorded, in the sheet's open transaction
-            halfway.set()
-            go_on.wait(15)
-
-    def record() -> None:
-        try:
-            answerer = services.Answerer(user=supervisor, token=None, command=False)
-            sheets.apply_answers(
-                name="answers.csv", case_list=case_list, answers=answers, answerer=answerer, progress=progress
-            )
-        except BaseException as error:  # reported to the test below
-            failures.append(error)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=record)
-    worker.start()
-    try:
-        assert halfway.wait(15)
+    # Three answers recorded, in the sheet's open transaction.
+    record = recording_paused(case_list, answers, by=supervisor, after=3)
+    with Halfway(record):
         started = time.monotonic()
         read(cases[0], caseworker)  # a page view: autocommit, its own connection
         waited = time.monotonic() - started
-    finally:
-        go_on.set()
-        worker.join(30)
-    assert not failures and not worker.is_alive()
     assert waited < 2.0, f"the page waited {waited:.1f} s for the sheet's transaction"
     assert AccessLog.objects.filter(action=AccessLog.Action.STATUS_CHANGE).count() == 5
     assert audit_chain.verify(AccessLog).intact

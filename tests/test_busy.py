@@ -9,15 +9,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from casework import audit_chain
 from casework.models import AuditChainHead, Case, StatusChange
 from tests.api_helpers import case_shared_for_update
+from tests.thread_helpers import Halfway
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,27 +48,19 @@ def test_the_web_processes_wait_ten_seconds_at_most_and_the_workers_as_long_as_i
 
 
 class HistoryHeld:
-    """Another connection holds the status history's chain head (as a sheet being recorded does) until exit."""
-
-    def __init__(self) -> None:
-        self._held, self._release = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._hold)
-
-    def _hold(self) -> None:
-        try:
-            with transaction.atomic(), audit_chain.appending(StatusChange):
-                self._held.set()
-                self._release.wait(20)
-        finally:
-            connections.close_all()
+    """Another connection holds the status history's chain head (as an import being written does) until exit."""
 
     def __enter__(self) -> HistoryHeld:
         # The head exists, as it does once any change was recorded (else both would wait on its creation).
         AuditChainHead.objects.get_or_create(
             table=StatusChange._meta.db_table, defaults={"last_hash": audit_chain.GENESIS}
         )
-        self._thread.start()
-        assert self._held.wait(20)
+
+        def hold(pause: Callable[[], None]) -> None:
+            with transaction.atomic(), audit_chain.appending(StatusChange):
+                pause()
+
+        self._holder = Halfway(hold).__enter__()
         with connection.cursor() as cursor:  # this connection waits as a web process's does, if less long
             cursor.execute("SET lock_timeout = '1s'")
         return self
@@ -75,8 +68,7 @@ class HistoryHeld:
     def __exit__(self, *exc_info: object) -> None:
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
-        self._release.set()
-        self._thread.join(30)
+        self._holder.__exit__(*exc_info)
 
 
 @pytest.fixture

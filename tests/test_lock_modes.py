@@ -8,22 +8,22 @@ to its intermediary and every row referring to a case it had moved."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
 from accounts.models import Organisation
 from casework.importing import apply_import, plan_import
 from casework.models import Case
 from casework.task_models import Task, TaskKind
-from partners.lists import services, sheets
+from partners.lists import services
 from partners.models import CaseList
 from tests.factories import CaseFactory
-from tests.list_helpers import located_sheet
+from tests.list_helpers import located_sheet, recording_paused
 from tests.test_import_streaming import TODAY, write_files
+from tests.thread_helpers import Halfway, without_waiting
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -32,50 +32,6 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def _postgresql() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL's row locks between two connections: set DATABASE_URL (CI does)")
-
-
-class Halfway:
-    """Runs ``work`` in a thread of its own (its own connection) until it calls ``pause``; the test then probes
-    from its connection, and ``finish`` lets the work go on to its commit."""
-
-    def __init__(self, work: Callable[[Callable[[], None]], object]) -> None:
-        self._reached, self._go_on = threading.Event(), threading.Event()
-        self.failures: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                work(self.pause)
-            except BaseException as error:  # reported by finish()
-                self.failures.append(error)
-            finally:
-                connections.close_all()
-
-        self._thread = threading.Thread(target=run)
-
-    def pause(self) -> None:
-        if not self._reached.is_set():
-            self._reached.set()
-            self._go_on.wait(20)
-
-    def __enter__(self) -> Halfway:
-        self._thread.start()
-        assert self._reached.wait(20), "the work never reached its pause"
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._go_on.set()
-        self._thread.join(30)
-        assert not self._thread.is_alive()
-        assert not self.failures, self.failures
-
-
-def without_waiting(write: Callable[[], object]) -> None:
-    """``write`` in a transaction of this connection that gives up on any lock after 3 s (it would wait for
-    the other's commit, which waits for the test)."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '3s'")
-        write()
 
 
 def locked_for_another(queryset) -> bool:
@@ -126,16 +82,8 @@ def test_a_sheet_being_recorded_holds_up_neither_other_lists_to_its_intermediary
     cases, case_list, answers = located_sheet(ngo_a, qatar, by=supervisor, count=4)
     other = CaseFactory(organisation=ngo_b, reported_on=dt.date(2023, 1, 10))
 
-    def record(pause: Callable[[], None]) -> None:
-        def progress(done: int) -> None:
-            if done == 3:  # two answers recorded (two cases moved), in the sheet's open transaction
-                pause()
-
-        answerer = services.Answerer(user=supervisor, token=None, command=False)
-        sheets.apply_answers(
-            name="answers.csv", case_list=case_list, answers=answers, answerer=answerer, progress=progress
-        )
-
+    # Two answers recorded (two cases moved), in the sheet's open transaction.
+    record = recording_paused(case_list, answers, by=supervisor, after=2)
     with Halfway(record):
         # Another organisation composes a list to the same intermediary (a foreign key to it).
         without_waiting(
