@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from accounts.models import Organisation, User
 from casework.models import Case
 from partners.lists import services, sheets
-from partners.models import CaseList
+from partners.models import CaseList, ListAnswer
 from tests.factories import CaseFactory
 
 
@@ -61,3 +64,18 @@ def recording_paused(
         )
 
     return record
+
+
+def record_given(
+    case_list: CaseList, cases: list[Case], given: list[tuple[int, str, dt.date]], *, by: User
+) -> tuple[list[ListAnswer], list[str]]:
+    """A sheet of ``given`` answers (the case's index in ``cases``, the answer, its date), one a line, recorded by
+    ``by``: the answers made and the SQL of the recording, in order."""
+    answers = [
+        sheets.SheetAnswer(line=n + 2, reference=cases[at].reference, answer=kind, answered_on=on, note="")
+        for n, (at, kind, on) in enumerate(given)
+    ]
+    answerer = services.Answerer(user=by, token=None, command=False)
+    with CaptureQueriesContext(connection) as queries:
+        made = sheets.apply_answers(name="answers.csv", case_list=case_list, answers=answers, answerer=answerer)
+    return made, [query["sql"] for query in queries.captured_queries]

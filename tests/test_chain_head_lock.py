@@ -18,7 +18,7 @@ from casework.audit import deferred_access_log, log_access
 from casework.models import AccessLog, Case, StatusChange
 from casework.task_models import Task, TaskKind
 from tests.factories import CaseFactory
-from tests.list_helpers import sent_list
+from tests.list_helpers import record_given, sent_list
 
 pytestmark = pytest.mark.django_db
 
@@ -207,8 +207,6 @@ def test_a_sheet_records_the_children_it_cannot_move_before_it_locks_the_history
     """The answers of children no answer of the sheet moves are recorded first and written as they go, before
     the status history's head is locked (which every status change in the register then waits for): fewer rows
     wait for the sheet's end (tests/test_history_deferred.py). Each child's answers keep their date order."""
-    from partners.lists import services as list_services
-    from partners.lists import sheets
     from partners.models import ListAnswer, ListItem
 
     cases = [CaseFactory(organisation=ngo_a, reported_on=dt.date(2023, 1, 10)) for _n in range(6)]
@@ -222,14 +220,7 @@ def test_a_sheet_records_the_children_it_cannot_move_before_it_locks_the_history
         (5, "located", dt.date(2024, 6, 1)),
         (5, "received", dt.date(2024, 5, 1)),
     ]
-    answers = [
-        sheets.SheetAnswer(line=n + 2, reference=cases[at].reference, answer=kind, answered_on=on, note="")
-        for n, (at, kind, on) in enumerate(given)
-    ]
-    answerer = list_services.Answerer(user=supervisor, token=None, command=False)
-    with CaptureQueriesContext(connection) as queries:
-        sheets.apply_answers(name="answers.csv", case_list=case_list, answers=answers, answerer=answerer)
-    sql = [query["sql"] for query in queries.captured_queries]
+    _made, sql = record_given(case_list, cases, given, by=supervisor)
     locked = next(
         n for n, text in enumerate(sql) if "casework_auditchainhead" in text and "'casework_statuschange'" in text
     )

@@ -22,7 +22,7 @@ from partners.lists import services as list_services
 from partners.lists import sheets
 from partners.models import ListAnswer, ListEvent, ListItem
 from tests.factories import CaseFactory
-from tests.list_helpers import located_sheet, recording_paused, sent_list
+from tests.list_helpers import located_sheet, record_given, recording_paused, sent_list
 from tests.thread_helpers import Halfway, without_waiting
 
 pytestmark = pytest.mark.django_db
@@ -154,14 +154,7 @@ def test_a_sheet_locks_the_history_only_after_its_last_move_and_keeps_each_trail
         (3, "received", dt.date(2024, 5, 1)),
         (3, "located", dt.date(2024, 6, 1)),
     ]
-    answers = [
-        sheets.SheetAnswer(line=n + 2, reference=cases[at].reference, answer=kind, answered_on=on, note="")
-        for n, (at, kind, on) in enumerate(given)
-    ]
-    answerer = list_services.Answerer(user=supervisor, token=None, command=False)
-    with CaptureQueriesContext(connection) as queries:
-        made = sheets.apply_answers(name="answers.csv", case_list=case_list, answers=answers, answerer=answerer)
-    sql = [query["sql"] for query in queries.captured_queries]
+    made, sql = record_given(case_list, cases, given, by=supervisor)
     locked = [n for n, text in enumerate(sql) if locks_the_history(text)]
     moved = [n for n, text in enumerate(sql) if text.startswith('UPDATE "casework_case"')]
     assert len(locked) == 1 and len(moved) == 4
