@@ -134,4 +134,7 @@ class BusyMiddleware:
         else:
             response = render(request, "busy.html", status=503)
         response["Retry-After"] = str(BUSY_RETRY_AFTER)
+        # Logged once, as the warning above: django.request would log every 503 again as an ERROR, and a long
+        # import would then page whoever watches the errors for what is a wait, not a fault.
+        setattr(response, "_has_been_logged", True)  # noqa: B010 (django.utils.log.log_response reads it)
         return response

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -78,12 +79,17 @@ def _postgresql(transactional_db) -> None:
 
 
 @pytest.mark.usefixtures("_postgresql")
-def test_a_status_change_that_waits_too_long_is_busy_and_changes_nothing(client, caseworker, case):
+def test_a_status_change_that_waits_too_long_is_busy_and_changes_nothing(client, caseworker, case, caplog):
     client.force_login(caseworker)
     payload = {"version": case.version, "occurred_on": "2023-02-01", "note": "", "via": "", "to_status": "located"}
-    with HistoryHeld():
+    with HistoryHeld(), caplog.at_level(logging.INFO):
         response = client.post(f"/cases/{case.reference}/status/", payload)
     assert response.status_code == 503
+    # Logged once, as a warning: not again by django.request as an error.
+    logged = [
+        (record.name, record.levelname) for record in caplog.records if record.name.startswith(("django", "config"))
+    ]
+    assert logged == [("config.errors", "WARNING")]
     assert response["Retry-After"] == "60"
     assert "The register is busy" in response.text and "Nothing was changed." in response.text
     case.refresh_from_db()
@@ -95,14 +101,15 @@ def test_a_status_change_that_waits_too_long_is_busy_and_changes_nothing(client,
 
 
 @pytest.mark.usefixtures("_postgresql")
-def test_an_api_status_change_that_waits_too_long_is_busy_in_the_apis_shape_and_can_be_sent_again():
+def test_an_api_status_change_that_waits_too_long_is_busy_in_the_apis_shape_and_can_be_sent_again(caplog):
     case, api = case_shared_for_update()
     body = {"status": "located", "occurred_on": dt.date.today().isoformat()}
     headers = {"HTTP_IF_MATCH": '"1"', "HTTP_IDEMPOTENCY_KEY": "busy-1"}
     url = f"/api/v1/cases/{case.reference}/status-changes/"
-    with HistoryHeld():
+    with HistoryHeld(), caplog.at_level(logging.INFO):
         response = api.post(url, body, format="json", **headers)
     assert response.status_code == 503
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert response["Retry-After"] == "60"
     error = response.json()["error"]
     assert error["code"] == "busy" and "Nothing was changed" in error["message"]
