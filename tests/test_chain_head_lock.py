@@ -19,6 +19,7 @@ from casework.models import AccessLog, Case, StatusChange
 from casework.task_models import Task, TaskKind
 from tests.factories import CaseFactory
 from tests.list_helpers import record_given, sent_list
+from tests.thread_helpers import locks_the_history
 
 pytestmark = pytest.mark.django_db
 
@@ -221,9 +222,7 @@ def test_a_sheet_records_the_children_it_cannot_move_before_it_locks_the_history
         (5, "received", dt.date(2024, 5, 1)),
     ]
     _made, sql = record_given(case_list, cases, given, by=supervisor)
-    locked = next(
-        n for n, text in enumerate(sql) if "casework_auditchainhead" in text and "'casework_statuschange'" in text
-    )
+    locked = next(n for n, text in enumerate(sql) if locks_the_history(text))
     recorded = [n for n, text in enumerate(sql) if text.startswith('INSERT INTO "partners_listanswer"')]
     assert ListAnswer.objects.filter(item__case_list=case_list).count() == 7
     items = dict(ListItem.objects.filter(case_list=case_list).values_list("case_id", "pk"))
@@ -264,9 +263,7 @@ def test_an_import_encodes_identifying_details_before_it_locks_the_history(ngo_a
         apply_import(plan)
     sql = [query["sql"] for query in queries.captured_queries]
     encoded = next(n for n, text in enumerate(sql) if text.startswith('INSERT INTO "linkage_matchjob"'))
-    locked = next(
-        n for n, text in enumerate(sql) if "casework_auditchainhead" in text and "'casework_statuschange'" in text
-    )
+    locked = next(n for n, text in enumerate(sql) if locks_the_history(text))
     assert encoded < locked
     assert CaseEncoding.objects.filter(case__organisation=ngo_a).count() == 4
     assert Case.objects.filter(organisation=ngo_a, status="verified").count() == 4

@@ -23,7 +23,7 @@ from partners.lists import sheets
 from partners.models import ListAnswer, ListEvent, ListItem
 from tests.factories import CaseFactory
 from tests.list_helpers import located_sheet, record_given, recording_paused, sent_list
-from tests.thread_helpers import Halfway, without_waiting
+from tests.thread_helpers import Halfway, locks_the_history, without_waiting
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +37,6 @@ def move(case: Case, user, to: str, on: dt.date) -> StatusChange:
         occurred_on=on,
         expected_version=case.version,
     )
-
-
-def locks_the_history(sql: str) -> bool:
-    return "casework_auditchainhead" in sql and "'casework_statuschange'" in sql
 
 
 def test_the_changes_are_written_at_the_end_of_the_block_in_order_and_chained(

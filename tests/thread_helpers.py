@@ -50,3 +50,8 @@ def without_waiting(write: Callable[[], object]) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '3s'")
         write()
+
+
+def locks_the_history(sql: str) -> bool:
+    """Whether a captured statement takes (or reads) the status history's chain head."""
+    return "casework_auditchainhead" in sql and "'casework_statuschange'" in sql

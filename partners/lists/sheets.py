@@ -449,8 +449,8 @@ def apply_answers(
                 # The answers of children no answer of the sheet can move (received, not found, refused...) first,
                 # then the others, each child's in date order. Children are recorded independently. The first
                 # are written as they go; from the first move on, the answers wait with the moves they record
-                # (after_history) and are written at the block's end, under the history's head: the fewer, the
-                # shorter it is held.
+                # (insert_after_history) and are written at the block's end, under the history's head: the
+                # fewer, the shorter it is held.
                 moving = {row.reference for row in answers if row.answer in services.STATUS_OF_ANSWER}
                 ordered = sorted(answers, key=lambda row: (row.reference in moving, row.answered_on, row.line))
                 for done, row in enumerate(ordered, start=1):
